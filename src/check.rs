@@ -1,0 +1,705 @@
+//! `repo check`: validates key repositories as strictly as keystone needs, and compares the
+//! repositories of several nodes by SHA-256 fingerprints (never key material).
+//!
+//! Every finding has a stable kebab-case code (listed in [`CODES`]), a severity, the path it
+//! is about, and the fix. Errors are what makes keystone fail (HTTP 500 on every token
+//! request, or a crash of keystone-manage); warnings are what keystone tolerates but an
+//! operator should not ship (trailing newlines, loose modes are errors: see each code).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::keys::fernet::{FernetKey, KeyDefect};
+use crate::keys::jws;
+use crate::keys::repo::{CREDENTIAL_MAX_KEYS, role_of};
+use crate::owner::Owner;
+
+/// Every finding code `repo check` can report. Stable: pipelines match on them.
+pub const CODES: &[&str] = &[
+    "repo-missing",
+    "not-a-directory",
+    "repo-unreadable",
+    "repo-empty",
+    "staged-key-missing",
+    "primary-missing",
+    "stray-file",
+    "non-canonical-name",
+    "rotation-temp-file",
+    "stray-directory",
+    "key-empty",
+    "key-bad-alphabet",
+    "key-bad-length",
+    "key-trailing-newline",
+    "key-standard-alphabet",
+    "null-key",
+    "mode-too-open",
+    "dir-mode-too-open",
+    "owner-mismatch",
+    "too-many-keys",
+    "jws-private-missing",
+    "jws-private-invalid",
+    "jws-public-missing",
+    "jws-public-invalid",
+    "jws-public-subdirectory",
+    "jws-public-half-missing",
+    "jws-staged-invalid",
+    "repos-out-of-sync",
+];
+
+/// Which repository a directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoKind {
+    /// `[fernet_tokens] key_repository`.
+    Fernet,
+    /// `[fernet_receipts] key_repository`.
+    Receipt,
+    /// `[credential] key_repository`.
+    Credential,
+    /// A JWS key directory holding `private/` and `public/`.
+    Jws,
+}
+
+impl std::fmt::Display for RepoKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RepoKind::Fernet => "fernet",
+            RepoKind::Receipt => "receipt",
+            RepoKind::Credential => "credential",
+            RepoKind::Jws => "jws",
+        })
+    }
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Keystone tolerates it, but it should be fixed.
+    Warning,
+    /// Keystone fails, or secrets are exposed.
+    Error,
+}
+
+/// One problem, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable code from [`CODES`].
+    pub code: &'static str,
+    /// Error or warning.
+    pub severity: Severity,
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// A key found in a repository, described without its material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyEntry {
+    /// File name.
+    pub name: String,
+    /// Key number (Fernet kinds) or 0 (JWS).
+    pub index: u64,
+    /// staged / primary / secondary for Fernet kinds; `private`, `staged-private` or
+    /// `public` for JWS.
+    pub role: String,
+    /// SHA-256 of the raw key (Fernet) or of the DER public key (JWS).
+    pub fingerprint: String,
+}
+
+/// The result of checking one repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoReport {
+    /// The directory checked.
+    pub path: PathBuf,
+    /// Its kind.
+    pub kind: RepoKind,
+    /// Keys found (valid ones).
+    pub keys: Vec<KeyEntry>,
+    /// Problems found.
+    pub findings: Vec<Finding>,
+}
+
+/// What to check beyond structure.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Check file and directory modes (0600/0700 for secrets).
+    pub modes: bool,
+    /// Warn when more keys than this are present.
+    pub max_active_keys: Option<usize>,
+    /// Expected owner of every file and directory.
+    pub owner: Option<Owner>,
+}
+
+impl CheckOptions {
+    /// Everything `repo check` checks by default.
+    pub fn full() -> Self {
+        CheckOptions {
+            modes: true,
+            ..Default::default()
+        }
+    }
+    /// Only what decides whether keystone can use the keys (used before rewriting).
+    pub fn structural() -> Self {
+        CheckOptions::default()
+    }
+}
+
+struct Collector {
+    findings: Vec<Finding>,
+}
+
+impl Collector {
+    fn add(
+        &mut self,
+        code: &'static str,
+        severity: Severity,
+        path: &Path,
+        message: String,
+        fix: String,
+    ) {
+        debug_assert!(CODES.contains(&code), "unknown finding code {code}");
+        self.findings.push(Finding {
+            code,
+            severity,
+            path: path.to_path_buf(),
+            message,
+            fix,
+        });
+    }
+
+    fn mode(&mut self, path: &Path, meta: &fs::Metadata, secret: bool, opts: &CheckOptions) {
+        if opts.modes {
+            let mode = meta.permissions().mode() & 0o7777;
+            let (forbidden, wanted) = match (meta.is_dir(), secret) {
+                (true, true) => (0o077, "0700"),
+                (true, false) => (0o022, "0700 or 0755"),
+                (false, true) => (0o077, "0600"),
+                (false, false) => (0o022, "0644"),
+            };
+            if mode & forbidden != 0 {
+                let code = if meta.is_dir() {
+                    "dir-mode-too-open"
+                } else {
+                    "mode-too-open"
+                };
+                self.add(
+                    code,
+                    Severity::Error,
+                    path,
+                    format!("mode {mode:04o} is looser than {wanted}"),
+                    format!("chmod {} {}", &wanted[..4], path.display()),
+                );
+            }
+        }
+        if let Some(owner) = opts.owner {
+            let uid_bad = owner.uid.is_some_and(|u| u != meta.uid());
+            let gid_bad = owner.gid.is_some_and(|g| g != meta.gid());
+            if uid_bad || gid_bad {
+                self.add(
+                    "owner-mismatch",
+                    Severity::Error,
+                    path,
+                    format!("owned by {}:{}, expected {owner}", meta.uid(), meta.gid()),
+                    format!("chown {owner} {}", path.display()),
+                );
+            }
+        }
+    }
+
+    /// Returns false (after recording why) when `path` is not a usable directory.
+    fn directory(&mut self, path: &Path, secret: bool, opts: &CheckOptions) -> bool {
+        match fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.add(
+                    "repo-missing",
+                    Severity::Error,
+                    path,
+                    "does not exist".into(),
+                    "create it with the matching `overcloud-keys ... setup`, or fix the path"
+                        .into(),
+                );
+                false
+            }
+            Err(e) => {
+                self.add(
+                    "repo-unreadable",
+                    Severity::Error,
+                    path,
+                    format!("cannot be read: {e}"),
+                    "run as the repository's owner or as root".into(),
+                );
+                false
+            }
+            Ok(meta) if !meta.is_dir() => {
+                self.add(
+                    "not-a-directory",
+                    Severity::Error,
+                    path,
+                    "is a file, not a key directory".into(),
+                    "point at the directory that holds the keys".into(),
+                );
+                false
+            }
+            Ok(meta) => {
+                self.mode(path, &meta, secret, opts);
+                true
+            }
+        }
+    }
+}
+
+fn list(path: &Path, c: &mut Collector) -> Vec<(String, PathBuf, fs::Metadata)> {
+    let mut out = Vec::new();
+    match fs::read_dir(path) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let entry_path = entry.path();
+                if let Ok(meta) = fs::metadata(&entry_path) {
+                    out.push((
+                        entry.file_name().to_string_lossy().into_owned(),
+                        entry_path,
+                        meta,
+                    ));
+                }
+            }
+        }
+        Err(e) => c.add(
+            "repo-unreadable",
+            Severity::Error,
+            path,
+            format!("cannot be listed: {e}"),
+            "run as the repository's owner or as root".into(),
+        ),
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Checks a numbered repository (Fernet tokens, receipts, credentials).
+pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Result<RepoReport> {
+    let mut c = Collector { findings: vec![] };
+    let mut keys: BTreeMap<u64, KeyEntry> = BTreeMap::new();
+    if c.directory(path, true, opts) {
+        for (name, entry_path, meta) in list(path, &mut c) {
+            if meta.is_dir() {
+                c.add(
+                    "stray-directory",
+                    Severity::Error,
+                    &entry_path,
+                    "a directory inside a key repository".into(),
+                    format!("move {} out of the repository", entry_path.display()),
+                );
+                continue;
+            }
+            let Some(index) = parse_key_name(&name) else {
+                if name.ends_with(".tmp") && parse_key_name(name.trim_end_matches(".tmp")).is_some()
+                {
+                    c.add(
+                        "rotation-temp-file",
+                        Severity::Error,
+                        &entry_path,
+                        "left by an interrupted keystone-manage rotation (the repository may lack its staged key)".into(),
+                        format!("remove {} and re-run the rotation with overcloud-keys", entry_path.display()),
+                    );
+                } else if name.chars().all(|ch| ch.is_ascii_digit()) {
+                    c.add(
+                        "non-canonical-name",
+                        Severity::Error,
+                        &entry_path,
+                        "key number with a leading zero: keystone reads it as another key's number"
+                            .into(),
+                        format!(
+                            "rename it without leading zeros or remove {}",
+                            entry_path.display()
+                        ),
+                    );
+                } else {
+                    c.add(
+                        "stray-file",
+                        Severity::Error,
+                        &entry_path,
+                        "not a key (key files are named by non-negative integers)".into(),
+                        format!("move {} out of the repository", entry_path.display()),
+                    );
+                }
+                continue;
+            };
+            c.mode(&entry_path, &meta, true, opts);
+            let content = match fs::read(&entry_path) {
+                Ok(content) => zeroize::Zeroizing::new(content),
+                Err(e) => {
+                    c.add(
+                        "repo-unreadable",
+                        Severity::Error,
+                        &entry_path,
+                        format!("cannot be read: {e}"),
+                        "run as the repository's owner or as root".into(),
+                    );
+                    continue;
+                }
+            };
+            match FernetKey::parse(&content) {
+                Err(defect) => {
+                    let (code, message) = match defect {
+                        KeyDefect::Empty => ("key-empty", "empty key file".to_string()),
+                        KeyDefect::BadAlphabet => (
+                            "key-bad-alphabet",
+                            "not base64: keystone fails every token request with HTTP 500"
+                                .to_string(),
+                        ),
+                        KeyDefect::BadLength(n) => (
+                            "key-bad-length",
+                            format!(
+                                "decodes to {n} bytes, expected 32 (44 base64 characters): keystone fails every token request with HTTP 500"
+                            ),
+                        ),
+                    };
+                    c.add(
+                        code,
+                        Severity::Error,
+                        &entry_path,
+                        message,
+                        format!(
+                            "remove {} (or restore it from a good node), then rotate",
+                            entry_path.display()
+                        ),
+                    );
+                }
+                Ok((key, quirks)) => {
+                    if quirks.trailing_whitespace {
+                        c.add(
+                            "key-trailing-newline",
+                            Severity::Warning,
+                            &entry_path,
+                            "trailing newline after the key (keystone tolerates it; fingerprints still match)".into(),
+                            format!("truncate -s 44 {}", entry_path.display()),
+                        );
+                    }
+                    if quirks.standard_alphabet {
+                        c.add(
+                            "key-standard-alphabet",
+                            Severity::Warning,
+                            &entry_path,
+                            "standard base64 alphabet ('+', '/') instead of URL-safe".into(),
+                            "rewrite the key with '-' for '+' and '_' for '/'".into(),
+                        );
+                    }
+                    if key.is_null() {
+                        c.add(
+                            "null-key",
+                            Severity::Error,
+                            &entry_path,
+                            "all-zero key: the NULL key keystone falls back to; anything encrypted with it is readable by anyone".into(),
+                            "rotate so a random key becomes primary; for credentials run credential_migrate after".into(),
+                        );
+                    }
+                    keys.insert(
+                        index,
+                        KeyEntry {
+                            name,
+                            index,
+                            role: String::new(),
+                            fingerprint: key.fingerprint(),
+                        },
+                    );
+                }
+            }
+        }
+        let max = keys.keys().next_back().copied().unwrap_or(0);
+        for entry in keys.values_mut() {
+            entry.role = role_of(entry.index, max).to_string();
+        }
+        check_key_numbers(path, kind, &keys, opts, &mut c);
+    }
+    Ok(RepoReport {
+        path: path.to_path_buf(),
+        kind,
+        keys: keys.into_values().collect(),
+        findings: c.findings,
+    })
+}
+
+fn check_key_numbers(
+    path: &Path,
+    kind: RepoKind,
+    keys: &BTreeMap<u64, KeyEntry>,
+    opts: &CheckOptions,
+    c: &mut Collector,
+) {
+    let has_errors = c.findings.iter().any(|f| f.severity == Severity::Error);
+    if keys.is_empty() {
+        if !has_errors {
+            let fix = match kind {
+                RepoKind::Credential => "run `overcloud-keys credential setup --key-repository DIR`; keystone otherwise encrypts credentials with the all-zero NULL key".to_string(),
+                _ => format!("run `overcloud-keys {kind} setup --key-repository {}`", path.display()),
+            };
+            c.add(
+                "repo-empty",
+                Severity::Error,
+                path,
+                "holds no keys: keystone starts, then fails every request".into(),
+                fix,
+            );
+        }
+        return;
+    }
+    if !keys.contains_key(&0) {
+        c.add(
+            "staged-key-missing",
+            Severity::Error,
+            path,
+            "no staged key 0: keystone-manage rotation crashes on this repository".into(),
+            format!("run `overcloud-keys {kind} rotate` only after restoring 0 from a good node, or replace the repository with `setup --force`"),
+        );
+    } else if keys.len() == 1 {
+        c.add(
+            "primary-missing",
+            Severity::Warning,
+            path,
+            "only the staged key 0: it is used as primary until the first rotation".into(),
+            format!(
+                "run `overcloud-keys {kind} rotate --key-repository {}`",
+                path.display()
+            ),
+        );
+    }
+    let limit = match kind {
+        RepoKind::Credential => Some(CREDENTIAL_MAX_KEYS),
+        _ => opts.max_active_keys,
+    };
+    if let Some(limit) = limit
+        && keys.len() > limit
+    {
+        c.add(
+            "too-many-keys",
+            Severity::Warning,
+            path,
+            format!("{} keys, more than max_active_keys {limit}", keys.len()),
+            "the next rotation prunes the lowest; nothing to do unless this is unexpected".into(),
+        );
+    }
+}
+
+/// A key file name keystone accepts: a canonical non-negative integer.
+pub fn parse_key_name(name: &str) -> Option<u64> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if name.len() > 1 && name.starts_with('0') {
+        return None;
+    }
+    name.parse().ok()
+}
+
+/// Checks a JWS key pair: `private_dir/private.pem` and the public set in `public_dir`.
+pub fn check_jws(
+    report_path: &Path,
+    private_dir: &Path,
+    public_dir: &Path,
+    opts: &CheckOptions,
+) -> RepoReport {
+    let mut c = Collector { findings: vec![] };
+    let mut keys = Vec::new();
+    let mut public_fps = Vec::new();
+    if c.directory(public_dir, false, opts) {
+        for (name, path, meta) in list(public_dir, &mut c) {
+            if meta.is_dir() {
+                c.add(
+                    "jws-public-subdirectory",
+                    Severity::Error,
+                    &path,
+                    "a directory in the JWS public key set: keystone fails token validation with HTTP 500".into(),
+                    format!("move {} out of {}", path.display(), public_dir.display()),
+                );
+                continue;
+            }
+            c.mode(&path, &meta, false, opts);
+            match fs::read(&path).ok().and_then(|pem| jws::PublicKey::from_pem(&pem).ok()) {
+                Some(public) => {
+                    public_fps.push(public.fingerprint());
+                    keys.push(KeyEntry { name, index: 0, role: "public".into(), fingerprint: public.fingerprint() });
+                }
+                None => c.add(
+                    "jws-public-invalid",
+                    Severity::Error,
+                    &path,
+                    "not a P-256 public key in SubjectPublicKeyInfo PEM: keystone fails token validation with HTTP 500".into(),
+                    format!("remove {}", path.display()),
+                ),
+            }
+        }
+        if public_fps.is_empty()
+            && !c
+                .findings
+                .iter()
+                .any(|f| f.code == "jws-public-subdirectory")
+        {
+            c.add(
+                "jws-public-missing",
+                Severity::Error,
+                public_dir,
+                "no public key: keystone cannot validate any JWS token".into(),
+                "run `overcloud-keys jws create --private-dir DIR --public-dir DIR`".into(),
+            );
+        }
+    }
+    if c.directory(private_dir, true, opts) {
+        for (file, role, code) in [
+            (jws::PRIVATE_KEY_FILE, "private", "jws-private-invalid"),
+            (jws::STAGED_KEY_FILE, "staged-private", "jws-staged-invalid"),
+        ] {
+            let path = private_dir.join(file);
+            let meta = match fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(_) if role == "private" => {
+                    c.add(
+                        "jws-private-missing",
+                        Severity::Error,
+                        &path,
+                        "no private.pem: keystone cannot sign JWS tokens".into(),
+                        "run `overcloud-keys jws create --private-dir DIR --public-dir DIR`".into(),
+                    );
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            c.mode(&path, &meta, true, opts);
+            let parsed = fs::read(&path)
+                .ok()
+                .map(zeroize::Zeroizing::new)
+                .and_then(|pem| jws::KeyPair::from_pem(&pem).ok());
+            match parsed {
+                None => c.add(
+                    code,
+                    Severity::Error,
+                    &path,
+                    "not an ES256 (P-256) private key in PKCS#8 PEM: keystone fails to issue tokens with HTTP 500".into(),
+                    "create a new pair with `overcloud-keys jws create --force`".into(),
+                ),
+                Some(pair) => {
+                    let fp = pair.public().fingerprint();
+                    if !public_fps.contains(&fp) && !public_fps.is_empty() {
+                        c.add(
+                            "jws-public-half-missing",
+                            Severity::Error,
+                            &path,
+                            format!("its public key ({}) is not in {}: tokens it signs fail validation with 401", &fp[..16], public_dir.display()),
+                            format!("write its public half into {} (`overcloud-keys jws rotate stage` does this in the right order)", public_dir.display()),
+                        );
+                    }
+                    keys.push(KeyEntry { name: file.to_string(), index: 0, role: role.into(), fingerprint: fp });
+                }
+            }
+        }
+    }
+    RepoReport {
+        path: report_path.to_path_buf(),
+        kind: RepoKind::Jws,
+        keys,
+        findings: c.findings,
+    }
+}
+
+/// Guesses the kind of a directory: `private/` + `public/` is JWS, anything else Fernet.
+pub fn detect_kind(path: &Path) -> RepoKind {
+    if path.join("private").is_dir() && path.join("public").is_dir() {
+        RepoKind::Jws
+    } else {
+        RepoKind::Fernet
+    }
+}
+
+/// Checks one directory of the given (or detected) kind.
+pub fn check_path(path: &Path, kind: Option<RepoKind>, opts: &CheckOptions) -> Result<RepoReport> {
+    match kind.unwrap_or_else(|| detect_kind(path)) {
+        RepoKind::Jws => Ok(check_jws(
+            path,
+            &path.join("private"),
+            &path.join("public"),
+            opts,
+        )),
+        kind => check_numbered(path, kind, opts),
+    }
+}
+
+/// Compares several repositories (one per node): same file names with the same fingerprints.
+/// Returns one `repos-out-of-sync` finding per repository that differs from the first.
+pub fn compare(reports: &[RepoReport]) -> Vec<Finding> {
+    let Some(reference) = reports.first() else {
+        return vec![];
+    };
+    let as_map = |r: &RepoReport| -> BTreeMap<String, String> {
+        r.keys
+            .iter()
+            .map(|k| (k.name.clone(), k.fingerprint.clone()))
+            .collect()
+    };
+    let want = as_map(reference);
+    let mut out = Vec::new();
+    for other in &reports[1..] {
+        let have = as_map(other);
+        let mut diffs = Vec::new();
+        for (name, fp) in &want {
+            match have.get(name) {
+                None => diffs.push(format!("{name} missing")),
+                Some(other_fp) if other_fp != fp => diffs.push(format!(
+                    "{name} differs ({} vs {})",
+                    &other_fp[..12],
+                    &fp[..12]
+                )),
+                _ => {}
+            }
+        }
+        for name in have.keys().filter(|n| !want.contains_key(*n)) {
+            diffs.push(format!("{name} extra"));
+        }
+        if !diffs.is_empty() {
+            out.push(Finding {
+                code: "repos-out-of-sync",
+                severity: Severity::Error,
+                path: other.path.clone(),
+                message: format!("differs from {}: {}", reference.path.display(), diffs.join(", ")),
+                fix: format!(
+                    "redeploy with one fernet.yaml/artifact built from a single repository, or copy {} to every node",
+                    reference.path.display()
+                ),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_codes_are_unique_and_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in CODES {
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_names_follow_keystone() {
+        assert_eq!(parse_key_name("0"), Some(0));
+        assert_eq!(parse_key_name("17"), Some(17));
+        for bad in ["", "01", "-1", "1.tmp", "README", " 1", "1 "] {
+            assert_eq!(parse_key_name(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Command-line definitions (clap derive) only: no logic here.
+#![allow(missing_docs)] // flattened arg groups carry their docs on their own fields
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::check::RepoKind;
+
+/// Exit codes, shown in `--help`.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success (for `repo check`: no findings)\n  1  `repo check` found problems\n  2  usage error, bad input, or I/O error (nothing was changed)";
+
+/// Builds Keystone key repositories for TripleO overclouds, crash-safely.
+#[derive(Debug, Parser)]
+#[command(name = "overcloud-keys", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Output format.
+    ///
+    /// table: for people; json: for pipelines (stable field names); value: bare values, one
+    /// per line. Default: table.
+    #[arg(short = 'f', long = "format", global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats, as in the openstack client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable lines.
+    Table,
+    /// One JSON document.
+    Json,
+    /// Bare values, one per line.
+    Value,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fernet token keys (`[fernet_tokens] key_repository`).
+    #[command(subcommand)]
+    Fernet(NumberedCommand),
+    /// Fernet receipt keys (`[fernet_receipts] key_repository`), same rules as token keys.
+    #[command(subcommand)]
+    Receipt(NumberedCommand),
+    /// Credential encryption keys (`[credential] key_repository`).
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// JWS ES256 key pairs (`[jwt_tokens]`, `[token] provider = jws`).
+    #[command(subcommand)]
+    Jws(JwsCommand),
+    /// Inspect key repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+}
+
+/// Where to write and as whom.
+#[derive(Debug, Args)]
+pub struct WriteTarget {
+    /// The key repository directory.
+    ///
+    /// Created (mode 0700, parents too) if missing. Never point this at the undercloud's own
+    /// /etc/keystone: overcloud keys belong in the work directory.
+    #[arg(long, value_name = "DIR")]
+    pub key_repository: PathBuf,
+
+    #[command(flatten)]
+    pub owner: OwnerArgs,
+}
+
+/// `--keystone-user` / `--keystone-group`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OwnerArgs {
+    /// Owner of the files written: a user name or numeric uid.
+    ///
+    /// Default: the current user. Use 42425 for containerized keystone, 163 (keystone) on
+    /// baremetal RHEL. Needs root. A name also sets the group unless --keystone-group is given.
+    #[arg(long, value_name = "USER")]
+    pub keystone_user: Option<String>,
+
+    /// Group of the files written: a group name or numeric gid.
+    ///
+    /// Default: the current user's group (or the --keystone-user's primary group).
+    #[arg(long, value_name = "GROUP")]
+    pub keystone_group: Option<String>,
+
+    /// Allow writing under /etc/keystone.
+    ///
+    /// Refused by default: on an undercloud that directory holds the undercloud's own keys,
+    /// and replacing them logs out every undercloud user.
+    #[arg(long)]
+    pub allow_etc_keystone: bool,
+}
+
+/// setup / rotate for Fernet token and receipt repositories.
+#[derive(Debug, Subcommand)]
+pub enum NumberedCommand {
+    /// Create keys 0 (staged) and 1 (primary), like `keystone-manage fernet_setup`.
+    ///
+    /// Idempotent: an existing valid repository is left as it is.
+    Setup {
+        #[command(flatten)]
+        target: WriteTarget,
+        /// Accepted for symmetry with rotate; setup always writes two keys.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        max_active_keys: usize,
+        /// Replace an existing repository with new keys.
+        ///
+        /// Every token encrypted with the old keys becomes invalid as soon as the new keys
+        /// are deployed: every user and service must authenticate again.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Promote the staged key to primary and stage a new one, like `keystone-manage fernet_rotate`.
+    ///
+    /// Prunes the lowest non-zero keys down to --max-active-keys.
+    Rotate {
+        #[command(flatten)]
+        target: WriteTarget,
+        /// Keys kept after rotation, staged key included.
+        ///
+        /// Default 3 (keystone's). TripleO's KeystoneFernetMaxActiveKeys defaults to 5. Too
+        /// few keys for your rotation interval invalidates live tokens early.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        max_active_keys: usize,
+    },
+}
+
+/// Credential repository commands.
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create credential keys 0 and 1, like `keystone-manage credential_setup`.
+    ///
+    /// Never replaces existing credential keys unless explicitly told to.
+    Setup {
+        #[command(flatten)]
+        target: WriteTarget,
+        /// Replace existing credential keys.
+        ///
+        /// DESTROYS every credential stored in keystone's database (EC2 credentials, TOTP
+        /// secrets): they stay encrypted with keys that no longer exist.
+        #[arg(long)]
+        i_understand_this_destroys_credentials: bool,
+    },
+    /// Rotate credential keys, like `keystone-manage credential_rotate` (at most 3 keys).
+    ///
+    /// Afterwards, deploy the keys and run `keystone-manage credential_migrate` on one
+    /// controller so every credential is re-encrypted with the new primary.
+    Rotate {
+        #[command(flatten)]
+        target: WriteTarget,
+        /// Confirm that `keystone-manage credential_migrate` ran since the last rotation.
+        ///
+        /// Needed only when the rotation prunes a key: credentials still encrypted with a
+        /// pruned key are lost. keystone-manage checks this against the database; we cannot.
+        #[arg(long)]
+        credentials_migrated: bool,
+    },
+}
+
+/// The two JWS directories.
+#[derive(Debug, Args)]
+pub struct JwsTarget {
+    /// Private key directory (`[jwt_tokens] jws_private_key_repository`), mode 0700.
+    #[arg(long, value_name = "DIR")]
+    pub private_dir: PathBuf,
+    /// Public key directory (`[jwt_tokens] jws_public_key_repository`), mode 0700.
+    #[arg(long, value_name = "DIR")]
+    pub public_dir: PathBuf,
+    #[command(flatten)]
+    pub owner: OwnerArgs,
+}
+
+/// JWS commands.
+#[derive(Debug, Subcommand)]
+pub enum JwsCommand {
+    /// Create an ES256 key pair: private.pem (PKCS#8, 0600) and public.pem (SPKI, 0644).
+    ///
+    /// Idempotent: an existing valid pair is left as it is.
+    Create {
+        #[command(flatten)]
+        target: JwsTarget,
+        /// Replace an existing pair (and the whole public set).
+        ///
+        /// Every JWS token signed with the old key fails validation once deployed.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rotate the pair without downtime, one phase per command (redeploy between phases).
+    #[command(subcommand)]
+    Rotate(JwsRotateCommand),
+}
+
+/// The three zero-downtime phases.
+#[derive(Debug, Subcommand)]
+pub enum JwsRotateCommand {
+    /// Phase 1: new pair; its public key joins the set, its private key waits as staged.pem.
+    Stage {
+        #[command(flatten)]
+        target: JwsTarget,
+    },
+    /// Phase 2 (after the stage was deployed everywhere): staged.pem becomes private.pem.
+    Promote {
+        #[command(flatten)]
+        target: JwsTarget,
+    },
+    /// Phase 3 (after tokens signed by the old key expired): remove unused public keys.
+    Retire {
+        #[command(flatten)]
+        target: JwsTarget,
+        /// Token lifetime, seconds (`[token] expiration`). Default 3600.
+        #[arg(long, value_name = "S", default_value_t = 3600)]
+        expiration: u64,
+        /// `[token] allow_expired_window`, seconds. Default 172800 (48 h).
+        #[arg(long, value_name = "S", default_value_t = 172800)]
+        allow_expired_window: u64,
+        /// Retire now even if tokens signed by the old key are still valid (they stop validating).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Repository inspection.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Validate repositories; with several (one per node), also check they hold the same keys.
+    ///
+    /// Prints one line per finding with its code, the path and the fix. Compares SHA-256
+    /// fingerprints only; never prints key material.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// Repository directories (for JWS: a directory holding private/ and public/).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Kind of repository. Default: detected (private/ + public/ is jws, otherwise fernet).
+        #[arg(long, value_enum)]
+        kind: Option<RepoKind>,
+        /// Also warn when a repository holds more keys than this.
+        #[arg(long, value_name = "N")]
+        max_active_keys: Option<usize>,
+        /// Expected owner (name or uid) of every file; default: not checked.
+        #[arg(long, value_name = "USER")]
+        keystone_user: Option<String>,
+        /// Expected group (name or gid) of every file; default: not checked.
+        #[arg(long, value_name = "GROUP")]
+        keystone_group: Option<String>,
+        /// Do not check modes (0600 files, 0700 directories).
+        #[arg(long)]
+        no_modes: bool,
+    },
+}

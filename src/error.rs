@@ -1,0 +1,132 @@
+//! Errors of the library: each carries the offending path or value, and a hint to fix it.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::owner::Owner;
+
+/// Result type of the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while reading or writing key material.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file system operation failed.
+    #[error("cannot {op} {}: {}", path.display(), describe_io(source))]
+    Io {
+        /// What we tried to do.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// chown failed (not root, or unknown id).
+    #[error("cannot set owner {owner} on {}: {source}", path.display())]
+    Chown {
+        /// Path we tried to chown.
+        path: PathBuf,
+        /// uid:gid we tried to set.
+        owner: Owner,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `--keystone-user` names no user on this machine.
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    /// `--keystone-group` names no group on this machine.
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
+    /// A path that must be a directory is something else.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The repository does not exist.
+    #[error("no key repository at {}", .0.display())]
+    RepositoryMissing(PathBuf),
+    /// The repository exists but holds something keystone would choke on.
+    #[error("key repository {} is invalid: {summary}", path.display())]
+    InvalidRepository {
+        /// The repository.
+        path: PathBuf,
+        /// The first findings, one per line.
+        summary: String,
+    },
+    /// Credential keys exist and setup was asked to replace them without the explicit flag.
+    #[error("credential keys already exist in {} and replacing them destroys every stored credential", .0.display())]
+    CredentialKeysExist(PathBuf),
+    /// A value given on the command line or in a config file is out of range.
+    #[error("invalid {name} {value}: {reason}")]
+    InvalidValue {
+        /// Flag or key name.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// A PEM or DER document is not what keystone's JWS provider needs.
+    #[error("{}: {reason}", path.display())]
+    BadJwsKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A JWS rotation phase was run out of order.
+    #[error("{0}")]
+    JwsRotationOrder(String),
+}
+
+fn describe_io(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(28) => "no space left on device".into(),
+        Some(30) => "read-only file system".into(),
+        _ => err.to_string(),
+    }
+}
+
+impl Error {
+    /// A second line telling the user what to do, when there is something to do.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Io { path, source, .. } => match source.kind() {
+                io::ErrorKind::PermissionDenied => format!(
+                    "check the owner and mode of {} (and its parent); run as its owner, or as root with --keystone-user/--keystone-group",
+                    path.display()
+                ),
+                io::ErrorKind::NotFound => format!("check that {} exists", path.display()),
+                _ if source.raw_os_error() == Some(28) => {
+                    "free space on that file system; nothing was changed".into()
+                }
+                _ if source.raw_os_error() == Some(30) => {
+                    "use a writable location (for example --key-repository under your work directory)".into()
+                }
+                _ => return None,
+            },
+            Error::Chown { .. } => {
+                "changing ownership needs root; drop --keystone-user/--keystone-group or run as root".into()
+            }
+            Error::UnknownUser(_) | Error::UnknownGroup(_) => {
+                "give a numeric id (42425 for containerized keystone, 163 for baremetal RHEL) or an existing name".into()
+            }
+            Error::NotADirectory(path) => format!(
+                "move {} away or point --key-repository at a directory",
+                path.display()
+            ),
+            Error::RepositoryMissing(_) => {
+                "create it first with `overcloud-keys <kind> setup --key-repository DIR`".into()
+            }
+            Error::InvalidRepository { path, .. } => format!(
+                "run `overcloud-keys repo check {}` for every finding and its fix; or replace it with `setup --force`",
+                path.display()
+            ),
+            Error::CredentialKeysExist(_) => {
+                "keep them (nothing to do), or pass --i-understand-this-destroys-credentials to replace them".into()
+            }
+            Error::BadJwsKey { .. } => {
+                "create a fresh pair with `overcloud-keys jws create --force`".into()
+            }
+            _ => return None,
+        })
+    }
+}

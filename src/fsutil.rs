@@ -1,0 +1,196 @@
+//! Crash-safe file system primitives: every secret goes through here.
+//!
+//! Invariants: files are created with `create_new` and mode 0600 (or the mode asked for)
+//! set *before* the first byte is written; every write is fsynced, renamed into place and
+//! followed by an fsync of the directory; a whole repository is replaced by building it in
+//! a sibling staging directory and exchanging the two directories atomically
+//! (`renameat2(RENAME_EXCHANGE)`), so a crash leaves the old repository or the new one.
+
+use std::ffi::OsStr;
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::owner::Owner;
+
+/// Mode of a secret file (key, private key, rendered environment holding keys).
+pub const SECRET_FILE_MODE: u32 = 0o600;
+/// Mode of a public file (JWS public key).
+pub const PUBLIC_FILE_MODE: u32 = 0o644;
+/// Mode of every key directory.
+pub const KEY_DIR_MODE: u32 = 0o700;
+
+/// Marker in the names of our temporary files and staging directories, so leftovers of an
+/// interrupted run can be recognised and cleaned up.
+pub const TEMP_MARKER: &str = ".overcloud-keys-tmp";
+
+/// Wraps an I/O error with the path and the operation it failed on.
+pub fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{}", std::process::id(), nanos)
+}
+
+/// Creates `dir/name` (which must not exist) with `mode`, writes `bytes`, applies `owner`
+/// and fsyncs the file. The mode is set on the empty file before any byte is written.
+pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io_err("create", path))?;
+    // The umask may have removed bits we want (it never adds any): fix the empty file.
+    file.set_permissions(Permissions::from_mode(mode))
+        .map_err(io_err("set mode of", path))?;
+    owner.apply_to_file(&file, path)?;
+    file.write_all(bytes).map_err(io_err("write", path))?;
+    file.sync_all().map_err(io_err("fsync", path))?;
+    Ok(())
+}
+
+/// Atomically replaces (or creates) the file at `path` with `bytes`: temp file in the same
+/// directory, fsync, rename, fsync of the directory.
+pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<()> {
+    let dir = parent_of(path);
+    let name = path.file_name().unwrap_or_else(|| OsStr::new("file"));
+    let tmp = dir.join(format!(
+        "{}{}-{}",
+        name.to_string_lossy(),
+        TEMP_MARKER,
+        unique_suffix()
+    ));
+    if let Err(err) = write_new_file(&tmp, bytes, mode, owner) {
+        let _ = fs::remove_file(&tmp);
+        return Err(err);
+    }
+    if let Err(source) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::Io {
+            op: "rename into place",
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    sync_dir(&dir)
+}
+
+/// Removes a file and fsyncs its directory.
+pub fn remove_file_durable(path: &Path) -> Result<()> {
+    fs::remove_file(path).map_err(io_err("remove", path))?;
+    sync_dir(&parent_of(path))
+}
+
+/// The directory holding `path` (`.` for a bare name).
+pub fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// fsyncs a directory so renames and unlinks inside it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))
+}
+
+/// Creates one directory with `mode` (parents must exist) and applies `owner`.
+pub fn create_dir(path: &Path, mode: u32, owner: &Owner) -> Result<()> {
+    DirBuilder::new()
+        .mode(mode)
+        .create(path)
+        .map_err(io_err("create directory", path))?;
+    fs::set_permissions(path, Permissions::from_mode(mode)).map_err(io_err("set mode of", path))?;
+    owner.apply_to_path(path)?;
+    Ok(())
+}
+
+/// Creates the missing parents of `path` with mode 0700 (never touching existing ones).
+pub fn create_parents(path: &Path) -> Result<()> {
+    let parent = parent_of(path);
+    if parent.is_dir() {
+        return Ok(());
+    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(KEY_DIR_MODE)
+        .create(&parent)
+        .map_err(io_err("create directory", &parent))
+}
+
+/// A sibling staging directory for `target`, created empty with `mode` and `owner`.
+pub fn create_staging_dir(target: &Path, mode: u32, owner: &Owner) -> Result<PathBuf> {
+    create_parents(target)?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    let staging = parent_of(target).join(format!(".{name}{TEMP_MARKER}-{}", unique_suffix()));
+    create_dir(&staging, mode, owner)?;
+    Ok(staging)
+}
+
+/// Removes staging directories that an interrupted earlier run left next to `target`.
+pub fn remove_stale_staging(target: &Path) {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}{TEMP_MARKER}-");
+    if let Ok(entries) = fs::read_dir(parent_of(target)) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Puts the fully written, fsynced `staging` directory in place of `target` atomically.
+///
+/// If `target` exists, the two are exchanged with `renameat2(RENAME_EXCHANGE)` and the old
+/// contents (now at the staging path) are removed; otherwise `staging` is renamed. Either
+/// way the parent directory is fsynced, so after a crash `target` is the old or the new.
+pub fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
+    sync_dir(staging)?;
+    let parent = parent_of(target);
+    let exists = fs::symlink_metadata(target).is_ok();
+    if exists {
+        nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            staging,
+            nix::fcntl::AT_FDCWD,
+            target,
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        )
+        .map_err(|errno| Error::Io {
+            op: "atomically exchange the repository at",
+            path: target.to_path_buf(),
+            source: io::Error::from(errno),
+        })?;
+        sync_dir(&parent)?;
+        fs::remove_dir_all(staging).map_err(io_err("remove old repository copy", staging))?;
+    } else {
+        fs::rename(staging, target).map_err(io_err("rename into place", target))?;
+    }
+    sync_dir(&parent)
+}
+
+/// Reads a whole small file (keys are bytes to a few KB).
+pub fn read_small(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(io_err("read", path))
+}

@@ -1,0 +1,7 @@
+//! Key material and key repositories.
+
+pub mod credential;
+pub mod fernet;
+pub mod jws;
+pub mod jws_repo;
+pub mod repo;

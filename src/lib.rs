@@ -1,0 +1,19 @@
+//! overcloud-keys: Keystone key repositories (Fernet tokens, Fernet receipts, credentials,
+//! JWS ES256 pairs) for TripleO overclouds, built on the undercloud, written crash-safely,
+//! checked as strictly as keystone needs.
+//!
+//! The binary is a thin layer over this library; everything a pipeline might call is here.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod check;
+pub mod cli;
+pub mod error;
+pub mod fsutil;
+pub mod keys;
+pub mod output;
+pub mod owner;
+
+pub use check::{CheckOptions, Finding, RepoKind, RepoReport, Severity};
+pub use error::{Error, Result};
+pub use owner::Owner;

@@ -1,0 +1,358 @@
+//! The `overcloud-keys` binary: parse, call the library, print, map errors to exit codes.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::json;
+
+use overcloud_keys::check::{self, CheckOptions, RepoKind};
+use overcloud_keys::cli::{
+    Cli, Command, CredentialCommand, Format, JwsCommand, JwsRotateCommand, NumberedCommand,
+    OwnerArgs, RepoCommand,
+};
+use overcloud_keys::keys::credential;
+use overcloud_keys::keys::jws_repo::{self, CreateOutcome, JwsDirs};
+use overcloud_keys::keys::repo::{self, RepoOptions, RotateOutcome, SetupOutcome};
+use overcloud_keys::{Error, Owner, output};
+
+const EXIT_FINDINGS: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+
+/// What a command produced: text for people, a JSON value for pipelines, and an exit code.
+struct Outcome {
+    text: String,
+    json: serde_json::Value,
+    warning: Option<String>,
+    code: u8,
+}
+
+impl Outcome {
+    fn ok(text: String, json: serde_json::Value) -> Self {
+        Outcome {
+            text,
+            json,
+            warning: None,
+            code: 0,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.format;
+    let result = run(cli);
+    let mut stdout = std::io::stdout().lock();
+    let code = match result {
+        Ok(outcome) => {
+            if let Some(warning) = &outcome.warning {
+                eprintln!("WARNING: {warning}");
+            }
+            let text = match format {
+                Format::Table => outcome.text,
+                Format::Json => serde_json::to_string_pretty(&outcome.json).expect("json") + "\n",
+                Format::Value => value_lines(&outcome.json),
+            };
+            // A closed pipe (`| head`) is not an error.
+            let _ = stdout.write_all(text.as_bytes());
+            outcome.code
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("hint: {hint}");
+            }
+            EXIT_ERROR
+        }
+    };
+    let _ = stdout.flush();
+    ExitCode::from(code)
+}
+
+fn value_lines(json: &serde_json::Value) -> String {
+    match json {
+        serde_json::Value::Object(map) => map.values().map(value_lines).collect(),
+        serde_json::Value::Array(items) => items.iter().map(value_lines).collect(),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => format!("{s}\n"),
+        other => format!("{other}\n"),
+    }
+}
+
+fn owner(args: &OwnerArgs, paths: &[&Path]) -> Result<Owner, Error> {
+    if !args.allow_etc_keystone {
+        for path in paths {
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            if absolute.starts_with("/etc/keystone") {
+                return Err(Error::InvalidValue {
+                    name: "key directory",
+                    value: absolute.display().to_string(),
+                    reason: "is under /etc/keystone, which on an undercloud holds the undercloud's own keys; overcloud keys belong in the work directory (pass --allow-etc-keystone if this machine really is the keystone node)".into(),
+                });
+            }
+        }
+    }
+    Owner::resolve(
+        args.keystone_user.as_deref(),
+        args.keystone_group.as_deref(),
+    )
+}
+
+fn run(cli: Cli) -> Result<Outcome, Error> {
+    match cli.command {
+        Command::Fernet(cmd) => numbered(RepoKind::Fernet, cmd),
+        Command::Receipt(cmd) => numbered(RepoKind::Receipt, cmd),
+        Command::Credential(cmd) => credential_cmd(cmd),
+        Command::Jws(cmd) => jws_cmd(cmd),
+        Command::Repo(RepoCommand::Check {
+            dirs,
+            kind,
+            max_active_keys,
+            keystone_user,
+            keystone_group,
+            no_modes,
+        }) => {
+            let opts = CheckOptions {
+                modes: !no_modes,
+                max_active_keys,
+                owner: if keystone_user.is_some() || keystone_group.is_some() {
+                    Some(Owner::resolve(
+                        keystone_user.as_deref(),
+                        keystone_group.as_deref(),
+                    )?)
+                } else {
+                    None
+                },
+            };
+            let reports = dirs
+                .iter()
+                .map(|d| check::check_path(d, kind, &opts))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sync = check::compare(&reports);
+            let findings = reports.iter().map(|r| r.findings.len()).sum::<usize>() + sync.len();
+            let text = output::check_report(&reports, &sync, dirs.len() > 1, cli.format);
+            Ok(Outcome {
+                json: serde_json::from_str(&output::check_report(
+                    &reports,
+                    &sync,
+                    dirs.len() > 1,
+                    Format::Json,
+                ))
+                .expect("json"),
+                text,
+                warning: None,
+                code: if findings == 0 { 0 } else { EXIT_FINDINGS },
+            })
+        }
+    }
+}
+
+fn setup_outcome(kind: RepoKind, path: &Path, outcome: SetupOutcome) -> Outcome {
+    let (action, text, warning) = match &outcome {
+        SetupOutcome::Created => (
+            "created",
+            format!(
+                "created {kind} repository {}: staged key 0, primary key 1\n",
+                path.display()
+            ),
+            None,
+        ),
+        SetupOutcome::AlreadyPresent { keys } => (
+            "unchanged",
+            format!(
+                "{kind} repository {} already holds keys {keys:?}: nothing changed (--force replaces them)\n",
+                path.display()
+            ),
+            None,
+        ),
+        SetupOutcome::Replaced { previous } => (
+            "replaced",
+            format!(
+                "replaced {kind} repository {}: new keys 0 and 1\n",
+                path.display()
+            ),
+            Some(format!(
+                "the previous {kind} keys {previous:?} in {} are gone: once deployed, everything encrypted with them is invalid",
+                path.display()
+            )),
+        ),
+    };
+    let mut out = Outcome::ok(
+        text,
+        json!({"repository": path, "kind": kind, "action": action}),
+    );
+    out.warning = warning;
+    out
+}
+
+fn rotate_outcome(kind: RepoKind, path: &Path, r: &RotateOutcome) -> Outcome {
+    let text = format!(
+        "rotated {kind} repository {}: key 0 promoted to primary {}; keys now {:?}; pruned {:?}\n",
+        path.display(),
+        r.new_primary,
+        r.after,
+        r.pruned
+    );
+    Outcome::ok(
+        text,
+        json!({"repository": path, "kind": kind, "action": "rotated", "primary": r.new_primary, "keys": r.after, "pruned": r.pruned}),
+    )
+}
+
+fn numbered(kind: RepoKind, cmd: NumberedCommand) -> Result<Outcome, Error> {
+    match cmd {
+        NumberedCommand::Setup {
+            target,
+            max_active_keys,
+            force,
+        } => {
+            repo::validate_max_active_keys(max_active_keys)?;
+            let owner = owner(&target.owner, &[&target.key_repository])?;
+            let opts = RepoOptions {
+                kind,
+                owner,
+                max_active_keys,
+            };
+            let outcome = repo::setup(&target.key_repository, &opts, force)?;
+            Ok(setup_outcome(kind, &target.key_repository, outcome))
+        }
+        NumberedCommand::Rotate {
+            target,
+            max_active_keys,
+        } => {
+            let max_active_keys = repo::validate_max_active_keys(max_active_keys)?;
+            let owner = owner(&target.owner, &[&target.key_repository])?;
+            let opts = RepoOptions {
+                kind,
+                owner,
+                max_active_keys,
+            };
+            let r = repo::rotate(&target.key_repository, &opts)?;
+            Ok(rotate_outcome(kind, &target.key_repository, &r))
+        }
+    }
+}
+
+fn credential_cmd(cmd: CredentialCommand) -> Result<Outcome, Error> {
+    match cmd {
+        CredentialCommand::Setup {
+            target,
+            i_understand_this_destroys_credentials,
+        } => {
+            let owner = owner(&target.owner, &[&target.key_repository])?;
+            let outcome = credential::setup(
+                &target.key_repository,
+                owner,
+                i_understand_this_destroys_credentials,
+            )?;
+            let mut out = setup_outcome(RepoKind::Credential, &target.key_repository, outcome);
+            if out.warning.is_some() {
+                out.warning = Some(format!(
+                    "credential keys in {} were replaced: every credential stored in keystone (EC2, TOTP) is unreadable once these keys are deployed",
+                    target.key_repository.display()
+                ));
+            }
+            Ok(out)
+        }
+        CredentialCommand::Rotate {
+            target,
+            credentials_migrated,
+        } => {
+            let owner = owner(&target.owner, &[&target.key_repository])?;
+            let r = credential::rotate(&target.key_repository, owner, credentials_migrated)?;
+            let mut out = rotate_outcome(RepoKind::Credential, &target.key_repository, &r);
+            out.text.push_str("next: deploy these keys, then run `keystone-manage credential_migrate` on one controller to re-encrypt every credential with the new primary\n");
+            Ok(out)
+        }
+    }
+}
+
+fn jws_cmd(cmd: JwsCommand) -> Result<Outcome, Error> {
+    let dirs_of = |t: &overcloud_keys::cli::JwsTarget| -> Result<(JwsDirs, Owner), Error> {
+        let owner = owner(&t.owner, &[&t.private_dir, &t.public_dir])?;
+        Ok((
+            JwsDirs {
+                private: t.private_dir.clone(),
+                public: t.public_dir.clone(),
+            },
+            owner,
+        ))
+    };
+    match cmd {
+        JwsCommand::Create { target, force } => {
+            let (dirs, owner) = dirs_of(&target)?;
+            let outcome = jws_repo::create(&dirs, &owner, force)?;
+            let (action, fp) = match &outcome {
+                CreateOutcome::Created { fingerprint } => ("created", fingerprint),
+                CreateOutcome::AlreadyPresent { fingerprint } => ("unchanged", fingerprint),
+            };
+            let text = match action {
+                "created" => format!(
+                    "created ES256 key pair: {}/private.pem (0600), {}/public.pem (0644), public key sha256 {}\n",
+                    dirs.private.display(),
+                    dirs.public.display(),
+                    &fp[..16]
+                ),
+                _ => format!(
+                    "a valid JWS key pair already exists in {} (public key sha256 {}): nothing changed (--force replaces it)\n",
+                    dirs.private.display(),
+                    &fp[..16]
+                ),
+            };
+            let mut out = Outcome::ok(
+                text,
+                json!({"action": action, "private_dir": dirs.private, "public_dir": dirs.public, "public_key_sha256": fp}),
+            );
+            if force {
+                out.warning = Some("the previous JWS key pair was replaced: tokens it signed fail validation once deployed".into());
+            }
+            Ok(out)
+        }
+        JwsCommand::Rotate(JwsRotateCommand::Stage { target }) => {
+            let (dirs, owner) = dirs_of(&target)?;
+            let name = jws_repo::stage(&dirs, &owner)?;
+            Ok(Outcome::ok(
+                format!(
+                    "staged a new key pair: public key {} added to {}, private key waiting in {}/staged.pem\nnext: redeploy so every node has the new public key, then run `overcloud-keys jws rotate promote`\n",
+                    name,
+                    dirs.public.display(),
+                    dirs.private.display()
+                ),
+                json!({"action": "staged", "public_key_file": name}),
+            ))
+        }
+        JwsCommand::Rotate(JwsRotateCommand::Promote { target }) => {
+            let (dirs, owner) = dirs_of(&target)?;
+            let fp = jws_repo::promote(&dirs, &owner)?;
+            Ok(Outcome::ok(
+                format!(
+                    "promoted the staged key: private.pem now signs (public key sha256 {})\nnext: redeploy; after expiration + allow_expired_window run `overcloud-keys jws rotate retire`\n",
+                    &fp[..16]
+                ),
+                json!({"action": "promoted", "public_key_sha256": fp}),
+            ))
+        }
+        JwsCommand::Rotate(JwsRotateCommand::Retire {
+            target,
+            expiration,
+            allow_expired_window,
+            force,
+        }) => {
+            let (dirs, _) = dirs_of(&target)?;
+            let retired = jws_repo::retire(
+                &dirs,
+                Duration::from_secs(expiration + allow_expired_window),
+                force,
+            )?;
+            Ok(Outcome::ok(
+                format!(
+                    "retired public keys {retired:?} from {}\nnext: redeploy\n",
+                    dirs.public.display()
+                ),
+                json!({"action": "retired", "removed": retired}),
+            ))
+        }
+    }
+}

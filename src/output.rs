@@ -1,0 +1,88 @@
+//! Turning results into text for `-f table|json|value`. Returns strings; printing is the
+//! binary's job.
+
+use serde_json::json;
+
+use crate::check::{Finding, RepoReport, Severity};
+
+/// `repo check` as the user asked for it.
+pub fn check_report(
+    reports: &[RepoReport],
+    sync: &[Finding],
+    compared: bool,
+    format: crate::cli::Format,
+) -> String {
+    use crate::cli::Format;
+    let all: Vec<&Finding> = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .chain(sync)
+        .collect();
+    match format {
+        Format::Json => {
+            let value = json!({
+                "ok": all.is_empty(),
+                "repositories": reports,
+                "compared": compared,
+                "in_sync": compared.then_some(sync.is_empty()),
+                "sync_findings": sync,
+            });
+            serde_json::to_string_pretty(&value).expect("report serializes") + "\n"
+        }
+        Format::Value => all
+            .iter()
+            .map(|f| format!("{} {}\n", f.code, f.path.display()))
+            .collect(),
+        Format::Table => {
+            let mut out = String::new();
+            for report in reports {
+                let keys: Vec<String> = report
+                    .keys
+                    .iter()
+                    .map(|k| format!("{} {} {}", k.name, k.role, &k.fingerprint[..12]))
+                    .collect();
+                out.push_str(&format!(
+                    "{} ({}): {}\n",
+                    report.path.display(),
+                    report.kind,
+                    if keys.is_empty() {
+                        "no valid keys".to_string()
+                    } else {
+                        keys.join(", ")
+                    }
+                ));
+            }
+            for f in &all {
+                out.push_str(&finding_line(f));
+            }
+            if compared && sync.is_empty() {
+                out.push_str(&format!(
+                    "all {} repositories hold the same keys\n",
+                    reports.len()
+                ));
+            }
+            let errors = all.iter().filter(|f| f.severity == Severity::Error).count();
+            out.push_str(&format!(
+                "{} error(s), {} warning(s)\n",
+                errors,
+                all.len() - errors
+            ));
+            out
+        }
+    }
+}
+
+/// One finding as a single line: severity, code, path, message, fix.
+pub fn finding_line(f: &Finding) -> String {
+    let severity = match f.severity {
+        Severity::Error => "ERROR",
+        Severity::Warning => "WARNING",
+    };
+    format!(
+        "{severity} {} {}: {} (fix: {})\n",
+        f.code,
+        f.path.display(),
+        f.message,
+        f.fix
+    )
+}
