@@ -175,13 +175,12 @@ mod tests {
         with_newline.push(b'\n');
         let (_, q) = FernetKey::parse(&with_newline).unwrap();
         assert!(q.trailing_whitespace);
-        let standard = String::from_utf8(KEYSTONE_MADE.to_vec())
-            .unwrap()
-            .replace('_', "/")
-            .replace('-', "+");
+        let url_safe = FernetKey::from_bytes([0xfb; 32]).encode();
+        assert!(url_safe.contains(['-', '_']));
+        let standard = url_safe.replace('-', "+").replace('_', "/");
         let (k, q) = FernetKey::parse(standard.as_bytes()).unwrap();
         assert!(q.standard_alphabet);
-        assert_eq!(k.encode().as_bytes(), KEYSTONE_MADE);
+        assert_eq!(k.encode(), url_safe);
     }
 
     #[test]
