@@ -75,6 +75,31 @@ pub enum Error {
     /// A JWS rotation phase was run out of order.
     #[error("{0}")]
     JwsRotationOrder(String),
+    /// The tarball could not be built.
+    #[error(transparent)]
+    Pack(#[from] crate::artifact::PackError),
+    /// A key kind would reach the nodes two ways.
+    #[error("{0}")]
+    Delivery(String),
+    /// The config file is wrong.
+    #[error("{}: {message}", file.display())]
+    Config {
+        /// The config file.
+        file: PathBuf,
+        /// What is wrong, with the key and line.
+        message: String,
+    },
+    /// A template failed to render.
+    #[error("cannot render {name}: {message}")]
+    Render {
+        /// Template name.
+        name: String,
+        /// The template engine's message.
+        message: String,
+    },
+    /// Asked for something this version does not do.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 fn describe_io(err: &io::Error) -> String {
@@ -122,6 +147,12 @@ impl Error {
             ),
             Error::CredentialKeysExist(_) => {
                 "keep them (nothing to do), or pass --i-understand-this-destroys-credentials to replace them".into()
+            }
+            Error::Delivery(_) => {
+                "deliver Fernet and credential keys with fernet.yaml (parameters) and leave them out of the tarball; only the baremetal layout carries them in a tarball".into()
+            }
+            Error::Config { .. } => {
+                "fix that key in the config file; `overcloud-keys build --help` lists every setting and its default".into()
             }
             Error::BadJwsKey { .. } => {
                 "create a fresh pair with `overcloud-keys jws create --force`".into()

@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod artifact;
 pub mod check;
 pub mod cli;
 pub mod error;
 pub mod fsutil;
+pub mod heat;
 pub mod keys;
 pub mod output;
 pub mod owner;

@@ -1,0 +1,200 @@
+//! Heat environment files from the minijinja templates in `templates/` (embedded at build
+//! time so the binary works anywhere). Pure: values in, text out.
+//!
+//! Parameter names and types follow tripleo-heat-templates 18.0.0; a misspelt name is
+//! silently ignored by Heat, so the interop tests check every name against THT itself.
+
+use minijinja::{Environment, Value, context};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keys::repo::KeySet;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("fernet.yaml", include_str!("../../templates/fernet.yaml.j2")),
+    ("jws.yaml", include_str!("../../templates/jws.yaml.j2")),
+    ("deployment-artifacts.yaml", include_str!("../../templates/deployment-artifacts.yaml.j2")),
+];
+
+/// File names of the rendered environments.
+pub mod names {
+    /// Keys and provider by parameters (secret).
+    pub const FERNET: &str = "fernet.yaml";
+    /// JWS provider switch.
+    pub const JWS: &str = "jws.yaml";
+    /// Artifact delivery.
+    pub const ARTIFACTS: &str = "deployment-artifacts.yaml";
+}
+
+/// Any serializable value as a template value.
+fn ser<T: Serialize>(value: T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
+
+fn render(name: &str, ctx: minijinja::Value) -> Result<String> {
+    let mut env = Environment::new();
+    // YAML is not HTML: values are quoted explicitly with `tojson` where needed.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    for (n, source) in TEMPLATES {
+        env.add_template(n, source).map_err(|e| Error::Render { name: n.to_string(), message: e.to_string() })?;
+    }
+    let template = env.get_template(name).map_err(|e| Error::Render { name: name.into(), message: e.to_string() })?;
+    let mut text = template.render(ctx).map_err(|e| Error::Render { name: name.into(), message: e.to_string() })?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+#[derive(Serialize)]
+struct KeyParam {
+    path: String,
+    content: String,
+}
+
+impl Drop for KeyParam {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.content);
+    }
+}
+
+/// Inputs of `fernet.yaml`.
+#[derive(Debug, Clone)]
+pub struct FernetEnv<'a> {
+    /// Stack name (comment only).
+    pub stack: &'a str,
+    /// Token keys delivered by `KeystoneFernetKeys`; `None` when a baremetal tarball carries them.
+    pub fernet_keys: Option<&'a KeySet>,
+    /// Credential keys 0 and 1 delivered by `KeystoneCredential0/1`.
+    pub credential_keys: Option<&'a KeySet>,
+    /// `KeystoneFernetMaxActiveKeys`.
+    pub max_active_keys: usize,
+    /// Extra comment lines.
+    pub notes: Vec<String>,
+}
+
+/// Renders `fernet.yaml` (contains secrets).
+pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
+    let fernet_keys: Vec<KeyParam> = model
+        .fernet_keys
+        .map(|keys| {
+            keys.iter()
+                .map(|(n, k)| KeyParam { path: format!("/etc/keystone/fernet-keys/{n}"), content: k.encode().to_string() })
+                .collect()
+        })
+        .unwrap_or_default();
+    let credential_keys: Vec<String> = match model.credential_keys {
+        None => vec![],
+        Some(keys) => {
+            let numbers: Vec<u64> = keys.keys().copied().collect();
+            if numbers != [0, 1] {
+                return Err(Error::Delivery(format!(
+                    "the credential repository holds keys {numbers:?}, but THT carries only KeystoneCredential0 and KeystoneCredential1: deploying it would drop the primary credential key"
+                )));
+            }
+            keys.values().map(|k| k.encode().to_string()).collect()
+        }
+    };
+    let text = render(
+        names::FERNET,
+        context! {
+            stack => model.stack,
+            version => env!("CARGO_PKG_VERSION"),
+            notes => ser(&model.notes),
+            max_active_keys => model.max_active_keys,
+            // With a baremetal tarball carrying the keys, puppet must not replace them.
+            manage_fernet_keys => model.fernet_keys.is_some(),
+            fernet_keys => ser(&fernet_keys),
+            credential_keys => ser(&credential_keys),
+        },
+    );
+    let mut credential_keys = credential_keys;
+    credential_keys.iter_mut().for_each(zeroize::Zeroize::zeroize);
+    text.map(Zeroizing::new)
+}
+
+/// Inputs of `jws.yaml`.
+#[derive(Debug, Clone)]
+pub struct JwsEnv<'a> {
+    /// Stack name (comment only).
+    pub stack: &'a str,
+    /// Roles whose keystone switches (`<Role>ExtraConfig`), e.g. `Controller`.
+    pub roles: &'a [String],
+    /// A separate receipt directory keystone should use, if any.
+    pub receipt_dir: Option<String>,
+}
+
+/// Renders `jws.yaml`.
+pub fn render_jws(model: &JwsEnv<'_>) -> Result<String> {
+    for role in model.roles {
+        validate_role(role)?;
+    }
+    render(
+        names::JWS,
+        context! {
+            stack => model.stack,
+            version => env!("CARGO_PKG_VERSION"),
+            roles => ser(model.roles),
+            private_dir => "/etc/keystone/jws-keys/private",
+            public_dir => "/etc/keystone/jws-keys/public",
+            receipt_dir => model.receipt_dir.clone(),
+        },
+    )
+}
+
+/// Where the artifacts are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactRefs {
+    /// OSP 17+: absolute paths on the undercloud (`DeployArtifactFILEs`).
+    Files(Vec<String>),
+    /// Swift TempURLs (`DeployArtifactURLs`).
+    Urls(Vec<String>),
+}
+
+/// Renders `deployment-artifacts.yaml` in tripleo-common's exact layout, with `notes` as
+/// leading comments (which secrets reach which roles).
+pub fn render_artifacts(refs: &ArtifactRefs, notes: &[String]) -> Result<String> {
+    let (files, urls) = match refs {
+        ArtifactRefs::Files(files) => {
+            for file in files {
+                validate_artifact_path(file)?;
+            }
+            (files.clone(), vec![])
+        }
+        ArtifactRefs::Urls(urls) => (vec![], urls.clone()),
+    };
+    let text = render(names::ARTIFACTS, context! { files => ser(&files), urls => ser(&urls), notes => ser(notes) })?;
+    Ok(text.trim_start_matches('\n').to_string())
+}
+
+/// `DeployArtifactFILEs` paths reach a shell unquoted in tripleo_push_artifacts: absolute,
+/// and nothing but letters, digits, `.`, `_`, `-`, `/`.
+pub fn validate_artifact_path(path: &str) -> Result<()> {
+    let ok = path.starts_with('/')
+        && !path.contains("..")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidValue {
+            name: "artifact path",
+            value: path.into(),
+            reason: "must be absolute and use only letters, digits, '.', '_', '-' and '/': tripleo_push_artifacts passes it to a shell unquoted".into(),
+        })
+    }
+}
+
+/// A TripleO role name: starts with a capital letter, letters and digits only.
+pub fn validate_role(role: &str) -> Result<()> {
+    let ok = role.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && role.chars().all(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidValue {
+            name: "role",
+            value: role.into(),
+            reason: "TripleO role names are CamelCase letters and digits, e.g. Controller".into(),
+        })
+    }
+}
