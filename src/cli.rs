@@ -55,6 +55,135 @@ pub enum Command {
     /// Inspect key repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Pack key repositories into a reproducible, checksummed tarball for the nodes.
+    Pack(PackArgs),
+    /// Render the Heat environment files from key repositories and artifact locations.
+    Render(RenderArgs),
+    /// The whole pre-deploy / redeploy flow: repositories, tarball, artifact, environments.
+    ///
+    /// With no arguments: stack `overcloud`, work directory ~/overcloud-keys/overcloud,
+    /// containerized layout, local artifacts (DeployArtifactFILEs), JWS keys staged but not
+    /// enabled. Existing repositories are reused, never regenerated; a re-run with nothing
+    /// changed writes nothing.
+    #[command(after_help = EXIT_CODES)]
+    Build(BuildArgs),
+}
+
+/// Node layout flags shared by pack and render.
+#[derive(Debug, Args, Clone)]
+pub struct LayoutArgs {
+    /// Where keys live on the nodes.
+    ///
+    /// containerized (default, OSP 12+): var/lib/config-data/puppet-generated/keystone/etc/keystone,
+    /// owner 42425. baremetal (OSP 10/11): etc/keystone, owner 163.
+    #[arg(long, value_enum, default_value_t = crate::artifact::LayoutKind::Containerized)]
+    pub layout: crate::artifact::LayoutKind,
+    /// Override the numeric owner of files in the tarball. Default: the layout's.
+    #[arg(long, value_name = "UID")]
+    pub node_uid: Option<u32>,
+    /// Override the numeric group of files in the tarball. Default: the layout's.
+    #[arg(long, value_name = "GID")]
+    pub node_gid: Option<u32>,
+}
+
+/// `pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The .tar.gz to write (mode 0600); FILE.sha256 and FILE.manifest.json are written beside it.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub layout: LayoutArgs,
+    /// Fernet token repository (baremetal layout only: containerized nodes get these by parameters).
+    #[arg(long, value_name = "DIR")]
+    pub fernet: Option<PathBuf>,
+    /// A separate Fernet receipt repository.
+    #[arg(long, value_name = "DIR")]
+    pub receipt: Option<PathBuf>,
+    /// Credential repository (baremetal layout only).
+    #[arg(long, value_name = "DIR")]
+    pub credential: Option<PathBuf>,
+    /// JWS private key directory (with --jws-public).
+    #[arg(long, value_name = "DIR", requires = "jws_public")]
+    pub jws_private: Option<PathBuf>,
+    /// JWS public key directory (with --jws-private).
+    #[arg(long, value_name = "DIR", requires = "jws_private")]
+    pub jws_public: Option<PathBuf>,
+}
+
+/// `render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Directory for fernet.yaml (0600), jws.yaml and deployment-artifacts.yaml.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Heat stack name (comments only). Default: overcloud.
+    #[arg(long, default_value = "overcloud")]
+    pub stack: String,
+    /// Fernet token repository for KeystoneFernetKeys (omit when a baremetal tarball carries them).
+    #[arg(long, value_name = "DIR")]
+    pub fernet: Option<PathBuf>,
+    /// Credential repository (keys 0 and 1) for KeystoneCredential0/1.
+    #[arg(long, value_name = "DIR")]
+    pub credential: Option<PathBuf>,
+    /// KeystoneFernetMaxActiveKeys. Default 5 (TripleO's).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_active_keys: usize,
+    /// Artifact paths on the undercloud for DeployArtifactFILEs (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub artifact_file: Vec<String>,
+    /// Artifact URLs for DeployArtifactURLs (repeatable).
+    #[arg(long, value_name = "URL", conflicts_with = "artifact_file")]
+    pub artifact_url: Vec<String>,
+    /// Also render jws.yaml, switching keystone to JWS.
+    #[arg(long)]
+    pub jws: bool,
+    /// Roles running keystone (`<Role>ExtraConfig`), repeatable. Default: Controller.
+    #[arg(long = "role", value_name = "ROLE", default_value = "Controller")]
+    pub roles: Vec<String>,
+    /// Keystone's separate receipt directory, set in jws.yaml (e.g. /etc/keystone/fernet-receipts).
+    #[arg(long, value_name = "PATH")]
+    pub receipt_dir: Option<String>,
+}
+
+/// `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// TOML config file; flags override its keys. Default: the embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Work directory for repositories, artifacts and environment files (mode 0700).
+    ///
+    /// Default: ~/overcloud-keys/<stack>.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Heat stack name. Default: overcloud.
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// files: stage a local artifact for DeployArtifactFILEs (default). swift: upload (not in this version).
+    #[arg(long, value_enum)]
+    pub artifacts: Option<crate::config::ArtifactsMode>,
+    /// Where to stage the artifact (absolute, no shell metacharacters). Default: <workdir>/artifacts.
+    #[arg(long, value_name = "DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// Node layout: containerized (default) or baremetal.
+    #[arg(long, value_enum)]
+    pub layout: Option<crate::artifact::LayoutKind>,
+    /// Switch keystone to JWS: include jws.yaml in the deploy arguments (keys are staged either way).
+    #[arg(long, conflicts_with = "no_jws")]
+    pub jws: bool,
+    /// Do not create or deliver JWS keys at all.
+    #[arg(long)]
+    pub no_jws: bool,
+    /// KeystoneFernetMaxActiveKeys. Default 5 (TripleO's).
+    #[arg(long, value_name = "N")]
+    pub max_active_keys: Option<usize>,
+    /// Roles running keystone, repeatable. Default: Controller.
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// Show what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where to write and as whom.

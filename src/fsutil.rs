@@ -194,3 +194,33 @@ pub fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
 pub fn read_small(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(io_err("read", path))
 }
+
+/// What a write did (or would do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteAction {
+    /// Written (new or different content).
+    Written,
+    /// Same bytes already there: not touched.
+    Unchanged,
+    /// Dry run: would be written.
+    WouldWrite,
+}
+
+/// Writes `bytes` atomically unless the file already holds exactly them (then leaves it,
+/// mtime included, so a re-run changes nothing). Under `dry_run` only compares.
+pub fn write_if_changed(path: &Path, bytes: &[u8], mode: u32, dry_run: bool) -> Result<WriteAction> {
+    if let Ok(existing) = fs::read(path) {
+        let existing = zeroize::Zeroizing::new(existing);
+        let same = existing.as_slice() == bytes;
+        let mode_ok = fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode);
+        if same && mode_ok {
+            return Ok(WriteAction::Unchanged);
+        }
+    }
+    if dry_run {
+        return Ok(WriteAction::WouldWrite);
+    }
+    write_file_atomic(path, bytes, mode, &Owner::current())?;
+    Ok(WriteAction::Written)
+}

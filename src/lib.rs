@@ -8,6 +8,7 @@
 
 pub mod artifact;
 pub mod check;
+pub mod config;
 pub mod cli;
 pub mod error;
 pub mod fsutil;
@@ -15,6 +16,7 @@ pub mod heat;
 pub mod keys;
 pub mod output;
 pub mod owner;
+pub mod pipeline;
 
 pub use check::{CheckOptions, Finding, RepoKind, RepoReport, Severity};
 pub use error::{Error, Result};

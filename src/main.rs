@@ -9,6 +9,7 @@ use clap::Parser;
 use serde_json::json;
 
 use overcloud_keys::check::{self, CheckOptions, RepoKind};
+use overcloud_keys::cli::{BuildArgs, PackArgs, RenderArgs};
 use overcloud_keys::cli::{
     Cli, Command, CredentialCommand, Format, JwsCommand, JwsRotateCommand, NumberedCommand,
     OwnerArgs, RepoCommand,
@@ -16,7 +17,11 @@ use overcloud_keys::cli::{
 use overcloud_keys::keys::credential;
 use overcloud_keys::keys::jws_repo::{self, CreateOutcome, JwsDirs};
 use overcloud_keys::keys::repo::{self, RepoOptions, RotateOutcome, SetupOutcome};
-use overcloud_keys::{Error, Owner, output};
+use overcloud_keys::artifact::Layout;
+use overcloud_keys::artifact::sources::Sources;
+use overcloud_keys::config::{ConfigFile, JwsMode};
+use overcloud_keys::fsutil::{self, WriteAction};
+use overcloud_keys::{Error, Owner, heat, output, pipeline};
 
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_ERROR: u8 = 2;
@@ -106,6 +111,9 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Receipt(cmd) => numbered(RepoKind::Receipt, cmd),
         Command::Credential(cmd) => credential_cmd(cmd),
         Command::Jws(cmd) => jws_cmd(cmd),
+        Command::Pack(args) => pack_cmd(args),
+        Command::Render(args) => render_cmd(args),
+        Command::Build(args) => build_cmd(args),
         Command::Repo(RepoCommand::Check {
             dirs,
             kind,
@@ -355,4 +363,123 @@ fn jws_cmd(cmd: JwsCommand) -> Result<Outcome, Error> {
             ))
         }
     }
+}
+
+fn pack_cmd(args: PackArgs) -> Result<Outcome, Error> {
+    let mut layout = Layout::new(args.layout.layout);
+    layout.uid = args.layout.node_uid.unwrap_or(layout.uid);
+    layout.gid = args.layout.node_gid.unwrap_or(layout.gid);
+    let sources = Sources {
+        fernet: args.fernet,
+        receipt: args.receipt,
+        credential: args.credential,
+        jws: args.jws_private.zip(args.jws_public).map(|(private, public)| JwsDirs { private, public }),
+    };
+    if sources.is_empty() {
+        return Err(Error::InvalidValue {
+            name: "pack sources",
+            value: "none".into(),
+            reason: "give at least one of --fernet, --receipt, --credential, --jws-private/--jws-public".into(),
+        });
+    }
+    let packed = overcloud_keys::artifact::pack(overcloud_keys::artifact::sources::entries(&layout, &sources)?)?;
+    let name = args.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    fsutil::create_parents(&args.output)?;
+    let action = pipeline::write_artifact_files(&args.output, &name, &packed, &layout, false)?;
+    let text = format!(
+        "{} {} ({} bytes, {} entries)\nsha256 {}\nchecksum {}\nmanifest {}\n",
+        if action == WriteAction::Unchanged { "unchanged" } else { "wrote" },
+        args.output.display(),
+        packed.bytes.len(),
+        packed.manifest.len(),
+        packed.sha256,
+        pipeline::checksum_path(&args.output).display(),
+        pipeline::manifest_path(&args.output).display()
+    );
+    Ok(Outcome::ok(
+        text,
+        json!({"path": args.output, "sha256": packed.sha256, "size": packed.bytes.len(), "action": action, "entries": packed.manifest}),
+    ))
+}
+
+fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
+    let mut written = vec![];
+    let dir = &args.output_dir;
+    fsutil::create_parents(&dir.join("x"))?;
+    let mut write = |name: &str, text: &str, mode: u32| -> Result<(), Error> {
+        let path = dir.join(name);
+        let action = fsutil::write_if_changed(&path, text.as_bytes(), mode, false)?;
+        written.push(json!({"path": path, "action": action}));
+        Ok(())
+    };
+    if args.fernet.is_some() || args.credential.is_some() {
+        repo::validate_max_active_keys(args.max_active_keys)?;
+        let load = |path: &Option<std::path::PathBuf>, kind| -> Result<Option<repo::KeySet>, Error> {
+            path.as_ref()
+                .map(|p| overcloud_keys::artifact::sources::require_clean(p, kind).and_then(|()| repo::load(p, kind)))
+                .transpose()
+        };
+        let fernet = load(&args.fernet, RepoKind::Fernet)?;
+        let credential = load(&args.credential, RepoKind::Credential)?;
+        let text = heat::render_fernet(&heat::FernetEnv {
+            stack: &args.stack,
+            fernet_keys: fernet.as_ref(),
+            credential_keys: credential.as_ref(),
+            max_active_keys: args.max_active_keys,
+            notes: vec![],
+        })?;
+        write(heat::names::FERNET, &text, fsutil::SECRET_FILE_MODE)?;
+    }
+    if args.jws {
+        let text = heat::render_jws(&heat::JwsEnv { stack: &args.stack, roles: &args.roles, receipt_dir: args.receipt_dir.clone() })?;
+        write(heat::names::JWS, &text, fsutil::PUBLIC_FILE_MODE)?;
+    }
+    if !args.artifact_file.is_empty() || !args.artifact_url.is_empty() {
+        let refs = if args.artifact_url.is_empty() {
+            heat::ArtifactRefs::Files(args.artifact_file.clone())
+        } else {
+            heat::ArtifactRefs::Urls(args.artifact_url.clone())
+        };
+        write(heat::names::ARTIFACTS, &heat::render_artifacts(&refs, &[])?, fsutil::PUBLIC_FILE_MODE)?;
+    }
+    if written.is_empty() {
+        return Err(Error::InvalidValue {
+            name: "render inputs",
+            value: "none".into(),
+            reason: "give --fernet/--credential, --jws, or --artifact-file/--artifact-url".into(),
+        });
+    }
+    let text = written.iter().map(|w| format!("{} {}\n", w["action"].as_str().unwrap_or(""), w["path"].as_str().unwrap_or(""))).collect();
+    Ok(Outcome::ok(text, json!({"files": written})))
+}
+
+fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let flags = ConfigFile {
+        stack: args.stack,
+        workdir: args.workdir,
+        layout: args.layout,
+        artifacts: args.artifacts,
+        artifact_dir: args.artifact_dir,
+        jws: if args.jws {
+            Some(JwsMode::Enable)
+        } else if args.no_jws {
+            Some(JwsMode::Off)
+        } else {
+            None
+        },
+        max_active_keys: args.max_active_keys,
+        roles: (!args.roles.is_empty()).then_some(args.roles),
+        ..Default::default()
+    };
+    let settings = file.resolve(flags, args.config.as_deref())?;
+    let report = pipeline::build(&settings, args.dry_run)?;
+    let mut out = Outcome::ok(output::build_text(&report), serde_json::to_value(&report).expect("report serializes"));
+    if !report.warnings.is_empty() {
+        out.warning = Some(report.warnings.join("\nWARNING: "));
+    }
+    Ok(out)
 }

@@ -1,0 +1,204 @@
+//! The build configuration: embedded defaults, an optional TOML file, then command-line
+//! flags (flags win). Unknown keys, wrong types, relative paths and unknown names are errors
+//! that name the key (and line, for the file) before anything is written.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::LayoutKind;
+use crate::error::{Error, Result};
+use crate::heat;
+
+/// How artifacts reach the undercloud's deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactsMode {
+    /// Local files, `DeployArtifactFILEs` (OSP 17+; no Swift needed).
+    Files,
+    /// Swift TempURLs, `DeployArtifactURLs` (OSP 10-16).
+    Swift,
+}
+
+/// What to do about JWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum JwsMode {
+    /// No JWS keys.
+    Off,
+    /// Create and deliver JWS keys; keystone stays on Fernet (the safe first step of a switch).
+    Stage,
+    /// Deliver JWS keys and switch keystone to JWS (adds jws.yaml to the deploy).
+    Enable,
+}
+
+/// The config file, every key optional. See README for an example.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Heat stack name.
+    pub stack: Option<String>,
+    /// Work directory (absolute).
+    pub workdir: Option<PathBuf>,
+    /// containerized | baremetal.
+    pub layout: Option<LayoutKind>,
+    /// files | swift.
+    pub artifacts: Option<ArtifactsMode>,
+    /// Where the artifact is staged (absolute). Default `<workdir>/artifacts`.
+    pub artifact_dir: Option<PathBuf>,
+    /// off | stage | enable.
+    pub jws: Option<JwsMode>,
+    /// Keep Fernet receipts in their own repository (delivered by tarball).
+    pub separate_receipts: Option<bool>,
+    /// `KeystoneFernetMaxActiveKeys` and the rotation limit.
+    pub max_active_keys: Option<usize>,
+    /// Roles running keystone (`<Role>ExtraConfig`).
+    pub roles: Option<Vec<String>>,
+    /// Owner of key files on the nodes (tarball), default from the layout.
+    pub node_uid: Option<u32>,
+    /// Group of key files on the nodes (tarball), default from the layout.
+    pub node_gid: Option<u32>,
+}
+
+/// Fully resolved settings of a build.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Heat stack name.
+    pub stack: String,
+    /// Work directory.
+    pub workdir: PathBuf,
+    /// Node layout.
+    pub layout: LayoutKind,
+    /// Artifact mode.
+    pub artifacts: ArtifactsMode,
+    /// Artifact staging directory.
+    pub artifact_dir: PathBuf,
+    /// JWS mode.
+    pub jws: JwsMode,
+    /// Separate receipt repository.
+    pub separate_receipts: bool,
+    /// Max active Fernet keys.
+    pub max_active_keys: usize,
+    /// Keystone roles.
+    pub roles: Vec<String>,
+    /// Node owner override.
+    pub node_uid: Option<u32>,
+    /// Node group override.
+    pub node_gid: Option<u32>,
+}
+
+/// TripleO's default `KeystoneFernetMaxActiveKeys`.
+pub const DEFAULT_MAX_ACTIVE_KEYS: usize = 5;
+
+impl ConfigFile {
+    /// Reads and parses a TOML config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(crate::fsutil::io_err("read config file", path))?;
+        toml::from_str(&text).map_err(|e| Error::Config { file: path.to_path_buf(), message: e.to_string().trim_end().replace('\n', " ") })
+    }
+
+    /// Fills every unset key from `flags` (which win) and the embedded defaults.
+    pub fn resolve(self, flags: ConfigFile, file: Option<&Path>) -> Result<Settings> {
+        let bad = |key: &str, message: String| Error::Config {
+            file: file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("command line")),
+            message: format!("{key}: {message}"),
+        };
+        let stack = flags.stack.or(self.stack).unwrap_or_else(|| "overcloud".into());
+        if stack.is_empty() || !stack.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(bad("stack", format!("{stack:?} is not a Heat stack name (letters, digits, '-', '_')")));
+        }
+        let workdir = match flags.workdir.or(self.workdir) {
+            Some(dir) => dir,
+            None => default_workdir(&stack)?,
+        };
+        let workdir = if file.is_some() || workdir.is_absolute() {
+            workdir
+        } else {
+            std::path::absolute(&workdir).map_err(crate::fsutil::io_err("resolve", &workdir))?
+        };
+        if !workdir.is_absolute() {
+            return Err(bad("workdir", format!("{} is not an absolute path", workdir.display())));
+        }
+        let artifact_dir = flags.artifact_dir.or(self.artifact_dir).unwrap_or_else(|| workdir.join("artifacts"));
+        if !artifact_dir.is_absolute() {
+            return Err(bad("artifact_dir", format!("{} is not an absolute path", artifact_dir.display())));
+        }
+        heat::validate_artifact_path(&artifact_dir.to_string_lossy()).map_err(|e| bad("artifact_dir", e.to_string()))?;
+        let max_active_keys = flags.max_active_keys.or(self.max_active_keys).unwrap_or(DEFAULT_MAX_ACTIVE_KEYS);
+        crate::keys::repo::validate_max_active_keys(max_active_keys).map_err(|e| bad("max_active_keys", e.to_string()))?;
+        let roles = flags.roles.or(self.roles).unwrap_or_else(|| vec!["Controller".into()]);
+        if roles.is_empty() {
+            return Err(bad("roles", "needs at least one role, e.g. [\"Controller\"]".into()));
+        }
+        for role in &roles {
+            heat::validate_role(role).map_err(|e| bad("roles", e.to_string()))?;
+        }
+        Ok(Settings {
+            stack,
+            workdir,
+            layout: flags.layout.or(self.layout).unwrap_or(LayoutKind::Containerized),
+            artifacts: flags.artifacts.or(self.artifacts).unwrap_or(ArtifactsMode::Files),
+            artifact_dir,
+            jws: flags.jws.or(self.jws).unwrap_or(JwsMode::Stage),
+            separate_receipts: flags.separate_receipts.or(self.separate_receipts).unwrap_or(false),
+            max_active_keys,
+            roles,
+            node_uid: flags.node_uid.or(self.node_uid),
+            node_gid: flags.node_gid.or(self.node_gid),
+        })
+    }
+}
+
+/// `~/overcloud-keys/<stack>`.
+pub fn default_workdir(stack: &str) -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| Error::Config {
+        file: PathBuf::from("environment"),
+        message: "HOME is not set: pass --workdir".into(),
+    })?;
+    Ok(PathBuf::from(home).join("overcloud-keys").join(stack))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| Error::Config { file: "t.toml".into(), message: e.to_string() })?;
+        file.resolve(ConfigFile::default(), Some(Path::new("t.toml")))
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_job() {
+        let s = parse("workdir = \"/w\"").unwrap();
+        assert_eq!(s.stack, "overcloud");
+        assert_eq!(s.layout, LayoutKind::Containerized);
+        assert_eq!(s.artifacts, ArtifactsMode::Files);
+        assert_eq!(s.jws, JwsMode::Stage);
+        assert_eq!(s.max_active_keys, 5);
+        assert_eq!(s.artifact_dir, PathBuf::from("/w/artifacts"));
+        assert_eq!(s.roles, vec!["Controller".to_string()]);
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        let cases = [
+            ("workdir = \"/w\"\nlayuot = \"baremetal\"", "layuot"),
+            ("workdir = \"/w\"\nmax_active_keys = \"five\"", "max_active_keys"),
+            ("workdir = \"relative/dir\"", "workdir"),
+            ("workdir = \"/w\"\nlayout = \"vm\"", "vm"),
+            ("workdir = \"/w\"\nroles = [\"controller\"]", "roles"),
+            ("workdir = \"/w\"\nartifact_dir = \"/a b\"", "artifact_dir"),
+        ];
+        for (text, needle) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?} -> {err}");
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: ConfigFile = toml::from_str("workdir = \"/w\"\nstack = \"a\"").unwrap();
+        let flags = ConfigFile { stack: Some("b".into()), ..Default::default() };
+        assert_eq!(file.resolve(flags, None).unwrap().stack, "b");
+    }
+}

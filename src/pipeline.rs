@@ -1,0 +1,382 @@
+//! `build`: the undercloud's pre-deploy / redeploy flow. Repositories (created if missing,
+//! reused and checked if present, never regenerated) → tarball (reproducible, named by its
+//! content hash) → staged artifact → the three environment files → the deploy arguments.
+//!
+//! Idempotent: a re-run with nothing changed writes nothing and says so. `dry_run` computes
+//! the same report and writes nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::artifact::layout::dirs;
+use crate::artifact::sources::{self, Sources};
+use crate::artifact::{self, Layout, LayoutKind};
+use crate::check::RepoKind;
+use crate::config::{ArtifactsMode, JwsMode, Settings};
+use crate::error::{Error, Result};
+use crate::fsutil::{self, KEY_DIR_MODE, PUBLIC_FILE_MODE, SECRET_FILE_MODE, WriteAction};
+use crate::heat::{self, ArtifactRefs, FernetEnv, JwsEnv};
+use crate::keys::jws_repo::{self, JwsDirs};
+use crate::keys::repo::{self, RepoOptions};
+use crate::owner::Owner;
+
+/// A repository the build used.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoStep {
+    /// Kind of keys.
+    pub kind: RepoKind,
+    /// Local directory.
+    pub path: PathBuf,
+    /// created | reused | would-create.
+    pub action: &'static str,
+}
+
+/// The artifact the build staged.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactStep {
+    /// Staged tarball.
+    pub path: PathBuf,
+    /// SHA-256 of the tarball.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// What happened to the file.
+    pub action: WriteAction,
+    /// The JSON manifest next to it.
+    pub manifest: PathBuf,
+    /// Key kinds it carries.
+    pub carries: Vec<RepoKind>,
+    /// Older artifacts of this stack that were removed (they held superseded keys).
+    pub removed: Vec<PathBuf>,
+}
+
+/// An environment file the build rendered.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvStep {
+    /// Where.
+    pub path: PathBuf,
+    /// What happened to the file.
+    pub action: WriteAction,
+    /// Holds key material (mode 0600).
+    pub secret: bool,
+    /// Part of the printed deploy arguments.
+    pub deploy: bool,
+}
+
+/// Which secret reaches which nodes, and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretReach {
+    /// The secret.
+    pub secret: String,
+    /// Delivery path.
+    pub via: String,
+    /// Nodes that receive it.
+    pub roles: String,
+}
+
+/// Everything a build did, for people and pipelines.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// The resolved settings.
+    pub settings: Settings,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// True when any file was (or would be) created or changed.
+    pub changed: bool,
+    /// Repositories.
+    pub repositories: Vec<RepoStep>,
+    /// The artifact, when there is anything to deliver by tarball.
+    pub artifact: Option<ArtifactStep>,
+    /// Rendered environment files.
+    pub env_files: Vec<EnvStep>,
+    /// Arguments to add to `openstack overcloud deploy`.
+    pub deploy_args: Vec<String>,
+    /// Artifact delivery mode.
+    pub delivery: &'static str,
+    /// Who receives which secret.
+    pub secrets: Vec<SecretReach>,
+    /// Things the operator must know.
+    pub warnings: Vec<String>,
+}
+
+/// Local paths of the repositories under a work directory.
+pub struct WorkdirLayout {
+    /// Fernet token keys.
+    pub fernet: PathBuf,
+    /// Credential keys.
+    pub credential: PathBuf,
+    /// Separate receipt keys.
+    pub receipt: PathBuf,
+    /// JWS pair.
+    pub jws: JwsDirs,
+}
+
+impl WorkdirLayout {
+    /// The repositories of `workdir`.
+    pub fn new(workdir: &Path) -> Self {
+        let keys = workdir.join("keys");
+        WorkdirLayout {
+            fernet: keys.join(dirs::FERNET),
+            credential: keys.join(dirs::CREDENTIAL),
+            receipt: keys.join(dirs::RECEIPT),
+            jws: JwsDirs { private: keys.join(dirs::JWS_PRIVATE), public: keys.join(dirs::JWS_PUBLIC) },
+        }
+    }
+}
+
+fn ensure_repo(kind: RepoKind, path: &Path, max_active_keys: usize, dry_run: bool) -> Result<RepoStep> {
+    let exists = repo::has_entries(path)?;
+    let action = match (exists, dry_run) {
+        (true, _) => "reused",
+        (false, true) => "would-create",
+        (false, false) => {
+            let opts = RepoOptions { kind, owner: Owner::current(), max_active_keys };
+            repo::setup(path, &opts, false)?;
+            "created"
+        }
+    };
+    Ok(RepoStep { kind, path: path.to_path_buf(), action })
+}
+
+fn ensure_jws(jws: &JwsDirs, dry_run: bool) -> Result<RepoStep> {
+    let exists = jws.private.join(crate::keys::jws::PRIVATE_KEY_FILE).exists();
+    let action = match (exists, dry_run) {
+        (true, _) => "reused",
+        (false, true) => "would-create",
+        (false, false) => {
+            jws_repo::create(jws, &Owner::current(), false)?;
+            "created"
+        }
+    };
+    Ok(RepoStep { kind: RepoKind::Jws, path: jws.private.parent().unwrap_or(&jws.private).to_path_buf(), action })
+}
+
+/// Creates the work directory (0700) or checks that it can be written.
+fn prepare_workdir(workdir: &Path, dry_run: bool) -> Result<()> {
+    if let Ok(meta) = fs::metadata(workdir) {
+        if !meta.is_dir() {
+            return Err(Error::NotADirectory(workdir.to_path_buf()));
+        }
+        return Ok(());
+    }
+    if dry_run {
+        return Ok(());
+    }
+    fsutil::create_parents(workdir)?;
+    fsutil::create_dir(workdir, KEY_DIR_MODE, &Owner::current())
+}
+
+/// Runs the whole build.
+pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
+    if settings.artifacts == ArtifactsMode::Swift {
+        return Err(Error::Unsupported(
+            "--artifacts swift is not available in this version; use --artifacts files (OSP 17 DeployArtifactFILEs)".into(),
+        ));
+    }
+    if settings.separate_receipts && settings.jws == JwsMode::Off {
+        return Err(Error::Config {
+            file: "settings".into(),
+            message: "separate_receipts needs jws = stage or enable; with the Fernet provider receipts share the token keys".into(),
+        });
+    }
+    prepare_workdir(&settings.workdir, dry_run)?;
+    let local = WorkdirLayout::new(&settings.workdir);
+    let mut repositories = vec![
+        ensure_repo(RepoKind::Fernet, &local.fernet, settings.max_active_keys, dry_run)?,
+        ensure_repo(RepoKind::Credential, &local.credential, settings.max_active_keys, dry_run)?,
+    ];
+    if settings.separate_receipts {
+        repositories.push(ensure_repo(RepoKind::Receipt, &local.receipt, settings.max_active_keys, dry_run)?);
+    }
+    if settings.jws != JwsMode::Off {
+        repositories.push(ensure_jws(&local.jws, dry_run)?);
+    }
+    let mut report = BuildReport {
+        settings: settings.clone(),
+        dry_run,
+        changed: repositories.iter().any(|r| r.action != "reused"),
+        repositories,
+        artifact: None,
+        env_files: vec![],
+        deploy_args: vec![],
+        delivery: "all-roles",
+        secrets: vec![],
+        warnings: vec![],
+    };
+    if report.repositories.iter().any(|r| r.action == "would-create") {
+        report.warnings.push("dry run: repositories do not exist yet, so the artifact and environment files cannot be computed; run without --dry-run".into());
+        return Ok(report);
+    }
+
+    let mut layout = Layout::new(settings.layout);
+    layout.uid = settings.node_uid.unwrap_or(layout.uid);
+    layout.gid = settings.node_gid.unwrap_or(layout.gid);
+    let baremetal = settings.layout == LayoutKind::Baremetal;
+    let tar_sources = Sources {
+        fernet: baremetal.then(|| local.fernet.clone()),
+        receipt: settings.separate_receipts.then(|| local.receipt.clone()),
+        credential: None,
+        jws: (settings.jws != JwsMode::Off).then(|| local.jws.clone()),
+    };
+    // Validates (full repo check) every repository, including the ones only rendered.
+    sources::require_clean(&local.fernet, RepoKind::Fernet)?;
+    sources::require_clean(&local.credential, RepoKind::Credential)?;
+    let fernet_keys = repo::load(&local.fernet, RepoKind::Fernet)?;
+    let credential_keys = repo::load(&local.credential, RepoKind::Credential)?;
+
+    let mut artifact_files = vec![];
+    if !tar_sources.is_empty() {
+        let step = stage_artifact(settings, &layout, &tar_sources, dry_run)?;
+        artifact_files.push(step.path.to_string_lossy().into_owned());
+        report.artifact = Some(step);
+    }
+
+    let env_dir = &settings.workdir;
+    let fernet_text = heat::render_fernet(&FernetEnv {
+        stack: &settings.stack,
+        fernet_keys: (!baremetal).then_some(&fernet_keys),
+        credential_keys: Some(&credential_keys),
+        max_active_keys: settings.max_active_keys,
+        notes: vec![format!(
+            "Token keys: {} (primary {}), credential keys: {}",
+            local.fernet.display(),
+            fernet_keys.keys().next_back().copied().unwrap_or(0),
+            local.credential.display()
+        )],
+    })?;
+    let mut env_files = vec![write_env(&env_dir.join(heat::names::FERNET), fernet_text.as_bytes(), true, true, dry_run)?];
+    let secrets_in_artifact = describe_artifact(&tar_sources);
+    let notes = if secrets_in_artifact.is_empty() {
+        vec![]
+    } else {
+        vec![
+            "WARNING (all-roles delivery): DeployArtifactFILEs/URLs reach every node of every role,".into(),
+            format!("so these secrets reach compute, storage and every other node, not only {}: {}.", settings.roles.join(", "), secrets_in_artifact.join(", ")),
+        ]
+    };
+    let artifacts_text = heat::render_artifacts(&ArtifactRefs::Files(artifact_files), &notes)?;
+    env_files.push(write_env(&env_dir.join(heat::names::ARTIFACTS), artifacts_text.as_bytes(), false, true, dry_run)?);
+    if settings.jws != JwsMode::Off {
+        let jws_text = heat::render_jws(&JwsEnv {
+            stack: &settings.stack,
+            roles: &settings.roles,
+            receipt_dir: settings.separate_receipts.then(|| Layout::keystone_path(dirs::RECEIPT)),
+        })?;
+        env_files.push(write_env(&env_dir.join(heat::names::JWS), jws_text.as_bytes(), false, settings.jws == JwsMode::Enable, dry_run)?);
+    }
+    report.deploy_args = env_files.iter().filter(|e| e.deploy).flat_map(|e| ["-e".to_string(), e.path.display().to_string()]).collect();
+    report.changed |= env_files.iter().any(|e| e.action != WriteAction::Unchanged)
+        || report.artifact.as_ref().is_some_and(|a| a.action != WriteAction::Unchanged || !a.removed.is_empty());
+    report.env_files = env_files;
+    report.secrets = reach(settings, &tar_sources, baremetal);
+    if !notes.is_empty() {
+        report.warnings.push(format!(
+            "all-roles delivery: the artifact puts these secrets on every node of every role, not only {}: {}",
+            settings.roles.join(", "),
+            secrets_in_artifact.join(", ")
+        ));
+    }
+    Ok(report)
+}
+
+fn describe_artifact(sources: &Sources) -> Vec<String> {
+    sources
+        .kinds()
+        .into_iter()
+        .map(|k| match k {
+            RepoKind::Fernet => "the Fernet token keys".to_string(),
+            RepoKind::Receipt => "the Fernet receipt keys".to_string(),
+            RepoKind::Credential => "the credential keys".to_string(),
+            RepoKind::Jws => "the JWS private (signing) key".to_string(),
+        })
+        .collect()
+}
+
+fn reach(settings: &Settings, tar: &Sources, baremetal: bool) -> Vec<SecretReach> {
+    let roles = settings.roles.join(", ");
+    let mut out = vec![];
+    if !baremetal {
+        out.push(SecretReach { secret: "fernet token keys".into(), via: "KeystoneFernetKeys (fernet.yaml)".into(), roles: format!("{roles} (nodes running keystone)") });
+    }
+    out.push(SecretReach { secret: "credential keys".into(), via: "KeystoneCredential0/1 (fernet.yaml)".into(), roles: format!("{roles} (nodes running keystone)") });
+    for secret in describe_artifact(tar) {
+        out.push(SecretReach { secret: secret.trim_start_matches("the ").into(), via: "deployment artifact (DeployArtifactFILEs)".into(), roles: "every node of every role".into() });
+    }
+    out
+}
+
+fn write_env(path: &Path, bytes: &[u8], secret: bool, deploy: bool, dry_run: bool) -> Result<EnvStep> {
+    let mode = if secret { SECRET_FILE_MODE } else { PUBLIC_FILE_MODE };
+    let action = fsutil::write_if_changed(path, bytes, mode, dry_run)?;
+    Ok(EnvStep { path: path.to_path_buf(), action, secret, deploy })
+}
+
+/// Artifact file name for a stack and tarball checksum.
+pub fn artifact_name(stack: &str, sha256: &str) -> String {
+    format!("overcloud-keys-{stack}-{}.tar.gz", &sha256[..12])
+}
+
+fn stage_artifact(settings: &Settings, layout: &Layout, tar: &Sources, dry_run: bool) -> Result<ArtifactStep> {
+    let packed = artifact::pack(sources::entries(layout, tar)?)?;
+    let name = artifact_name(&settings.stack, &packed.sha256);
+    let dir = &settings.artifact_dir;
+    if !dry_run && !dir.is_dir() {
+        fsutil::create_parents(dir)?;
+        fsutil::create_dir(dir, KEY_DIR_MODE, &Owner::current())?;
+    }
+    let path = dir.join(&name);
+    let written = write_artifact_files(&path, &name, &packed, layout, dry_run)?;
+    let prefix = format!("overcloud-keys-{}-", settings.stack);
+    let mut removed = vec![];
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&prefix) && !file.starts_with(&name) && file.contains(".tar.gz") {
+                if !dry_run {
+                    fsutil::remove_file_durable(&entry.path())?;
+                }
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed.sort();
+    Ok(ArtifactStep {
+        manifest: manifest_path(&path),
+        path,
+        sha256: packed.sha256.clone(),
+        size: packed.bytes.len() as u64,
+        action: written,
+        carries: tar.kinds(),
+        removed,
+    })
+}
+
+/// `FILE.manifest.json` next to a tarball.
+pub fn manifest_path(tarball: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.manifest.json", tarball.display()))
+}
+
+/// `FILE.sha256` next to a tarball.
+pub fn checksum_path(tarball: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.sha256", tarball.display()))
+}
+
+/// Writes the tarball (0600), `FILE.sha256` (sha256sum format) and `FILE.manifest.json`.
+pub fn write_artifact_files(path: &Path, name: &str, packed: &artifact::Packed, layout: &Layout, dry_run: bool) -> Result<WriteAction> {
+    let action = fsutil::write_if_changed(path, &packed.bytes, SECRET_FILE_MODE, dry_run)?;
+    let checksum = format!("{}  {}\n", packed.sha256, name);
+    fsutil::write_if_changed(&checksum_path(path), checksum.as_bytes(), PUBLIC_FILE_MODE, dry_run)?;
+    let manifest = serde_json::json!({
+        "format": 1,
+        "artifact": name,
+        "sha256": packed.sha256,
+        "size": packed.bytes.len(),
+        "layout": layout,
+        "entries": packed.manifest,
+    });
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
+    fsutil::write_if_changed(&manifest_path(path), text.as_bytes(), PUBLIC_FILE_MODE, dry_run)?;
+    Ok(action)
+}
