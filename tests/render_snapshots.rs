@@ -1,0 +1,111 @@
+//! Snapshots of every rendered environment file, from fixed keys so they are stable.
+//! A change in a template shows up here as a reviewable diff.
+
+use overcloud_keys::heat::{self, ArtifactRefs, FernetEnv, JwsEnv};
+use overcloud_keys::keys::fernet::FernetKey;
+use overcloud_keys::keys::repo::KeySet;
+
+fn keys(numbers: &[u64], seed: u8) -> KeySet {
+    numbers
+        .iter()
+        .map(|&n| (n, FernetKey::from_bytes([seed.wrapping_add(n as u8); 32])))
+        .collect()
+}
+
+#[test]
+fn fernet_yaml_containerized() {
+    let fernet = keys(&[0, 3, 4], 0x10);
+    let credential = keys(&[0, 1], 0x80);
+    let text = heat::render_fernet(&FernetEnv {
+        stack: "overcloud",
+        fernet_keys: Some(&fernet),
+        credential_keys: Some(&credential),
+        max_active_keys: 5,
+        notes: vec![
+            "Token keys: /home/stack/overcloud-keys/overcloud/keys/fernet-keys (primary 4)".into(),
+        ],
+    })
+    .unwrap();
+    insta::assert_snapshot!(text.as_str());
+}
+
+#[test]
+fn fernet_yaml_baremetal_keys_in_tarball() {
+    let credential = keys(&[0, 1], 0x80);
+    let text = heat::render_fernet(&FernetEnv {
+        stack: "overcloud",
+        fernet_keys: None,
+        credential_keys: Some(&credential),
+        max_active_keys: 3,
+        notes: vec![],
+    })
+    .unwrap();
+    insta::assert_snapshot!(text.as_str());
+}
+
+#[test]
+fn credential_repository_beyond_keys_0_and_1_is_refused() {
+    let credential = keys(&[0, 1, 2], 0x80);
+    let err = heat::render_fernet(&FernetEnv {
+        stack: "overcloud",
+        fernet_keys: None,
+        credential_keys: Some(&credential),
+        max_active_keys: 3,
+        notes: vec![],
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("KeystoneCredential0 and KeystoneCredential1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn jws_yaml_two_roles() {
+    let roles = vec!["Controller".to_string(), "KeystoneApi".to_string()];
+    let text = heat::render_jws(&JwsEnv {
+        stack: "overcloud",
+        roles: &roles,
+        receipt_dir: None,
+    })
+    .unwrap();
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn deployment_artifacts_files_matches_tripleo_common_layout() {
+    let text = heat::render_artifacts(&ArtifactRefs::Files(vec!["/var/lib/tripleo/artifacts/overcloud-artifacts/overcloud-keys-overcloud-0123456789ab.tar.gz".into()]), &[]).unwrap();
+    assert!(text.starts_with(
+        "parameter_defaults:\n  DeployArtifactFILEs:\n  - /var/lib/tripleo/artifacts/"
+    ));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn deployment_artifacts_urls_matches_upload_swift_artifacts() {
+    let url = "http://192.0.2.1:8080/v1/AUTH_x/overcloud-artifacts/k.tar.gz?temp_url_sig=ab&temp_url_expires=1";
+    let text = heat::render_artifacts(&ArtifactRefs::Urls(vec![url.into()]), &[]).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "# Heat environment to deploy artifacts via Swift Temp URL(s)\nparameter_defaults:\n    DeployArtifactURLs:\n    - '{url}'\n"
+        )
+    );
+}
+
+#[test]
+fn artifact_paths_with_shell_metacharacters_are_refused() {
+    for bad in [
+        "relative/x.tar.gz",
+        "/a b/x.tar.gz",
+        "/a/x.tar.gz;rm",
+        "/a/$(x)",
+        "/a/../etc/x",
+    ] {
+        assert!(
+            heat::render_artifacts(&ArtifactRefs::Files(vec![bad.into()]), &[]).is_err(),
+            "{bad}"
+        );
+    }
+}
