@@ -93,19 +93,35 @@ pub const DEFAULT_MAX_ACTIVE_KEYS: usize = 5;
 impl ConfigFile {
     /// Reads and parses a TOML config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(crate::fsutil::io_err("read config file", path))?;
-        toml::from_str(&text).map_err(|e| Error::Config { file: path.to_path_buf(), message: e.to_string().trim_end().replace('\n', " ") })
+        let text = std::fs::read_to_string(path)
+            .map_err(crate::fsutil::io_err("read config file", path))?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            file: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })
     }
 
     /// Fills every unset key from `flags` (which win) and the embedded defaults.
     pub fn resolve(self, flags: ConfigFile, file: Option<&Path>) -> Result<Settings> {
         let bad = |key: &str, message: String| Error::Config {
-            file: file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("command line")),
+            file: file
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("command line")),
             message: format!("{key}: {message}"),
         };
-        let stack = flags.stack.or(self.stack).unwrap_or_else(|| "overcloud".into());
-        if stack.is_empty() || !stack.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(bad("stack", format!("{stack:?} is not a Heat stack name (letters, digits, '-', '_')")));
+        let stack = flags
+            .stack
+            .or(self.stack)
+            .unwrap_or_else(|| "overcloud".into());
+        if stack.is_empty()
+            || !stack
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad(
+                "stack",
+                format!("{stack:?} is not a Heat stack name (letters, digits, '-', '_')"),
+            ));
         }
         let workdir = match flags.workdir.or(self.workdir) {
             Some(dir) => dir,
@@ -117,18 +133,38 @@ impl ConfigFile {
             std::path::absolute(&workdir).map_err(crate::fsutil::io_err("resolve", &workdir))?
         };
         if !workdir.is_absolute() {
-            return Err(bad("workdir", format!("{} is not an absolute path", workdir.display())));
+            return Err(bad(
+                "workdir",
+                format!("{} is not an absolute path", workdir.display()),
+            ));
         }
-        let artifact_dir = flags.artifact_dir.or(self.artifact_dir).unwrap_or_else(|| workdir.join("artifacts"));
+        let artifact_dir = flags
+            .artifact_dir
+            .or(self.artifact_dir)
+            .unwrap_or_else(|| workdir.join("artifacts"));
         if !artifact_dir.is_absolute() {
-            return Err(bad("artifact_dir", format!("{} is not an absolute path", artifact_dir.display())));
+            return Err(bad(
+                "artifact_dir",
+                format!("{} is not an absolute path", artifact_dir.display()),
+            ));
         }
-        heat::validate_artifact_path(&artifact_dir.to_string_lossy()).map_err(|e| bad("artifact_dir", e.to_string()))?;
-        let max_active_keys = flags.max_active_keys.or(self.max_active_keys).unwrap_or(DEFAULT_MAX_ACTIVE_KEYS);
-        crate::keys::repo::validate_max_active_keys(max_active_keys).map_err(|e| bad("max_active_keys", e.to_string()))?;
-        let roles = flags.roles.or(self.roles).unwrap_or_else(|| vec!["Controller".into()]);
+        heat::validate_artifact_path(&artifact_dir.to_string_lossy())
+            .map_err(|e| bad("artifact_dir", e.to_string()))?;
+        let max_active_keys = flags
+            .max_active_keys
+            .or(self.max_active_keys)
+            .unwrap_or(DEFAULT_MAX_ACTIVE_KEYS);
+        crate::keys::repo::validate_max_active_keys(max_active_keys)
+            .map_err(|e| bad("max_active_keys", e.to_string()))?;
+        let roles = flags
+            .roles
+            .or(self.roles)
+            .unwrap_or_else(|| vec!["Controller".into()]);
         if roles.is_empty() {
-            return Err(bad("roles", "needs at least one role, e.g. [\"Controller\"]".into()));
+            return Err(bad(
+                "roles",
+                "needs at least one role, e.g. [\"Controller\"]".into(),
+            ));
         }
         for role in &roles {
             heat::validate_role(role).map_err(|e| bad("roles", e.to_string()))?;
@@ -136,11 +172,20 @@ impl ConfigFile {
         Ok(Settings {
             stack,
             workdir,
-            layout: flags.layout.or(self.layout).unwrap_or(LayoutKind::Containerized),
-            artifacts: flags.artifacts.or(self.artifacts).unwrap_or(ArtifactsMode::Files),
+            layout: flags
+                .layout
+                .or(self.layout)
+                .unwrap_or(LayoutKind::Containerized),
+            artifacts: flags
+                .artifacts
+                .or(self.artifacts)
+                .unwrap_or(ArtifactsMode::Files),
             artifact_dir,
             jws: flags.jws.or(self.jws).unwrap_or(JwsMode::Stage),
-            separate_receipts: flags.separate_receipts.or(self.separate_receipts).unwrap_or(false),
+            separate_receipts: flags
+                .separate_receipts
+                .or(self.separate_receipts)
+                .unwrap_or(false),
             max_active_keys,
             roles,
             node_uid: flags.node_uid.or(self.node_uid),
@@ -151,10 +196,12 @@ impl ConfigFile {
 
 /// `~/overcloud-keys/<stack>`.
 pub fn default_workdir(stack: &str) -> Result<PathBuf> {
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or_else(|| Error::Config {
-        file: PathBuf::from("environment"),
-        message: "HOME is not set: pass --workdir".into(),
-    })?;
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::Config {
+            file: PathBuf::from("environment"),
+            message: "HOME is not set: pass --workdir".into(),
+        })?;
     Ok(PathBuf::from(home).join("overcloud-keys").join(stack))
 }
 
@@ -163,7 +210,10 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Settings> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| Error::Config { file: "t.toml".into(), message: e.to_string() })?;
+        let file: ConfigFile = toml::from_str(text).map_err(|e| Error::Config {
+            file: "t.toml".into(),
+            message: e.to_string(),
+        })?;
         file.resolve(ConfigFile::default(), Some(Path::new("t.toml")))
     }
 
@@ -183,7 +233,10 @@ mod tests {
     fn bad_config_names_the_key() {
         let cases = [
             ("workdir = \"/w\"\nlayuot = \"baremetal\"", "layuot"),
-            ("workdir = \"/w\"\nmax_active_keys = \"five\"", "max_active_keys"),
+            (
+                "workdir = \"/w\"\nmax_active_keys = \"five\"",
+                "max_active_keys",
+            ),
             ("workdir = \"relative/dir\"", "workdir"),
             ("workdir = \"/w\"\nlayout = \"vm\"", "vm"),
             ("workdir = \"/w\"\nroles = [\"controller\"]", "roles"),
@@ -198,7 +251,10 @@ mod tests {
     #[test]
     fn flags_win_over_the_file() {
         let file: ConfigFile = toml::from_str("workdir = \"/w\"\nstack = \"a\"").unwrap();
-        let flags = ConfigFile { stack: Some("b".into()), ..Default::default() };
+        let flags = ConfigFile {
+            stack: Some("b".into()),
+            ..Default::default()
+        };
         assert_eq!(file.resolve(flags, None).unwrap().stack, "b");
     }
 }

@@ -209,7 +209,12 @@ pub enum WriteAction {
 
 /// Writes `bytes` atomically unless the file already holds exactly them (then leaves it,
 /// mtime included, so a re-run changes nothing). Under `dry_run` only compares.
-pub fn write_if_changed(path: &Path, bytes: &[u8], mode: u32, dry_run: bool) -> Result<WriteAction> {
+pub fn write_if_changed(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    dry_run: bool,
+) -> Result<WriteAction> {
     if let Ok(existing) = fs::read(path) {
         let existing = zeroize::Zeroizing::new(existing);
         let same = existing.as_slice() == bytes;

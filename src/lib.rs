@@ -8,8 +8,8 @@
 
 pub mod artifact;
 pub mod check;
-pub mod config;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod heat;

@@ -8,19 +8,19 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::json;
 
+use overcloud_keys::artifact::Layout;
+use overcloud_keys::artifact::sources::Sources;
 use overcloud_keys::check::{self, CheckOptions, RepoKind};
 use overcloud_keys::cli::{BuildArgs, PackArgs, RenderArgs};
 use overcloud_keys::cli::{
     Cli, Command, CredentialCommand, Format, JwsCommand, JwsRotateCommand, NumberedCommand,
     OwnerArgs, RepoCommand,
 };
+use overcloud_keys::config::{ConfigFile, JwsMode};
+use overcloud_keys::fsutil::{self, WriteAction};
 use overcloud_keys::keys::credential;
 use overcloud_keys::keys::jws_repo::{self, CreateOutcome, JwsDirs};
 use overcloud_keys::keys::repo::{self, RepoOptions, RotateOutcome, SetupOutcome};
-use overcloud_keys::artifact::Layout;
-use overcloud_keys::artifact::sources::Sources;
-use overcloud_keys::config::{ConfigFile, JwsMode};
-use overcloud_keys::fsutil::{self, WriteAction};
 use overcloud_keys::{Error, Owner, heat, output, pipeline};
 
 const EXIT_FINDINGS: u8 = 1;
@@ -373,22 +373,37 @@ fn pack_cmd(args: PackArgs) -> Result<Outcome, Error> {
         fernet: args.fernet,
         receipt: args.receipt,
         credential: args.credential,
-        jws: args.jws_private.zip(args.jws_public).map(|(private, public)| JwsDirs { private, public }),
+        jws: args
+            .jws_private
+            .zip(args.jws_public)
+            .map(|(private, public)| JwsDirs { private, public }),
     };
     if sources.is_empty() {
         return Err(Error::InvalidValue {
             name: "pack sources",
             value: "none".into(),
-            reason: "give at least one of --fernet, --receipt, --credential, --jws-private/--jws-public".into(),
+            reason:
+                "give at least one of --fernet, --receipt, --credential, --jws-private/--jws-public"
+                    .into(),
         });
     }
-    let packed = overcloud_keys::artifact::pack(overcloud_keys::artifact::sources::entries(&layout, &sources)?)?;
-    let name = args.output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let packed = overcloud_keys::artifact::pack(overcloud_keys::artifact::sources::entries(
+        &layout, &sources,
+    )?)?;
+    let name = args
+        .output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     fsutil::create_parents(&args.output)?;
     let action = pipeline::write_artifact_files(&args.output, &name, &packed, &layout, false)?;
     let text = format!(
         "{} {} ({} bytes, {} entries)\nsha256 {}\nchecksum {}\nmanifest {}\n",
-        if action == WriteAction::Unchanged { "unchanged" } else { "wrote" },
+        if action == WriteAction::Unchanged {
+            "unchanged"
+        } else {
+            "wrote"
+        },
         args.output.display(),
         packed.bytes.len(),
         packed.manifest.len(),
@@ -414,11 +429,15 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
     };
     if args.fernet.is_some() || args.credential.is_some() {
         repo::validate_max_active_keys(args.max_active_keys)?;
-        let load = |path: &Option<std::path::PathBuf>, kind| -> Result<Option<repo::KeySet>, Error> {
-            path.as_ref()
-                .map(|p| overcloud_keys::artifact::sources::require_clean(p, kind).and_then(|()| repo::load(p, kind)))
-                .transpose()
-        };
+        let load =
+            |path: &Option<std::path::PathBuf>, kind| -> Result<Option<repo::KeySet>, Error> {
+                path.as_ref()
+                    .map(|p| {
+                        overcloud_keys::artifact::sources::require_clean(p, kind)
+                            .and_then(|()| repo::load(p, kind))
+                    })
+                    .transpose()
+            };
         let fernet = load(&args.fernet, RepoKind::Fernet)?;
         let credential = load(&args.credential, RepoKind::Credential)?;
         let text = heat::render_fernet(&heat::FernetEnv {
@@ -431,7 +450,11 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
         write(heat::names::FERNET, &text, fsutil::SECRET_FILE_MODE)?;
     }
     if args.jws {
-        let text = heat::render_jws(&heat::JwsEnv { stack: &args.stack, roles: &args.roles, receipt_dir: args.receipt_dir.clone() })?;
+        let text = heat::render_jws(&heat::JwsEnv {
+            stack: &args.stack,
+            roles: &args.roles,
+            receipt_dir: args.receipt_dir.clone(),
+        })?;
         write(heat::names::JWS, &text, fsutil::PUBLIC_FILE_MODE)?;
     }
     if !args.artifact_file.is_empty() || !args.artifact_url.is_empty() {
@@ -440,7 +463,11 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
         } else {
             heat::ArtifactRefs::Urls(args.artifact_url.clone())
         };
-        write(heat::names::ARTIFACTS, &heat::render_artifacts(&refs, &[])?, fsutil::PUBLIC_FILE_MODE)?;
+        write(
+            heat::names::ARTIFACTS,
+            &heat::render_artifacts(&refs, &[])?,
+            fsutil::PUBLIC_FILE_MODE,
+        )?;
     }
     if written.is_empty() {
         return Err(Error::InvalidValue {
@@ -449,7 +476,16 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
             reason: "give --fernet/--credential, --jws, or --artifact-file/--artifact-url".into(),
         });
     }
-    let text = written.iter().map(|w| format!("{} {}\n", w["action"].as_str().unwrap_or(""), w["path"].as_str().unwrap_or(""))).collect();
+    let text = written
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {}\n",
+                w["action"].as_str().unwrap_or(""),
+                w["path"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
     Ok(Outcome::ok(text, json!({"files": written})))
 }
 
@@ -477,7 +513,10 @@ fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
     };
     let settings = file.resolve(flags, args.config.as_deref())?;
     let report = pipeline::build(&settings, args.dry_run)?;
-    let mut out = Outcome::ok(output::build_text(&report), serde_json::to_value(&report).expect("report serializes"));
+    let mut out = Outcome::ok(
+        output::build_text(&report),
+        serde_json::to_value(&report).expect("report serializes"),
+    );
     if !report.warnings.is_empty() {
         out.warning = Some(report.warnings.join("\nWARNING: "));
     }

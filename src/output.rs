@@ -97,27 +97,64 @@ pub fn build_text(report: &crate::pipeline::BuildReport) -> String {
         WriteAction::Unchanged => "unchanged",
         WriteAction::WouldWrite => "would write",
     };
-    out.push_str(&format!("work directory {}{}\n", report.settings.workdir.display(), if report.dry_run { " (dry run: nothing written)" } else { "" }));
+    out.push_str(&format!(
+        "work directory {}{}\n",
+        report.settings.workdir.display(),
+        if report.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    ));
     for r in &report.repositories {
-        out.push_str(&format!("  {:<10} {:<13} {}\n", r.kind.to_string(), r.action, r.path.display()));
+        out.push_str(&format!(
+            "  {:<10} {:<13} {}\n",
+            r.kind.to_string(),
+            r.action,
+            r.path.display()
+        ));
     }
     if let Some(a) = &report.artifact {
-        out.push_str(&format!("  artifact   {:<13} {} (sha256 {})\n", verb(a.action), a.path.display(), a.sha256));
+        out.push_str(&format!(
+            "  artifact   {:<13} {} (sha256 {})\n",
+            verb(a.action),
+            a.path.display(),
+            a.sha256
+        ));
         for old in &a.removed {
-            out.push_str(&format!("  artifact   {:<13} {}\n", if report.dry_run { "would remove" } else { "removed" }, old.display()));
+            out.push_str(&format!(
+                "  artifact   {:<13} {}\n",
+                if report.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                },
+                old.display()
+            ));
         }
     }
     for e in &report.env_files {
-        out.push_str(&format!("  env        {:<13} {}{}\n", verb(e.action), e.path.display(), if e.secret { " (secret, 0600)" } else { "" }));
+        out.push_str(&format!(
+            "  env        {:<13} {}{}\n",
+            verb(e.action),
+            e.path.display(),
+            if e.secret { " (secret, 0600)" } else { "" }
+        ));
     }
     for s in &report.secrets {
-        out.push_str(&format!("  secret     {} via {} -> {}\n", s.secret, s.via, s.roles));
+        out.push_str(&format!(
+            "  secret     {} via {} -> {}\n",
+            s.secret, s.via, s.roles
+        ));
     }
     if !report.changed {
         out.push_str("nothing changed\n");
     }
     if !report.deploy_args.is_empty() {
-        out.push_str(&format!("add to `openstack overcloud deploy` (after your other -e files):\n  {}\n", report.deploy_args.join(" ")));
+        out.push_str(&format!(
+            "add to `openstack overcloud deploy` (after your other -e files):\n  {}\n",
+            report.deploy_args.join(" ")
+        ));
     }
     out
 }

@@ -121,27 +121,46 @@ impl WorkdirLayout {
             fernet: keys.join(dirs::FERNET),
             credential: keys.join(dirs::CREDENTIAL),
             receipt: keys.join(dirs::RECEIPT),
-            jws: JwsDirs { private: keys.join(dirs::JWS_PRIVATE), public: keys.join(dirs::JWS_PUBLIC) },
+            jws: JwsDirs {
+                private: keys.join(dirs::JWS_PRIVATE),
+                public: keys.join(dirs::JWS_PUBLIC),
+            },
         }
     }
 }
 
-fn ensure_repo(kind: RepoKind, path: &Path, max_active_keys: usize, dry_run: bool) -> Result<RepoStep> {
+fn ensure_repo(
+    kind: RepoKind,
+    path: &Path,
+    max_active_keys: usize,
+    dry_run: bool,
+) -> Result<RepoStep> {
     let exists = repo::has_entries(path)?;
     let action = match (exists, dry_run) {
         (true, _) => "reused",
         (false, true) => "would-create",
         (false, false) => {
-            let opts = RepoOptions { kind, owner: Owner::current(), max_active_keys };
+            let opts = RepoOptions {
+                kind,
+                owner: Owner::current(),
+                max_active_keys,
+            };
             repo::setup(path, &opts, false)?;
             "created"
         }
     };
-    Ok(RepoStep { kind, path: path.to_path_buf(), action })
+    Ok(RepoStep {
+        kind,
+        path: path.to_path_buf(),
+        action,
+    })
 }
 
 fn ensure_jws(jws: &JwsDirs, dry_run: bool) -> Result<RepoStep> {
-    let exists = jws.private.join(crate::keys::jws::PRIVATE_KEY_FILE).exists();
+    let exists = jws
+        .private
+        .join(crate::keys::jws::PRIVATE_KEY_FILE)
+        .exists();
     let action = match (exists, dry_run) {
         (true, _) => "reused",
         (false, true) => "would-create",
@@ -150,7 +169,11 @@ fn ensure_jws(jws: &JwsDirs, dry_run: bool) -> Result<RepoStep> {
             "created"
         }
     };
-    Ok(RepoStep { kind: RepoKind::Jws, path: jws.private.parent().unwrap_or(&jws.private).to_path_buf(), action })
+    Ok(RepoStep {
+        kind: RepoKind::Jws,
+        path: jws.private.parent().unwrap_or(&jws.private).to_path_buf(),
+        action,
+    })
 }
 
 /// Creates the work directory (0700) or checks that it can be written.
@@ -184,11 +207,26 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     prepare_workdir(&settings.workdir, dry_run)?;
     let local = WorkdirLayout::new(&settings.workdir);
     let mut repositories = vec![
-        ensure_repo(RepoKind::Fernet, &local.fernet, settings.max_active_keys, dry_run)?,
-        ensure_repo(RepoKind::Credential, &local.credential, settings.max_active_keys, dry_run)?,
+        ensure_repo(
+            RepoKind::Fernet,
+            &local.fernet,
+            settings.max_active_keys,
+            dry_run,
+        )?,
+        ensure_repo(
+            RepoKind::Credential,
+            &local.credential,
+            settings.max_active_keys,
+            dry_run,
+        )?,
     ];
     if settings.separate_receipts {
-        repositories.push(ensure_repo(RepoKind::Receipt, &local.receipt, settings.max_active_keys, dry_run)?);
+        repositories.push(ensure_repo(
+            RepoKind::Receipt,
+            &local.receipt,
+            settings.max_active_keys,
+            dry_run,
+        )?);
     }
     if settings.jws != JwsMode::Off {
         repositories.push(ensure_jws(&local.jws, dry_run)?);
@@ -205,7 +243,11 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         secrets: vec![],
         warnings: vec![],
     };
-    if report.repositories.iter().any(|r| r.action == "would-create") {
+    if report
+        .repositories
+        .iter()
+        .any(|r| r.action == "would-create")
+    {
         report.warnings.push("dry run: repositories do not exist yet, so the artifact and environment files cannot be computed; run without --dry-run".into());
         return Ok(report);
     }
@@ -246,7 +288,13 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
             local.credential.display()
         )],
     })?;
-    let mut env_files = vec![write_env(&env_dir.join(heat::names::FERNET), fernet_text.as_bytes(), true, true, dry_run)?];
+    let mut env_files = vec![write_env(
+        &env_dir.join(heat::names::FERNET),
+        fernet_text.as_bytes(),
+        true,
+        true,
+        dry_run,
+    )?];
     let secrets_in_artifact = describe_artifact(&tar_sources);
     let notes = if secrets_in_artifact.is_empty() {
         vec![]
@@ -257,18 +305,39 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         ]
     };
     let artifacts_text = heat::render_artifacts(&ArtifactRefs::Files(artifact_files), &notes)?;
-    env_files.push(write_env(&env_dir.join(heat::names::ARTIFACTS), artifacts_text.as_bytes(), false, true, dry_run)?);
+    env_files.push(write_env(
+        &env_dir.join(heat::names::ARTIFACTS),
+        artifacts_text.as_bytes(),
+        false,
+        true,
+        dry_run,
+    )?);
     if settings.jws != JwsMode::Off {
         let jws_text = heat::render_jws(&JwsEnv {
             stack: &settings.stack,
             roles: &settings.roles,
-            receipt_dir: settings.separate_receipts.then(|| Layout::keystone_path(dirs::RECEIPT)),
+            receipt_dir: settings
+                .separate_receipts
+                .then(|| Layout::keystone_path(dirs::RECEIPT)),
         })?;
-        env_files.push(write_env(&env_dir.join(heat::names::JWS), jws_text.as_bytes(), false, settings.jws == JwsMode::Enable, dry_run)?);
+        env_files.push(write_env(
+            &env_dir.join(heat::names::JWS),
+            jws_text.as_bytes(),
+            false,
+            settings.jws == JwsMode::Enable,
+            dry_run,
+        )?);
     }
-    report.deploy_args = env_files.iter().filter(|e| e.deploy).flat_map(|e| ["-e".to_string(), e.path.display().to_string()]).collect();
+    report.deploy_args = env_files
+        .iter()
+        .filter(|e| e.deploy)
+        .flat_map(|e| ["-e".to_string(), e.path.display().to_string()])
+        .collect();
     report.changed |= env_files.iter().any(|e| e.action != WriteAction::Unchanged)
-        || report.artifact.as_ref().is_some_and(|a| a.action != WriteAction::Unchanged || !a.removed.is_empty());
+        || report
+            .artifact
+            .as_ref()
+            .is_some_and(|a| a.action != WriteAction::Unchanged || !a.removed.is_empty());
     report.env_files = env_files;
     report.secrets = reach(settings, &tar_sources, baremetal);
     if !notes.is_empty() {
@@ -298,19 +367,46 @@ fn reach(settings: &Settings, tar: &Sources, baremetal: bool) -> Vec<SecretReach
     let roles = settings.roles.join(", ");
     let mut out = vec![];
     if !baremetal {
-        out.push(SecretReach { secret: "fernet token keys".into(), via: "KeystoneFernetKeys (fernet.yaml)".into(), roles: format!("{roles} (nodes running keystone)") });
+        out.push(SecretReach {
+            secret: "fernet token keys".into(),
+            via: "KeystoneFernetKeys (fernet.yaml)".into(),
+            roles: format!("{roles} (nodes running keystone)"),
+        });
     }
-    out.push(SecretReach { secret: "credential keys".into(), via: "KeystoneCredential0/1 (fernet.yaml)".into(), roles: format!("{roles} (nodes running keystone)") });
+    out.push(SecretReach {
+        secret: "credential keys".into(),
+        via: "KeystoneCredential0/1 (fernet.yaml)".into(),
+        roles: format!("{roles} (nodes running keystone)"),
+    });
     for secret in describe_artifact(tar) {
-        out.push(SecretReach { secret: secret.trim_start_matches("the ").into(), via: "deployment artifact (DeployArtifactFILEs)".into(), roles: "every node of every role".into() });
+        out.push(SecretReach {
+            secret: secret.trim_start_matches("the ").into(),
+            via: "deployment artifact (DeployArtifactFILEs)".into(),
+            roles: "every node of every role".into(),
+        });
     }
     out
 }
 
-fn write_env(path: &Path, bytes: &[u8], secret: bool, deploy: bool, dry_run: bool) -> Result<EnvStep> {
-    let mode = if secret { SECRET_FILE_MODE } else { PUBLIC_FILE_MODE };
+fn write_env(
+    path: &Path,
+    bytes: &[u8],
+    secret: bool,
+    deploy: bool,
+    dry_run: bool,
+) -> Result<EnvStep> {
+    let mode = if secret {
+        SECRET_FILE_MODE
+    } else {
+        PUBLIC_FILE_MODE
+    };
     let action = fsutil::write_if_changed(path, bytes, mode, dry_run)?;
-    Ok(EnvStep { path: path.to_path_buf(), action, secret, deploy })
+    Ok(EnvStep {
+        path: path.to_path_buf(),
+        action,
+        secret,
+        deploy,
+    })
 }
 
 /// Artifact file name for a stack and tarball checksum.
@@ -318,7 +414,12 @@ pub fn artifact_name(stack: &str, sha256: &str) -> String {
     format!("overcloud-keys-{stack}-{}.tar.gz", &sha256[..12])
 }
 
-fn stage_artifact(settings: &Settings, layout: &Layout, tar: &Sources, dry_run: bool) -> Result<ArtifactStep> {
+fn stage_artifact(
+    settings: &Settings,
+    layout: &Layout,
+    tar: &Sources,
+    dry_run: bool,
+) -> Result<ArtifactStep> {
     let packed = artifact::pack(sources::entries(layout, tar)?)?;
     let name = artifact_name(&settings.stack, &packed.sha256);
     let dir = &settings.artifact_dir;
@@ -364,10 +465,21 @@ pub fn checksum_path(tarball: &Path) -> PathBuf {
 }
 
 /// Writes the tarball (0600), `FILE.sha256` (sha256sum format) and `FILE.manifest.json`.
-pub fn write_artifact_files(path: &Path, name: &str, packed: &artifact::Packed, layout: &Layout, dry_run: bool) -> Result<WriteAction> {
+pub fn write_artifact_files(
+    path: &Path,
+    name: &str,
+    packed: &artifact::Packed,
+    layout: &Layout,
+    dry_run: bool,
+) -> Result<WriteAction> {
     let action = fsutil::write_if_changed(path, &packed.bytes, SECRET_FILE_MODE, dry_run)?;
     let checksum = format!("{}  {}\n", packed.sha256, name);
-    fsutil::write_if_changed(&checksum_path(path), checksum.as_bytes(), PUBLIC_FILE_MODE, dry_run)?;
+    fsutil::write_if_changed(
+        &checksum_path(path),
+        checksum.as_bytes(),
+        PUBLIC_FILE_MODE,
+        dry_run,
+    )?;
     let manifest = serde_json::json!({
         "format": 1,
         "artifact": name,
@@ -377,6 +489,11 @@ pub fn write_artifact_files(path: &Path, name: &str, packed: &artifact::Packed, 
         "entries": packed.manifest,
     });
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
-    fsutil::write_if_changed(&manifest_path(path), text.as_bytes(), PUBLIC_FILE_MODE, dry_run)?;
+    fsutil::write_if_changed(
+        &manifest_path(path),
+        text.as_bytes(),
+        PUBLIC_FILE_MODE,
+        dry_run,
+    )?;
     Ok(action)
 }

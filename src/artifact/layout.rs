@@ -53,7 +53,12 @@ impl Layout {
                 uid: 42425,
                 gid: 42425,
             },
-            LayoutKind::Baremetal => Layout { kind, root: "etc/keystone".into(), uid: 163, gid: 163 },
+            LayoutKind::Baremetal => Layout {
+                kind,
+                root: "etc/keystone".into(),
+                uid: 163,
+                gid: 163,
+            },
         }
     }
 

@@ -43,7 +43,11 @@ pub struct Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Entry({} {:04o} {}:{})", self.path, self.mode, self.uid, self.gid)
+        write!(
+            f,
+            "Entry({} {:04o} {}:{})",
+            self.path, self.mode, self.uid, self.gid
+        )
     }
 }
 
@@ -92,20 +96,44 @@ pub enum PackError {
 /// Directories a tarball must never carry an entry for (extracting one resets the mode and
 /// owner of that directory on every node).
 const SHARED_DIRS: &[&str] = &[
-    "etc", "etc/keystone", "var", "var/lib", "var/lib/config-data", "var/lib/config-data/puppet-generated",
-    "var/lib/config-data/puppet-generated/keystone", "var/lib/config-data/puppet-generated/keystone/etc",
-    "var/lib/config-data/puppet-generated/keystone/etc/keystone", "usr", "root", "home", "opt", "srv", "tmp",
+    "etc",
+    "etc/keystone",
+    "var",
+    "var/lib",
+    "var/lib/config-data",
+    "var/lib/config-data/puppet-generated",
+    "var/lib/config-data/puppet-generated/keystone",
+    "var/lib/config-data/puppet-generated/keystone/etc",
+    "var/lib/config-data/puppet-generated/keystone/etc/keystone",
+    "usr",
+    "root",
+    "home",
+    "opt",
+    "srv",
+    "tmp",
 ];
 
 fn validate_path(path: &str) -> Result<(), PackError> {
     if path.is_empty() || path.starts_with('/') {
-        return Err(PackError::BadPath(path.into(), "entries must be relative to /"));
+        return Err(PackError::BadPath(
+            path.into(),
+            "entries must be relative to /",
+        ));
     }
-    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        return Err(PackError::BadPath(path.into(), "no empty, '.' or '..' components"));
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(PackError::BadPath(
+            path.into(),
+            "no empty, '.' or '..' components",
+        ));
     }
     if SHARED_DIRS.contains(&path) {
-        return Err(PackError::BadPath(path.into(), "a shared system directory: extracting it would reset its mode and owner on every node"));
+        return Err(PackError::BadPath(
+            path.into(),
+            "a shared system directory: extracting it would reset its mode and owner on every node",
+        ));
     }
     Ok(())
 }
@@ -130,7 +158,11 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
                 None => {
                     header.set_entry_type(tar::EntryType::Directory);
                     header.set_size(0);
-                    builder.append_data(&mut header, format!("{}/", entry.path), std::io::empty())?;
+                    builder.append_data(
+                        &mut header,
+                        format!("{}/", entry.path),
+                        std::io::empty(),
+                    )?;
                     manifest.push(ManifestEntry {
                         path: format!("{}/", entry.path),
                         kind: "dir",
@@ -159,11 +191,18 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
         }
         Zeroizing::new(builder.into_inner()?)
     };
-    let mut gz = GzBuilder::new().mtime(0).operating_system(3).write(Vec::new(), Compression::best());
+    let mut gz = GzBuilder::new()
+        .mtime(0)
+        .operating_system(3)
+        .write(Vec::new(), Compression::best());
     gz.write_all(&tar_bytes)?;
     let bytes = Zeroizing::new(gz.finish()?);
     let sha256 = hex(&Sha256::digest(&bytes[..]));
-    Ok(Packed { bytes, sha256, manifest })
+    Ok(Packed {
+        bytes,
+        sha256,
+        manifest,
+    })
 }
 
 #[cfg(test)]
@@ -171,7 +210,13 @@ mod tests {
     use super::*;
 
     fn file(path: &str, content: &[u8], mode: u32) -> Entry {
-        Entry { path: path.into(), content: Some(Zeroizing::new(content.to_vec())), mode, uid: 42425, gid: 42425 }
+        Entry {
+            path: path.into(),
+            content: Some(Zeroizing::new(content.to_vec())),
+            mode,
+            uid: 42425,
+            gid: 42425,
+        }
     }
 
     #[test]
@@ -191,7 +236,13 @@ mod tests {
     #[test]
     fn shared_and_unsafe_paths_are_refused() {
         for bad in ["etc", "var", "/etc/keystone/x", "./x", "a/../b", ""] {
-            let entry = Entry { path: bad.into(), content: None, mode: 0o700, uid: 0, gid: 0 };
+            let entry = Entry {
+                path: bad.into(),
+                content: None,
+                mode: 0o700,
+                uid: 0,
+                gid: 0,
+            };
             assert!(pack(vec![entry]).is_err(), "{bad:?} accepted");
         }
     }

@@ -64,8 +64,16 @@ pub fn check_delivery(layout: LayoutKind, sources: &Sources) -> Result<()> {
         return Ok(());
     }
     for (present, kind, param) in [
-        (sources.fernet.is_some(), "Fernet token", "KeystoneFernetKeys"),
-        (sources.credential.is_some(), "credential", "KeystoneCredential0/1"),
+        (
+            sources.fernet.is_some(),
+            "Fernet token",
+            "KeystoneFernetKeys",
+        ),
+        (
+            sources.credential.is_some(),
+            "credential",
+            "KeystoneCredential0/1",
+        ),
     ] {
         if present {
             return Err(Error::Delivery(format!(
@@ -88,7 +96,12 @@ pub fn require_clean(path: &std::path::Path, kind: RepoKind) -> Result<()> {
 
 /// As [`require_clean`] for a JWS pair.
 pub fn require_clean_jws(jws: &JwsDirs) -> Result<()> {
-    let report = check::check_jws(&jws.private, &jws.private, &jws.public, &CheckOptions::full());
+    let report = check::check_jws(
+        &jws.private,
+        &jws.private,
+        &jws.public,
+        &CheckOptions::full(),
+    );
     refuse_findings(&jws.private, &report.findings)
 }
 
@@ -101,12 +114,21 @@ fn refuse_findings(path: &std::path::Path, findings: &[check::Finding]) -> Resul
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(Error::InvalidRepository { path: path.to_path_buf(), summary: errors.join("; ") })
+        Err(Error::InvalidRepository {
+            path: path.to_path_buf(),
+            summary: errors.join("; "),
+        })
     }
 }
 
 fn dir_entry(layout: &Layout, sub: &str) -> Entry {
-    Entry { path: layout.tar_path(sub), content: None, mode: fsutil::KEY_DIR_MODE, uid: layout.uid, gid: layout.gid }
+    Entry {
+        path: layout.tar_path(sub),
+        content: None,
+        mode: fsutil::KEY_DIR_MODE,
+        uid: layout.uid,
+        gid: layout.gid,
+    }
 }
 
 fn file_entry(layout: &Layout, sub: &str, name: &str, content: Vec<u8>, mode: u32) -> Entry {
@@ -132,7 +154,13 @@ pub fn entries(layout: &Layout, sources: &Sources) -> Result<Vec<Entry>> {
         require_clean(path, kind)?;
         out.push(dir_entry(layout, sub));
         for (index, key) in repo::load(path, kind)? {
-            out.push(file_entry(layout, sub, &index.to_string(), key.encode().as_bytes().to_vec(), fsutil::SECRET_FILE_MODE));
+            out.push(file_entry(
+                layout,
+                sub,
+                &index.to_string(),
+                key.encode().as_bytes().to_vec(),
+                fsutil::SECRET_FILE_MODE,
+            ));
         }
     }
     if let Some(jws) = &sources.jws {
@@ -142,9 +170,21 @@ pub fn entries(layout: &Layout, sources: &Sources) -> Result<Vec<Entry>> {
         out.push(dir_entry(layout, dirs::JWS_PUBLIC));
         // staged.pem stays on the undercloud: nodes need it only once promoted.
         let private = fsutil::read_small(&jws.private.join(PRIVATE_KEY_FILE))?;
-        out.push(file_entry(layout, dirs::JWS_PRIVATE, PRIVATE_KEY_FILE, private, fsutil::SECRET_FILE_MODE));
+        out.push(file_entry(
+            layout,
+            dirs::JWS_PRIVATE,
+            PRIVATE_KEY_FILE,
+            private,
+            fsutil::SECRET_FILE_MODE,
+        ));
         for (name, public) in jws_repo::public_set(&jws.public)? {
-            out.push(file_entry(layout, dirs::JWS_PUBLIC, &name, public.to_pem().into_bytes(), fsutil::PUBLIC_FILE_MODE));
+            out.push(file_entry(
+                layout,
+                dirs::JWS_PUBLIC,
+                &name,
+                public.to_pem().into_bytes(),
+                fsutil::PUBLIC_FILE_MODE,
+            ));
         }
     }
     Ok(out)

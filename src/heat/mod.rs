@@ -12,9 +12,15 @@ use crate::error::{Error, Result};
 use crate::keys::repo::KeySet;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("fernet.yaml", include_str!("../../templates/fernet.yaml.j2")),
+    (
+        "fernet.yaml",
+        include_str!("../../templates/fernet.yaml.j2"),
+    ),
     ("jws.yaml", include_str!("../../templates/jws.yaml.j2")),
-    ("deployment-artifacts.yaml", include_str!("../../templates/deployment-artifacts.yaml.j2")),
+    (
+        "deployment-artifacts.yaml",
+        include_str!("../../templates/deployment-artifacts.yaml.j2"),
+    ),
 ];
 
 /// File names of the rendered environments.
@@ -37,10 +43,19 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<String> {
     // YAML is not HTML: values are quoted explicitly with `tojson` where needed.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     for (n, source) in TEMPLATES {
-        env.add_template(n, source).map_err(|e| Error::Render { name: n.to_string(), message: e.to_string() })?;
+        env.add_template(n, source).map_err(|e| Error::Render {
+            name: n.to_string(),
+            message: e.to_string(),
+        })?;
     }
-    let template = env.get_template(name).map_err(|e| Error::Render { name: name.into(), message: e.to_string() })?;
-    let mut text = template.render(ctx).map_err(|e| Error::Render { name: name.into(), message: e.to_string() })?;
+    let template = env.get_template(name).map_err(|e| Error::Render {
+        name: name.into(),
+        message: e.to_string(),
+    })?;
+    let mut text = template.render(ctx).map_err(|e| Error::Render {
+        name: name.into(),
+        message: e.to_string(),
+    })?;
     if !text.ends_with('\n') {
         text.push('\n');
     }
@@ -80,7 +95,10 @@ pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
         .fernet_keys
         .map(|keys| {
             keys.iter()
-                .map(|(n, k)| KeyParam { path: format!("/etc/keystone/fernet-keys/{n}"), content: k.encode().to_string() })
+                .map(|(n, k)| KeyParam {
+                    path: format!("/etc/keystone/fernet-keys/{n}"),
+                    content: k.encode().to_string(),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -110,7 +128,9 @@ pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
         },
     );
     let mut credential_keys = credential_keys;
-    credential_keys.iter_mut().for_each(zeroize::Zeroize::zeroize);
+    credential_keys
+        .iter_mut()
+        .for_each(zeroize::Zeroize::zeroize);
     text.map(Zeroizing::new)
 }
 
@@ -164,7 +184,10 @@ pub fn render_artifacts(refs: &ArtifactRefs, notes: &[String]) -> Result<String>
         }
         ArtifactRefs::Urls(urls) => (vec![], urls.clone()),
     };
-    let text = render(names::ARTIFACTS, context! { files => ser(&files), urls => ser(&urls), notes => ser(notes) })?;
+    let text = render(
+        names::ARTIFACTS,
+        context! { files => ser(&files), urls => ser(&urls), notes => ser(notes) },
+    )?;
     Ok(text.trim_start_matches('\n').to_string())
 }
 
@@ -173,7 +196,9 @@ pub fn render_artifacts(refs: &ArtifactRefs, notes: &[String]) -> Result<String>
 pub fn validate_artifact_path(path: &str) -> Result<()> {
     let ok = path.starts_with('/')
         && !path.contains("..")
-        && path.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
     if ok {
         Ok(())
     } else {
@@ -187,7 +212,8 @@ pub fn validate_artifact_path(path: &str) -> Result<()> {
 
 /// A TripleO role name: starts with a capital letter, letters and digits only.
 pub fn validate_role(role: &str) -> Result<()> {
-    let ok = role.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && role.chars().all(|c| c.is_ascii_alphanumeric());
+    let ok = role.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && role.chars().all(|c| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
