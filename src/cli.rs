@@ -67,6 +67,14 @@ pub enum Command {
     /// changed writes nothing.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
+    /// Inspect tokens: which key decrypts or verifies them, and their payload (read-only).
+    #[command(subcommand)]
+    Token(crate::token::cli::TokenCommand),
+    /// Plans: safe rotation schedules, the provider cutover runbook (writes nothing).
+    #[command(subcommand)]
+    Plan(crate::plan::cli::PlanCommand),
+    /// Post-deploy token provider switch (Fernet <-> JWS): pre-flight, environments, runbook.
+    Switch(crate::plan::cli::SwitchArgs),
 }
 
 /// Node layout flags shared by pack and render.

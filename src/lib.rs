@@ -17,6 +17,8 @@ pub mod keys;
 pub mod output;
 pub mod owner;
 pub mod pipeline;
+pub mod plan;
+pub mod token;
 
 pub use check::{CheckOptions, Finding, RepoKind, RepoReport, Severity};
 pub use error::{Error, Result};

@@ -21,29 +21,11 @@ use overcloud_keys::fsutil::{self, WriteAction};
 use overcloud_keys::keys::credential;
 use overcloud_keys::keys::jws_repo::{self, CreateOutcome, JwsDirs};
 use overcloud_keys::keys::repo::{self, RepoOptions, RotateOutcome, SetupOutcome};
+use overcloud_keys::output::Outcome;
 use overcloud_keys::{Error, Owner, heat, output, pipeline};
 
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_ERROR: u8 = 2;
-
-/// What a command produced: text for people, a JSON value for pipelines, and an exit code.
-struct Outcome {
-    text: String,
-    json: serde_json::Value,
-    warning: Option<String>,
-    code: u8,
-}
-
-impl Outcome {
-    fn ok(text: String, json: serde_json::Value) -> Self {
-        Outcome {
-            text,
-            json,
-            warning: None,
-            code: 0,
-        }
-    }
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -114,6 +96,9 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Pack(args) => pack_cmd(args),
         Command::Render(args) => render_cmd(args),
         Command::Build(args) => build_cmd(args),
+        Command::Token(cmd) => overcloud_keys::token::cli::run(cmd),
+        Command::Plan(cmd) => overcloud_keys::plan::cli::run_plan(cmd, cli.format),
+        Command::Switch(args) => overcloud_keys::plan::cli::run_switch(args, cli.format),
         Command::Repo(RepoCommand::Check {
             dirs,
             kind,

@@ -3,6 +3,32 @@
 
 use serde_json::json;
 
+/// What a command produced: text for people, a JSON value for pipelines, an optional warning
+/// for stderr, and the exit code (0 ok, 1 findings, 2 error).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `-f table` output.
+    pub text: String,
+    /// `-f json` output (and the source of `-f value`).
+    pub json: serde_json::Value,
+    /// Printed to stderr as `WARNING: ...`.
+    pub warning: Option<String>,
+    /// Process exit code.
+    pub code: u8,
+}
+
+impl Outcome {
+    /// A successful outcome.
+    pub fn ok(text: String, json: serde_json::Value) -> Self {
+        Outcome {
+            text,
+            json,
+            warning: None,
+            code: 0,
+        }
+    }
+}
+
 use crate::check::{Finding, RepoReport, Severity};
 
 /// `repo check` as the user asked for it.

@@ -1,0 +1,3 @@
+//! Plans: rotation interval math and the provider cutover runbook.
+
+pub mod cli;

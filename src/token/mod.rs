@@ -1,0 +1,3 @@
+//! Read-only token inspection (Fernet and JWS).
+
+pub mod cli;
