@@ -168,16 +168,20 @@ check_files "$W"/ks/fernet-keys/{0,1} "$W"/ks/credential-keys/{0,1} \
 build_state="not available"
 CMD_BUILD=""
 if "$BIN" build --help >/dev/null 2>&1; then
+  # Default flags: build creates every repository (Fernet, credential, JWS), packs and stages
+  # the local artifact and renders the environment files (checked after the runs).
   CMD_BUILD="$CMD_BUILD_BASE"
-  # Ask for every repository the seed procedure makes (JWS included) if build has a switch.
-  if "$BIN" build --help 2>&1 | grep -q -- '--jws'; then CMD_BUILD="$CMD_BUILD --jws"; fi
   # One untimed probe: a failing build is reported, not fatal for the rest of the benchmark.
   eval "$PREP_BUILD"
   if probe_err="$(eval "$CMD_BUILD" 2>&1 >/dev/null)"; then
     build_state="available"
     run_bench ours-build "$OURS_WARMUP" "$OURS_RUNS" "$PREP_BUILD" "$CMD_BUILD"
-    [ -n "$(find "$W/build" -name '*.tar.gz' -size +0 -print -quit 2>/dev/null)" ] \
-      || die "overcloud-keys build left no .tar.gz under its workdir"
+    for f in '*.tar.gz' private.pem public.pem; do
+      [ -n "$(find "$W/build" -name "$f" -size +0 -print -quit 2>/dev/null)" ] \
+        || die "overcloud-keys build left no $f under its workdir"
+    done
+    [ "$(find "$W/build" -path '*-keys/1' -size +0 | wc -l)" -ge 2 ] \
+      || die "overcloud-keys build left no Fernet/credential keys under its workdir"
     # keystone-manage is already warm from section 1 (same processes, same venv), so the seed
     # side needs no extra warmup run unless asked for.
     run_bench keystone-seed "${BENCH_SEED_WARMUP:-0}" "$KS_RUNS" "$PREP_SEED" "$CMD_SEED"
