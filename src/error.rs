@@ -135,9 +135,13 @@ impl Error {
                 "give a numeric id (42425 for containerized keystone, 163 for baremetal RHEL) or an existing name".into()
             }
             Error::NotADirectory(path) => format!(
-                "move {} away or point --key-repository at a directory",
+                "move {} away, or point the option at a directory",
                 path.display()
             ),
+            Error::InvalidValue { name, .. } if name.contains("directory") => {
+                "use a directory under the work directory (default ~/overcloud-keys/<stack>/keys)".into()
+            }
+            Error::InvalidValue { .. } => "correct the value named above and run the command again".into(),
             Error::RepositoryMissing(_) => {
                 "create it first with `overcloud-keys <kind> setup --key-repository DIR`".into()
             }

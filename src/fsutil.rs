@@ -190,6 +190,83 @@ pub fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
     sync_dir(&parent)
 }
 
+/// One file of a directory being committed.
+pub struct DirFile {
+    /// File name inside the directory.
+    pub name: String,
+    /// Content (zeroized on drop).
+    pub content: zeroize::Zeroizing<Vec<u8>>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Replaces the directory `target` with one holding exactly `files`, atomically: a sibling
+/// staging directory (0700) is filled and fsynced, then exchanged with `target`. Nothing is
+/// ever written inside `target` itself, so keystone (which reads every file of a key or
+/// public-key directory) never sees a temporary or half-written file. Leftovers of a crash
+/// are sibling staging directories, removed by the next commit.
+pub fn commit_dir(target: &Path, files: &[DirFile], owner: &Owner) -> Result<()> {
+    if let Ok(meta) = fs::symlink_metadata(target)
+        && !meta.is_dir()
+    {
+        return Err(Error::NotADirectory(target.to_path_buf()));
+    }
+    remove_stale_staging(target);
+    let in_target = |err: Error| match err {
+        Error::Io { source, .. } => Error::Io {
+            op: "write the new contents of",
+            path: target.to_path_buf(),
+            source,
+        },
+        other => other,
+    };
+    let staging = create_staging_dir(target, KEY_DIR_MODE, owner).map_err(in_target)?;
+    let written = (|| {
+        for file in files {
+            write_new_file(&staging.join(&file.name), &file.content, file.mode, owner)?;
+        }
+        replace_dir(&staging, target)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    written.map_err(in_target)
+}
+
+/// The files of an existing directory, for a commit that changes some of them.
+pub fn read_dir_files(dir: &Path) -> Result<Vec<DirFile>> {
+    let mut out = vec![];
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io_err("list", dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err("list", dir))?;
+        let path = entry.path();
+        let meta = fs::metadata(&path).map_err(io_err("inspect", &path))?;
+        if meta.is_file() {
+            out.push(DirFile {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                content: zeroize::Zeroizing::new(read_small(&path)?),
+                mode: meta.permissions().mode() & 0o7777,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The owner to write with: the explicit one when given, else the existing directory's
+/// (a rotation run as root must not hand keystone's keys to root), else the caller.
+pub fn effective_owner(explicit: &Owner, existing: &Path) -> Owner {
+    if explicit.uid.is_some() || explicit.gid.is_some() {
+        *explicit
+    } else {
+        Owner::of_path(existing).unwrap_or_default()
+    }
+}
+
 /// Reads a whole small file (keys are bytes to a few KB).
 pub fn read_small(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(io_err("read", path))

@@ -155,8 +155,13 @@ fn setup_outcome(kind: RepoKind, path: &Path, outcome: SetupOutcome) -> Outcome 
         SetupOutcome::AlreadyPresent { keys } => (
             "unchanged",
             format!(
-                "{kind} repository {} already holds keys {keys:?}: nothing changed (--force replaces them)\n",
-                path.display()
+                "{kind} repository {} already holds keys {keys:?}: nothing changed ({} replaces them)\n",
+                path.display(),
+                if kind == RepoKind::Credential {
+                    "--i-understand-this-destroys-credentials"
+                } else {
+                    "--force"
+                }
             ),
             None,
         ),

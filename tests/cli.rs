@@ -495,8 +495,6 @@ fn keystone_user_and_group_ids_chown_the_jws_pair() {
 }
 
 #[test]
-#[ignore = "bug: rotate without --keystone-user rewrites every key as the caller (root), \
-            so a keystone-owned repository becomes unreadable to keystone"]
 fn rotate_without_owner_flags_keeps_the_repository_owner() {
     if !is_root() {
         return skip("owner preservation test", "needs root (chown to 42425)");
@@ -588,8 +586,6 @@ fn credential_setup_with_the_destroy_flag_replaces_keys() {
 }
 
 #[test]
-#[ignore = "bug: credential setup on an existing repository says `--force replaces them`, \
-            but credential setup has no --force (the flag is --i-understand-this-destroys-credentials)"]
 fn credential_setup_unchanged_message_names_the_real_flag() {
     let env = Env::new();
     let repo = env.path("credential-keys");
@@ -597,8 +593,20 @@ fn credential_setup_unchanged_message_names_the_real_flag() {
     let out = credential(&env, "setup", &repo, &[]);
     out.expect_code(0);
     assert!(!out.stdout.contains("--force"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("--i-understand-this-destroys-credentials"),
+        "{}",
+        out.stdout
+    );
     // The flag the message points at must exist.
-    credential(&env, "setup", &repo, &["--force"]).expect_code(0);
+    credential(
+        &env,
+        "setup",
+        &repo,
+        &["--i-understand-this-destroys-credentials"],
+    )
+    .expect_code(0);
 }
 
 #[test]
@@ -1149,8 +1157,6 @@ fn setup_on_a_file_instead_of_a_directory_changes_nothing() {
 }
 
 #[test]
-#[ignore = "bug: fernet setup on a file prints `cannot list PATH: Not a directory` with no hint \
-            (repo::setup calls has_entries, whose read_dir fails, before its not-a-directory check)"]
 fn setup_on_a_file_instead_of_a_directory_gives_a_hint() {
     let env = Env::new();
     let path = env.path("fk");
@@ -1216,8 +1222,6 @@ fn etc_keystone_is_refused() {
 }
 
 #[test]
-#[ignore = "bug: the /etc/keystone refusal (Error::InvalidValue) prints no `hint:` line; \
-            Error::hint() returns None for InvalidValue"]
 fn etc_keystone_refusal_has_a_hint_line() {
     let env = Env::new();
     let target = etc_keystone_target();
@@ -1225,8 +1229,6 @@ fn etc_keystone_refusal_has_a_hint_line() {
 }
 
 #[test]
-#[ignore = "bug: jws create with a file as --private-dir writes the public set first and only \
-            then fails, leaving a public/ directory with a key whose private half does not exist"]
 fn jws_create_with_a_file_as_private_dir_changes_nothing() {
     let env = Env::new();
     let base = env.path("jws");
@@ -1411,9 +1413,6 @@ fn repository_owned_by_someone_else_is_refused_unchanged() {
 }
 
 #[test]
-#[ignore = "bug: rotate on a repository the caller cannot read reports it as `invalid \
-            (repo-unreadable)` and hints `replace it with setup --force` instead of a permission fix \
-            (repo::load maps every check error to Error::InvalidRepository)"]
 fn repository_owned_by_someone_else_gives_a_permission_hint() {
     let Some(run) = as_nobody_in_root_dir("foreign repository hint", "rotate", true) else {
         return;

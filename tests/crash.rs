@@ -549,9 +549,6 @@ fn jws_promote_survives_sigkill_at_any_point() {
 }
 
 #[test]
-#[ignore = "bug: a killed `jws rotate promote` leaves private/private.pem.overcloud-keys-tmp-* \
-            (a copy of the private key, possibly partial) that no later command removes and \
-            `repo check` does not report (fsutil::write_file_atomic never cleans stale temp files)"]
 fn jws_promote_leftovers_are_removed_by_the_next_run() {
     let env = Env::new();
     let mut scenario = JwsPromote(Jws::new(&env, true));
@@ -559,11 +556,6 @@ fn jws_promote_leftovers_are_removed_by_the_next_run() {
 }
 
 #[test]
-#[ignore = "bug: a `jws rotate stage` killed between creating and writing its temporary \
-            public key file leaves an empty public/public-*.pem.overcloud-keys-tmp-* in the \
-            public set; repo check reports jws-public-invalid (keystone: HTTP 500). \
-            fsutil::write_file_atomic creates the temp file inside the target directory. \
-            Intermittent: hit in 5 of 9 runs of 130-200 kills here"]
 fn jws_stage_survives_sigkill_at_any_point() {
     let env = Env::new();
     let mut scenario = JwsStage(Jws::new(&env, false));
@@ -571,9 +563,6 @@ fn jws_stage_survives_sigkill_at_any_point() {
 }
 
 #[test]
-#[ignore = "bug: a killed `jws rotate stage` leaves public/public-*.pem.overcloud-keys-tmp-* in \
-            the public set keystone reads (empty or partial if killed before the write \
-            completes) and private/staged.pem.overcloud-keys-tmp-*; nothing removes them"]
 fn jws_stage_leftovers_are_removed_by_the_next_run() {
     let env = Env::new();
     let mut scenario = JwsStage(Jws::new(&env, true));

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
-use crate::fsutil::{self, KEY_DIR_MODE, PUBLIC_FILE_MODE, SECRET_FILE_MODE};
+use zeroize::Zeroizing;
+
+use crate::fsutil::{self, DirFile, PUBLIC_FILE_MODE, SECRET_FILE_MODE};
 use crate::keys::jws::{FIRST_PUBLIC_FILE, KeyPair, PRIVATE_KEY_FILE, PublicKey, STAGED_KEY_FILE};
 use crate::owner::Owner;
 
@@ -81,30 +83,25 @@ pub fn public_set(dir: &Path) -> Result<Vec<(String, PublicKey)>> {
     Ok(out)
 }
 
-fn ensure_dir(path: &Path, owner: &Owner) -> Result<()> {
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(Error::NotADirectory(path.to_path_buf())),
-        Err(_) => {
-            fsutil::create_parents(path)?;
-            fsutil::create_dir(path, KEY_DIR_MODE, owner)
-        }
+fn not_a_file(path: &Path) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::NotADirectory(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+fn file(name: &str, content: &[u8], mode: u32) -> DirFile {
+    DirFile {
+        name: name.into(),
+        content: Zeroizing::new(content.to_vec()),
+        mode,
     }
 }
 
-/// Writes a directory holding exactly one file, atomically (staging dir + exchange).
-fn commit_single(dir: &Path, name: &str, content: &[u8], mode: u32, owner: &Owner) -> Result<()> {
-    if fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
-        return Err(Error::NotADirectory(dir.to_path_buf()));
-    }
-    fsutil::remove_stale_staging(dir);
-    let staging = fsutil::create_staging_dir(dir, KEY_DIR_MODE, owner)?;
-    let result = fsutil::write_new_file(&staging.join(name), content, mode, owner)
-        .and_then(|()| fsutil::replace_dir(&staging, dir));
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    result
+/// Replaces a directory's contents with `files` (atomic exchange; nothing is ever written
+/// inside the live directory, which keystone reads in full).
+fn commit(dir: &Path, files: &[DirFile], owner: &Owner) -> Result<()> {
+    fsutil::commit_dir(dir, files, &fsutil::effective_owner(owner, dir))
 }
 
 /// `jws create`: a new ES256 pair, `private.pem` (0600) and `public.pem` (0644), each in a
@@ -124,22 +121,18 @@ pub fn create(dirs: &JwsDirs, owner: &Owner, force: bool) -> Result<CreateOutcom
         }
         return Ok(CreateOutcome::AlreadyPresent { fingerprint });
     }
+    not_a_file(&dirs.public)?;
+    not_a_file(&dirs.private)?;
     let pair = KeyPair::generate();
     // Public set first: a node must never hold a private key whose public half is missing.
-    commit_single(
-        &dirs.public,
+    let public = file(
         FIRST_PUBLIC_FILE,
         pair.public().to_pem().as_bytes(),
         PUBLIC_FILE_MODE,
-        owner,
-    )?;
-    commit_single(
-        &dirs.private,
-        PRIVATE_KEY_FILE,
-        pair.to_pem().as_bytes(),
-        SECRET_FILE_MODE,
-        owner,
-    )?;
+    );
+    commit(&dirs.public, &[public], owner)?;
+    let private = file(PRIVATE_KEY_FILE, pair.to_pem().as_bytes(), SECRET_FILE_MODE);
+    commit(&dirs.private, &[private], owner)?;
     Ok(CreateOutcome::Created {
         fingerprint: pair.public().fingerprint(),
     })
@@ -155,21 +148,24 @@ pub fn stage(dirs: &JwsDirs, owner: &Owner) -> Result<String> {
             dirs.private.display()
         )));
     }
-    ensure_dir(&dirs.public, owner)?;
+    not_a_file(&dirs.public)?;
+    public_set(&dirs.public)?;
     let pair = KeyPair::generate();
     let name = pair.public().file_name();
-    fsutil::write_file_atomic(
-        &dirs.public.join(&name),
+    let mut public = fsutil::read_dir_files(&dirs.public)?;
+    public.push(file(
+        &name,
         pair.public().to_pem().as_bytes(),
         PUBLIC_FILE_MODE,
-        owner,
-    )?;
-    fsutil::write_file_atomic(
-        &dirs.private.join(STAGED_KEY_FILE),
+    ));
+    commit(&dirs.public, &public, owner)?;
+    let mut private = fsutil::read_dir_files(&dirs.private)?;
+    private.push(file(
+        STAGED_KEY_FILE,
         pair.to_pem().as_bytes(),
         SECRET_FILE_MODE,
-        owner,
-    )?;
+    ));
+    commit(&dirs.private, &private, owner)?;
     Ok(name)
 }
 
@@ -194,16 +190,18 @@ pub fn promote(dirs: &JwsDirs, owner: &Owner) -> Result<String> {
             dirs.public.display()
         )));
     }
-    // Written anew (not renamed) so private.pem's mtime records the promotion time that
-    // `retire` measures the expired-token window from. A crash after this write leaves
-    // private.pem == staged.pem; running promote again just removes staged.pem.
-    fsutil::write_file_atomic(
-        &dirs.private.join(PRIVATE_KEY_FILE),
-        staged.to_pem().as_bytes(),
-        SECRET_FILE_MODE,
-        owner,
-    )?;
-    fsutil::remove_file_durable(&staged_path)?;
+    // One exchange: private.pem becomes the staged key and staged.pem goes, together. The
+    // new file's mtime records the promotion time that `retire` measures the window from.
+    let private: Vec<DirFile> = fsutil::read_dir_files(&dirs.private)?
+        .into_iter()
+        .filter(|f| f.name != STAGED_KEY_FILE && f.name != PRIVATE_KEY_FILE)
+        .chain([file(
+            PRIVATE_KEY_FILE,
+            staged.to_pem().as_bytes(),
+            SECRET_FILE_MODE,
+        )])
+        .collect();
+    commit(&dirs.private, &private, owner)?;
     Ok(fingerprint)
 }
 
@@ -234,8 +232,12 @@ pub fn retire(dirs: &JwsDirs, min_age: Duration, force: bool) -> Result<Vec<Stri
             min_age.as_secs()
         )));
     }
-    for name in &retired {
-        fsutil::remove_file_durable(&dirs.public.join(name))?;
+    if !retired.is_empty() {
+        let kept: Vec<DirFile> = fsutil::read_dir_files(&dirs.public)?
+            .into_iter()
+            .filter(|f| !retired.contains(&f.name))
+            .collect();
+        commit(&dirs.public, &kept, &Owner::current())?;
     }
     Ok(retired)
 }

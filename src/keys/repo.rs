@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::check::{self, RepoKind};
 use crate::error::{Error, Result};
-use crate::fsutil::{self, KEY_DIR_MODE, SECRET_FILE_MODE};
+use crate::fsutil::{self, SECRET_FILE_MODE};
 use crate::keys::fernet::FernetKey;
 use crate::owner::Owner;
 
@@ -116,6 +116,13 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
         return Err(Error::NotADirectory(path.to_path_buf()));
     }
     let report = check::check_numbered(path, kind, &check::CheckOptions::structural())?;
+    if let Some(unreadable) = report.findings.iter().find(|f| f.code == "repo-unreadable") {
+        return Err(Error::Io {
+            op: "read",
+            path: unreadable.path.clone(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        });
+    }
     let blocking: Vec<String> = report
         .findings
         .iter()
@@ -154,29 +161,18 @@ pub fn has_entries(path: &Path) -> Result<bool> {
 }
 
 /// Writes `keys` as the complete repository at `path`, atomically (staging dir + exchange).
+/// Without an explicit owner, an existing repository keeps its owner.
 pub fn commit(path: &Path, keys: &KeySet, owner: &Owner) -> Result<()> {
-    if let Ok(meta) = fs::symlink_metadata(path)
-        && !meta.is_dir()
-    {
-        return Err(Error::NotADirectory(path.to_path_buf()));
-    }
-    fsutil::remove_stale_staging(path);
-    let staging = fsutil::create_staging_dir(path, KEY_DIR_MODE, owner)?;
-    let written = (|| {
-        for (index, key) in keys {
-            fsutil::write_new_file(
-                &staging.join(index.to_string()),
-                key.encode().as_bytes(),
-                SECRET_FILE_MODE,
-                owner,
-            )?;
-        }
-        fsutil::replace_dir(&staging, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-    }
-    written
+    let owner = fsutil::effective_owner(owner, path);
+    let files: Vec<fsutil::DirFile> = keys
+        .iter()
+        .map(|(index, key)| fsutil::DirFile {
+            name: index.to_string(),
+            content: zeroize::Zeroizing::new(key.encode().as_bytes().to_vec()),
+            mode: SECRET_FILE_MODE,
+        })
+        .collect();
+    fsutil::commit_dir(path, &files, &owner)
 }
 
 /// What `setup` did.
@@ -211,6 +207,9 @@ pub struct RepoOptions {
 /// repository is left alone; `force` replaces it (for credentials `force` is only honoured
 /// by the caller after the explicit destroy flag).
 pub fn setup(path: &Path, opts: &RepoOptions, force: bool) -> Result<SetupOutcome> {
+    if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::NotADirectory(path.to_path_buf()));
+    }
     if has_entries(path)? {
         match load(path, opts.kind) {
             Ok(existing) if !force => {
@@ -221,15 +220,9 @@ pub fn setup(path: &Path, opts: &RepoOptions, force: bool) -> Result<SetupOutcom
             Err(err) if !force => return Err(err),
             _ => {}
         }
-        if opts.kind == RepoKind::Credential && !force {
-            return Err(Error::CredentialKeysExist(path.to_path_buf()));
-        }
         let previous = list_numbers(path);
         commit(path, &initial_keys(), &opts.owner)?;
         return Ok(SetupOutcome::Replaced { previous });
-    }
-    if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
-        return Err(Error::NotADirectory(path.to_path_buf()));
     }
     commit(path, &initial_keys(), &opts.owner)?;
     Ok(SetupOutcome::Created)
