@@ -189,6 +189,20 @@ pub struct BuildArgs {
     /// Roles running keystone, repeatable. Default: Controller.
     #[arg(long = "role", value_name = "ROLE")]
     pub roles: Vec<String>,
+    /// Who receives the key artifact.
+    ///
+    /// scoped (default): only the keystone roles, through a rendered <Role>ExtraConfigPre
+    /// template that checks the tarball's SHA-256 before replacing the key directories.
+    /// all-roles: DeployArtifactFILEs, which puts the JWS private key on every node.
+    #[arg(long, value_enum)]
+    pub delivery: Option<crate::config::Delivery>,
+    /// Your environment files (repeatable): an existing <Role>ExtraConfigPre mapping found
+    /// there is chained instead of replaced.
+    #[arg(long = "check-env", value_name = "FILE")]
+    pub check_env: Vec<PathBuf>,
+    /// roles_data file to check --role names against.
+    #[arg(long, value_name = "FILE")]
+    pub roles_data: Option<PathBuf>,
     /// Show what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -32,6 +32,16 @@ pub enum JwsMode {
     Enable,
 }
 
+/// Which nodes receive the key artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Only the keystone roles, through `<Role>ExtraConfigPre` (default).
+    Scoped,
+    /// Every node of every role, through DeployArtifactFILEs/URLs (the seed-compatible path).
+    AllRoles,
+}
+
 /// The config file, every key optional. See README for an example.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +64,12 @@ pub struct ConfigFile {
     pub max_active_keys: Option<usize>,
     /// Roles running keystone (`<Role>ExtraConfig`).
     pub roles: Option<Vec<String>>,
+    /// scoped | all-roles.
+    pub delivery: Option<Delivery>,
+    /// The operator's environment files, checked for an existing `<Role>ExtraConfigPre`.
+    pub check_env: Option<Vec<PathBuf>>,
+    /// A roles_data file to check role names against.
+    pub roles_data: Option<PathBuf>,
     /// Owner of key files on the nodes (tarball), default from the layout.
     pub node_uid: Option<u32>,
     /// Group of key files on the nodes (tarball), default from the layout.
@@ -81,6 +97,12 @@ pub struct Settings {
     pub max_active_keys: usize,
     /// Keystone roles.
     pub roles: Vec<String>,
+    /// Artifact delivery.
+    pub delivery: Delivery,
+    /// Environment files to check for existing mappings.
+    pub check_env: Vec<PathBuf>,
+    /// roles_data file.
+    pub roles_data: Option<PathBuf>,
     /// Node owner override.
     pub node_uid: Option<u32>,
     /// Node group override.
@@ -188,6 +210,9 @@ impl ConfigFile {
                 .unwrap_or(false),
             max_active_keys,
             roles,
+            delivery: flags.delivery.or(self.delivery).unwrap_or(Delivery::Scoped),
+            check_env: flags.check_env.or(self.check_env).unwrap_or_default(),
+            roles_data: flags.roles_data.or(self.roles_data),
             node_uid: flags.node_uid.or(self.node_uid),
             node_gid: flags.node_gid.or(self.node_gid),
         })

@@ -499,6 +499,9 @@ fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
         },
         max_active_keys: args.max_active_keys,
         roles: (!args.roles.is_empty()).then_some(args.roles),
+        delivery: args.delivery,
+        check_env: (!args.check_env.is_empty()).then_some(args.check_env),
+        roles_data: args.roles_data,
         ..Default::default()
     };
     let settings = file.resolve(flags, args.config.as_deref())?;

@@ -14,10 +14,10 @@ use crate::artifact::layout::dirs;
 use crate::artifact::sources::{self, Sources};
 use crate::artifact::{self, Layout, LayoutKind};
 use crate::check::RepoKind;
-use crate::config::{ArtifactsMode, JwsMode, Settings};
+use crate::config::{ArtifactsMode, Delivery, JwsMode, Settings};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, KEY_DIR_MODE, PUBLIC_FILE_MODE, SECRET_FILE_MODE, WriteAction};
-use crate::heat::{self, ArtifactRefs, FernetEnv, JwsEnv};
+use crate::heat::{self, ArtifactRefs, FernetEnv, JwsEnv, scoped};
 use crate::keys::jws_repo::{self, JwsDirs};
 use crate::keys::repo::{self, RepoOptions};
 use crate::owner::Owner;
@@ -204,6 +204,10 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
             message: "separate_receipts needs jws = stage or enable; with the Fernet provider receipts share the token keys".into(),
         });
     }
+    if let Some(roles_data) = &settings.roles_data {
+        scoped::check_roles(&settings.roles, roles_data)?;
+    }
+    scoped::existing_mappings(&settings.check_env)?;
     prepare_workdir(&settings.workdir, dry_run)?;
     let local = WorkdirLayout::new(&settings.workdir);
     let mut repositories = vec![
@@ -269,11 +273,15 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     let credential_keys = repo::load(&local.credential, RepoKind::Credential)?;
 
     let mut artifact_files = vec![];
+    let mut packed = None;
     if !tar_sources.is_empty() {
-        let step = stage_artifact(settings, &layout, &tar_sources, dry_run)?;
+        let (step, bytes) = stage_artifact(settings, &layout, &tar_sources, dry_run)?;
         artifact_files.push(step.path.to_string_lossy().into_owned());
         report.artifact = Some(step);
+        packed = Some(bytes);
     }
+    let scoped = settings.delivery == Delivery::Scoped && packed.is_some();
+    report.delivery = if scoped { "scoped" } else { "all-roles" };
 
     let env_dir = &settings.workdir;
     let fernet_text = heat::render_fernet(&FernetEnv {
@@ -296,7 +304,14 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         dry_run,
     )?];
     let secrets_in_artifact = describe_artifact(&tar_sources);
-    let notes = if secrets_in_artifact.is_empty() {
+    let notes = if scoped {
+        artifact_files.clear();
+        vec![
+            "Role-scoped delivery: this file is not needed; the key artifact goes only to the"
+                .into(),
+            format!("keystone roles through {}.", scoped::names::ENV),
+        ]
+    } else if secrets_in_artifact.is_empty() {
         vec![]
     } else {
         vec![
@@ -309,9 +324,41 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         &env_dir.join(heat::names::ARTIFACTS),
         artifacts_text.as_bytes(),
         false,
-        true,
+        !scoped,
         dry_run,
     )?);
+    if let (true, Some(packed)) = (scoped, &packed) {
+        let existing = scoped::existing_mappings(&settings.check_env)?;
+        let key_dirs = key_dirs(&layout, &tar_sources);
+        for file in scoped::render(&scoped::ScopedInputs {
+            stack: &settings.stack,
+            roles: &settings.roles,
+            output_dir: env_dir,
+            sha256: &packed.sha256,
+            layout_root: &layout.root,
+            key_dirs: &key_dirs,
+            source: scoped::Source::Embedded(&packed.bytes),
+            existing: &existing,
+        })? {
+            let deploy = file.name == scoped::names::ENV;
+            env_files.push(write_env(
+                &env_dir.join(&file.name),
+                file.text.as_bytes(),
+                file.secret,
+                deploy,
+                dry_run,
+            )?);
+        }
+        for m in &existing {
+            report.warnings.push(format!(
+                "{}ExtraConfigPre is already mapped to {} in {}: rendered a chaining template that runs it and the key delivery; keep passing your file before {}",
+                m.role,
+                m.template,
+                m.env_file.display(),
+                scoped::names::ENV
+            ));
+        }
+    }
     if settings.jws != JwsMode::Off {
         let jws_text = heat::render_jws(&JwsEnv {
             stack: &settings.stack,
@@ -339,8 +386,8 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
             .as_ref()
             .is_some_and(|a| a.action != WriteAction::Unchanged || !a.removed.is_empty());
     report.env_files = env_files;
-    report.secrets = reach(settings, &tar_sources, baremetal);
-    if !notes.is_empty() {
+    report.secrets = reach(settings, &tar_sources, baremetal, scoped);
+    if !notes.is_empty() && !scoped {
         report.warnings.push(format!(
             "all-roles delivery: the artifact puts these secrets on every node of every role, not only {}: {}",
             settings.roles.join(", "),
@@ -363,7 +410,20 @@ fn describe_artifact(sources: &Sources) -> Vec<String> {
         .collect()
 }
 
-fn reach(settings: &Settings, tar: &Sources, baremetal: bool) -> Vec<SecretReach> {
+/// The top-level key directories the tarball owns (relative to /).
+fn key_dirs(layout: &Layout, tar: &Sources) -> Vec<String> {
+    tar.kinds()
+        .into_iter()
+        .map(|k| match k {
+            RepoKind::Fernet => layout.tar_path(dirs::FERNET),
+            RepoKind::Receipt => layout.tar_path(dirs::RECEIPT),
+            RepoKind::Credential => layout.tar_path(dirs::CREDENTIAL),
+            RepoKind::Jws => layout.tar_path(dirs::JWS),
+        })
+        .collect()
+}
+
+fn reach(settings: &Settings, tar: &Sources, baremetal: bool, scoped: bool) -> Vec<SecretReach> {
     let roles = settings.roles.join(", ");
     let mut out = vec![];
     if !baremetal {
@@ -381,8 +441,16 @@ fn reach(settings: &Settings, tar: &Sources, baremetal: bool) -> Vec<SecretReach
     for secret in describe_artifact(tar) {
         out.push(SecretReach {
             secret: secret.trim_start_matches("the ").into(),
-            via: "deployment artifact (DeployArtifactFILEs)".into(),
-            roles: "every node of every role".into(),
+            via: if scoped {
+                "key artifact, role-scoped (<Role>ExtraConfigPre)".into()
+            } else {
+                "deployment artifact (DeployArtifactFILEs)".into()
+            },
+            roles: if scoped {
+                format!("{roles} only")
+            } else {
+                "every node of every role".into()
+            },
         });
     }
     out
@@ -419,7 +487,7 @@ fn stage_artifact(
     layout: &Layout,
     tar: &Sources,
     dry_run: bool,
-) -> Result<ArtifactStep> {
+) -> Result<(ArtifactStep, artifact::Packed)> {
     let packed = artifact::pack(sources::entries(layout, tar)?)?;
     let name = artifact_name(&settings.stack, &packed.sha256);
     let dir = &settings.artifact_dir;
@@ -443,7 +511,7 @@ fn stage_artifact(
         }
     }
     removed.sort();
-    Ok(ArtifactStep {
+    let step = ArtifactStep {
         manifest: manifest_path(&path),
         path,
         sha256: packed.sha256.clone(),
@@ -451,7 +519,8 @@ fn stage_artifact(
         action: written,
         carries: tar.kinds(),
         removed,
-    })
+    };
+    Ok((step, packed))
 }
 
 /// `FILE.manifest.json` next to a tarball.

@@ -71,7 +71,7 @@ fn mode(path: &Path) -> u32 {
 fn default_build_creates_everything_with_safe_modes() {
     let tmp = TempDir::new().unwrap();
     let wd = tmp.path().join("wd");
-    let report = build(&wd, &[]);
+    let report = build(&wd, &["--delivery", "all-roles"]);
     assert_eq!(report["changed"], true);
     assert_eq!(mode(&wd), 0o700);
     assert_eq!(mode(&wd.join("fernet.yaml")), 0o600);
@@ -223,7 +223,7 @@ fn rotate_then_build_renders_exactly_the_rotated_repository() {
 fn jws_rotation_phase_changes_the_artifact_name_and_removes_the_old_one() {
     let tmp = TempDir::new().unwrap();
     let wd = tmp.path().join("wd");
-    let first = build(&wd, &[]);
+    let first = build(&wd, &["--delivery", "all-roles"]);
     let jws = wd.join("keys/jws-keys");
     ok_json(&[
         "jws",
@@ -234,7 +234,7 @@ fn jws_rotation_phase_changes_the_artifact_name_and_removes_the_old_one() {
         "--public-dir",
         jws.join("public").to_str().unwrap(),
     ]);
-    let second = build(&wd, &[]);
+    let second = build(&wd, &["--delivery", "all-roles"]);
     assert_ne!(artifact_of(&first), artifact_of(&second));
     assert!(
         !artifact_of(&first).exists(),

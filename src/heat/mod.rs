@@ -21,7 +21,21 @@ const TEMPLATES: &[(&str, &str)] = &[
         "deployment-artifacts.yaml",
         include_str!("../../templates/deployment-artifacts.yaml.j2"),
     ),
+    (
+        "keystone-keys-pre.yaml",
+        include_str!("../../templates/keystone-keys-pre.yaml.j2"),
+    ),
+    (
+        "keystone-keys-chain.yaml",
+        include_str!("../../templates/keystone-keys-chain.yaml.j2"),
+    ),
+    (
+        "keystone-keys-scoped.yaml",
+        include_str!("../../templates/keystone-keys-scoped.yaml.j2"),
+    ),
 ];
+
+pub mod scoped;
 
 /// File names of the rendered environments.
 pub mod names {
@@ -34,11 +48,12 @@ pub mod names {
 }
 
 /// Any serializable value as a template value.
-fn ser<T: Serialize>(value: T) -> Value {
+pub(crate) fn ser<T: Serialize>(value: T) -> Value {
     Value::from(minijinja::value::Serde(value))
 }
 
-fn render(name: &str, ctx: minijinja::Value) -> Result<String> {
+/// The template environment with every embedded template loaded.
+pub(crate) fn template_env() -> Result<Environment<'static>> {
     let mut env = Environment::new();
     // YAML is not HTML: values are quoted explicitly with `tojson` where needed.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
@@ -48,6 +63,11 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<String> {
             message: e.to_string(),
         })?;
     }
+    Ok(env)
+}
+
+fn render(name: &str, ctx: minijinja::Value) -> Result<String> {
+    let env = template_env()?;
     let template = env.get_template(name).map_err(|e| Error::Render {
         name: name.into(),
         message: e.to_string(),

@@ -1,0 +1,331 @@
+//! Role-scoped delivery: the key tarball reaches only the nodes of the roles that run
+//! keystone, through `OS::TripleO::<Role>ExtraConfigPre` (THT 18 `puppet/role.role.j2.yaml`
+//! maps one template per role, run before services are configured).
+//!
+//! `DeployArtifactURLs/FILEs` are global variables: every node of every role extracts them.
+//! This module renders instead a nested template that runs a checked script on each node of
+//! the chosen roles, and the environment mapping it. If the operator already maps a role's
+//! `ExtraConfigPre`, a chaining template runs theirs and ours.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use minijinja::context;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::heat::{ser, template_env, validate_role};
+
+/// The node-side script (shellcheck-clean POSIX sh).
+pub const DELIVER_SCRIPT: &str = include_str!("../../templates/deliver-keys.sh");
+
+/// Largest tarball embedded in the environment file. Keys make a few KB; Heat refuses
+/// environments and templates over `max_template_size` (512 KiB by default), which every
+/// other file the operator passes shares, and config-download copies the value into each
+/// node's deployment data: 64 KiB (about 87 KiB of base64) keeps well clear of both.
+pub const MAX_EMBEDDED_BYTES: usize = 64 * 1024;
+
+/// File names of what scoped delivery renders.
+pub mod names {
+    /// The nested template mapped to `<Role>ExtraConfigPre`.
+    pub const TEMPLATE: &str = "keystone-keys-pre.yaml";
+    /// The environment mapping it and passing its inputs (secret when embedded).
+    pub const ENV: &str = "keystone-keys-scoped.yaml";
+}
+
+/// How the nodes obtain the tarball.
+#[derive(Debug, Clone)]
+pub enum Source<'a> {
+    /// Embedded in the environment, base64.
+    Embedded(&'a [u8]),
+    /// Downloaded from a Swift TempURL.
+    Url(&'a str),
+}
+
+/// A role whose `ExtraConfigPre` is already mapped by the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExistingMapping {
+    /// The role.
+    pub role: String,
+    /// Their template (absolute when resolvable).
+    pub template: String,
+    /// The environment file that maps it.
+    pub env_file: PathBuf,
+}
+
+/// One rendered file.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// File name inside the output directory.
+    pub name: String,
+    /// Content.
+    pub text: String,
+    /// Holds key material.
+    pub secret: bool,
+}
+
+/// Inputs of the scoped files.
+#[derive(Debug, Clone)]
+pub struct ScopedInputs<'a> {
+    /// Stack name.
+    pub stack: &'a str,
+    /// Roles that receive the keys.
+    pub roles: &'a [String],
+    /// Where the rendered files will live (absolute; the environment maps templates by path).
+    pub output_dir: &'a Path,
+    /// SHA-256 of the tarball.
+    pub sha256: &'a str,
+    /// The layout root (relative to /).
+    pub layout_root: &'a str,
+    /// Key directories the tarball owns (relative to /).
+    pub key_dirs: &'a [String],
+    /// Tarball source.
+    pub source: Source<'a>,
+    /// Mappings the operator already has.
+    pub existing: &'a [ExistingMapping],
+}
+
+#[derive(Serialize)]
+struct Mapping {
+    role: String,
+    template: String,
+}
+
+/// Renders the template, the chaining templates needed, and the environment.
+pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
+    for role in inputs.roles {
+        validate_role(role)?;
+    }
+    if !inputs.output_dir.is_absolute() {
+        return Err(Error::InvalidValue {
+            name: "output directory",
+            value: inputs.output_dir.display().to_string(),
+            reason: "must be absolute: the environment maps the templates by path".into(),
+        });
+    }
+    let env = template_env()?;
+    let render = |name: &str, ctx: minijinja::Value| -> Result<String> {
+        let text = env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| Error::Render {
+                name: name.into(),
+                message: e.to_string(),
+            })?;
+        Ok(if text.ends_with('\n') {
+            text
+        } else {
+            text + "\n"
+        })
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let ours = inputs
+        .output_dir
+        .join(names::TEMPLATE)
+        .display()
+        .to_string();
+    let mut out = vec![Rendered {
+        name: names::TEMPLATE.into(),
+        text: render(
+            names::TEMPLATE,
+            context! { version => version, script => DELIVER_SCRIPT },
+        )?,
+        secret: false,
+    }];
+    let mut mappings = vec![];
+    for role in inputs.roles {
+        match inputs.existing.iter().find(|m| &m.role == role) {
+            None => mappings.push(Mapping {
+                role: role.clone(),
+                template: ours.clone(),
+            }),
+            Some(existing) => {
+                let name = format!("keystone-keys-pre-chain-{role}.yaml");
+                out.push(Rendered {
+                    text: render(
+                        "keystone-keys-chain.yaml",
+                        context! { version => version, role => role, existing => existing.template.clone(), ours => ours.clone() },
+                    )?,
+                    name: name.clone(),
+                    secret: false,
+                });
+                mappings.push(Mapping {
+                    role: role.clone(),
+                    template: inputs.output_dir.join(name).display().to_string(),
+                });
+            }
+        }
+    }
+    let (embedded, url) = match inputs.source {
+        Source::Embedded(bytes) => {
+            if bytes.len() > MAX_EMBEDDED_BYTES {
+                return Err(Error::InvalidValue {
+                    name: "embedded artifact",
+                    value: format!("{} bytes", bytes.len()),
+                    reason: format!(
+                        "larger than the {MAX_EMBEDDED_BYTES}-byte embedding limit (Heat's 512 KiB environment limit is shared with every other file); deliver it by URL (--artifacts swift)"
+                    ),
+                });
+            }
+            (
+                Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                None,
+            )
+        }
+        Source::Url(url) if url.is_empty() => {
+            return Err(Error::InvalidValue {
+                name: "artifact URL",
+                value: "(empty)".into(),
+                reason: "URL delivery needs the Swift TempURL of the uploaded tarball".into(),
+            });
+        }
+        Source::Url(url) => (None, Some(url.to_string())),
+    };
+    out.push(Rendered {
+        name: names::ENV.into(),
+        text: render(
+            names::ENV,
+            context! {
+                stack => inputs.stack,
+                version => version,
+                roles => ser(inputs.roles),
+                mappings => ser(&mappings),
+                sha256 => inputs.sha256,
+                layout_root => inputs.layout_root,
+                key_dirs => inputs.key_dirs.join(" "),
+                embedded => embedded,
+                url => url,
+            },
+        )?,
+        secret: matches!(inputs.source, Source::Embedded(_)),
+    });
+    Ok(out)
+}
+
+/// Finds `OS::TripleO::<Role>ExtraConfigPre` mappings in the operator's environment files.
+/// Relative template paths are resolved against the environment file's directory, as
+/// tripleoclient does.
+pub fn existing_mappings(env_files: &[PathBuf]) -> Result<Vec<ExistingMapping>> {
+    let mut out = vec![];
+    for file in env_files {
+        let text = std::fs::read_to_string(file)
+            .map_err(crate::fsutil::io_err("read environment file", file))?;
+        let doc: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&text).map_err(|e| Error::Config {
+                file: file.clone(),
+                message: format!("not a YAML environment: {e}"),
+            })?;
+        let Some(registry) = doc.get("resource_registry").and_then(|r| r.as_mapping()) else {
+            continue;
+        };
+        for (key, value) in registry {
+            let (Some(key), Some(template)) = (key.as_str(), value.as_str()) else {
+                continue;
+            };
+            let Some(role) = key
+                .strip_prefix("OS::TripleO::")
+                .and_then(|k| k.strip_suffix("ExtraConfigPre"))
+            else {
+                continue;
+            };
+            if role.is_empty()
+                || template == "OS::Heat::None"
+                || template.ends_with("pre_deploy/default.yaml")
+            {
+                continue;
+            }
+            let resolved = if Path::new(template).is_absolute() || template.contains("://") {
+                template.to_string()
+            } else {
+                let joined = crate::fsutil::parent_of(file).join(template);
+                let absolute = std::path::absolute(&joined).unwrap_or(joined);
+                // Drop `.` components so the chain template names a clean path.
+                let clean: PathBuf = absolute
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .collect();
+                clean.display().to_string()
+            };
+            out.push(ExistingMapping {
+                role: role.to_string(),
+                template: resolved,
+                env_file: file.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Checks role names against a roles_data file (a YAML list of `- name: Role`).
+pub fn check_roles(roles: &[String], roles_data: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(roles_data)
+        .map_err(crate::fsutil::io_err("read roles data", roles_data))?;
+    let doc: Vec<serde_yaml_ng::Value> =
+        serde_yaml_ng::from_str(&text).map_err(|e| Error::Config {
+            file: roles_data.to_path_buf(),
+            message: format!("not a roles_data list: {e}"),
+        })?;
+    let known: Vec<&str> = doc
+        .iter()
+        .filter_map(|r| r.get("name").and_then(|n| n.as_str()))
+        .collect();
+    for role in roles {
+        if !known.contains(&role.as_str()) {
+            return Err(Error::InvalidValue {
+                name: "role",
+                value: role.clone(),
+                reason: format!(
+                    "not in {} (roles there: {})",
+                    roles_data.display(),
+                    known.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs<'a>(source: Source<'a>, roles: &'a [String], dirs: &'a [String]) -> ScopedInputs<'a> {
+        ScopedInputs {
+            stack: "overcloud",
+            roles,
+            output_dir: Path::new("/w"),
+            sha256: "00",
+            layout_root: "etc/keystone",
+            key_dirs: dirs,
+            source,
+            existing: &[],
+        }
+    }
+
+    #[test]
+    fn embedding_limit_is_enforced() {
+        let roles = vec!["Controller".to_string()];
+        let dirs = vec!["etc/keystone/jws-keys".to_string()];
+        let big = vec![0u8; MAX_EMBEDDED_BYTES + 1];
+        let err = render(&inputs(Source::Embedded(&big), &roles, &dirs)).unwrap_err();
+        assert!(err.to_string().contains("embedding limit"), "{err}");
+        let small = vec![0u8; 10];
+        assert!(render(&inputs(Source::Embedded(&small), &roles, &dirs)).is_ok());
+    }
+
+    #[test]
+    fn url_mode_needs_a_url() {
+        let roles = vec!["Controller".to_string()];
+        let dirs = vec!["etc/keystone/jws-keys".to_string()];
+        assert!(render(&inputs(Source::Url(""), &roles, &dirs)).is_err());
+        let files = render(&inputs(
+            Source::Url("http://127.0.0.1/x?temp_url_sig=a"),
+            &roles,
+            &dirs,
+        ))
+        .unwrap();
+        let env = files.iter().find(|f| f.name == names::ENV).unwrap();
+        assert!(!env.secret);
+        assert!(env.text.contains("OvercloudKeysArtifactUrl"));
+    }
+}
