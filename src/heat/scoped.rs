@@ -172,7 +172,7 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
                 None,
             )
         }
-        Source::Url(url) if url.is_empty() => {
+        Source::Url("") => {
             return Err(Error::InvalidValue {
                 name: "artifact URL",
                 value: "(empty)".into(),
