@@ -79,7 +79,7 @@ pub fn python() -> PathBuf {
 /// Runs python-swiftclient's `swift` CLI (`ARGS`, plus `env`), returning its output.
 pub fn swift_cli(args: &[&str], env: &[(String, String)]) -> Output {
     let mut cmd = Command::new(python());
-    cmd.arg("-I").arg(venv().join("bin/swift")).args(args);
+    cmd.args(["-I", "-B"]).arg(venv().join("bin/swift")).args(args);
     scrub_env(&mut cmd);
     cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -161,7 +161,7 @@ impl Swift {
         let ring_cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("swift-rings");
         let launcher_log = root.join("launcher.log");
         let mut cmd = Command::new(python());
-        cmd.arg("-I")
+        cmd.args(["-I", "-B"])
             .arg(harness_dir().join("swift_aio.py"))
             .arg("--root")
             .arg(&root)

@@ -260,7 +260,7 @@ class Cluster(object):
             env["SWIFT_HARNESS_EXTRA_PATH"] = extra_path
         log = open(os.path.join(self.logs, name + ".log"), "ab")
         child = subprocess.Popen(
-            [sys.executable, "-I", os.path.join(HERE, "run_server.py"), kind, conf],
+            [sys.executable, "-I", "-B", os.path.join(HERE, "run_server.py"), kind, conf],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
