@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Benchmark: `overcloud-keys upload` vs `swift upload` (python-swiftclient), same file, same
+# local Swift 2.38.3, same run.
+#
+#   scripts/bench-swift.sh
+#
+# Starts an all-in-one Swift on 127.0.0.1 with the test harness's launcher
+# (tests/swift_harness/swift_aio.py: account, container, object servers + a tempauth proxy,
+# one process each), writes a random file (1 GiB by default) and its .sha256, then uploads it
+# BENCH_RUNS times with each client, alternating, each run into a fresh container (so neither
+# side can skip an upload), timed as whole processes under `/usr/bin/time -v` (wall time and
+# peak RSS; `time` is installed with apt-get when missing and running as root). Every upload is
+# checked afterwards (object size, and for overcloud-keys the TempURL's body SHA-256 through a
+# plain GET) and deleted before the next run.
+#
+# Targets (issue 5): overcloud-keys faster than swiftclient, peak RSS under 64 MiB.
+# Results: a table on stdout, target/bench/swift.json.
+#
+# Environment knobs:
+#   BENCH_SIZE_MIB=1024   file size
+#   BENCH_RUNS=3          runs per client (the median is reported)
+#   BENCH_KEEP=1          keep the work directory (file, logs, Swift)
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+
+SIZE_MIB="${BENCH_SIZE_MIB:-1024}"
+RUNS="${BENCH_RUNS:-3}"
+RSS_TARGET_KIB=$((64 * 1024))
+out="$repo/target/bench"
+
+log() { printf '>> %s\n' "$*" >&2; }
+die() { printf 'bench-swift.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- prerequisites ---------------------------------------------------------------------------
+log "cargo build --release"
+cargo build --release --quiet --bin overcloud-keys || die "cargo build --release failed"
+BIN="$repo/target/release/overcloud-keys"
+"$BIN" upload --help >/dev/null 2>&1 || die "$BIN has no 'upload' subcommand"
+
+log "swift venv (scripts/venv.sh swift)"
+venv="$("$repo/scripts/venv.sh" swift)" || die "scripts/venv.sh swift failed"
+PY="$venv/bin/python"
+SWIFT_CLI="$venv/bin/swift"
+
+if [ ! -x /usr/bin/time ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing GNU time (apt-get)"
+    apt-get install -y -qq time >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq time >/dev/null 2>&1; } \
+      || die "apt-get install time failed"
+  else
+    die "/usr/bin/time (GNU time) is required"
+  fi
+fi
+
+# Nothing may reach a proxy or another cloud.
+for v in $(env | sed -n 's/^\(OS_[A-Za-z_]*\|ST_[A-Za-z_]*\|[A-Za-z_]*_proxy\|[A-Za-z_]*_PROXY\)=.*/\1/p'); do
+  unset "$v"
+done
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+
+# --- sandbox and Swift -----------------------------------------------------------------------
+W="$(mktemp -d "${TMPDIR:-/tmp}/overcloud-keys-bench-swift.XXXXXX")"
+mkdir -p "$W/home" "$W/swift" "$out"
+aio_pid=""
+cleanup() {
+  # SIGTERM: the launcher stops the servers (and removes their directory unless kept).
+  if [ -n "$aio_pid" ] && kill -TERM "$aio_pid" 2>/dev/null; then
+    for _ in $(seq 100); do kill -0 "$aio_pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$W"; else log "kept $W"; fi
+}
+trap cleanup EXIT
+
+log "starting Swift (tests/swift_harness/swift_aio.py)"
+cleanup_flag="--cleanup"
+[ -n "${BENCH_KEEP:-}" ] && cleanup_flag=""
+coproc AIO {
+  exec "$PY" -I -B "$repo/tests/swift_harness/swift_aio.py" --root "$W/swift" \
+    --ring-cache "$repo/target/tmp/swift-rings" --accounts 1 $cleanup_flag 2>"$W/launcher.log"
+}
+# shellcheck disable=SC2153 # AIO_PID is set by coproc
+aio_pid="$AIO_PID"
+IFS= read -r -t 120 info <&"${AIO[0]}" || die "Swift did not start: $(tail -n 20 "$W/launcher.log")"
+auth_url="$("$PY" -I -c 'import json,sys; print(json.loads(sys.argv[1])["auth_url"])' "$info")"
+swift_version="$("$PY" -I -c 'import json,sys; print(json.loads(sys.argv[1])["version"])' "$info")"
+swiftclient_version="$("$PY" -I -c 'from importlib.metadata import version; print(version("python-swiftclient"))')"
+export ST_AUTH="$auth_url" ST_USER="t0:tester" ST_KEY="testing"
+log "Swift $swift_version at $auth_url; python-swiftclient $swiftclient_version"
+
+# --- the file ----------------------------------------------------------------------------------
+FILE="$W/artifact.bin"
+log "writing a ${SIZE_MIB} MiB random file"
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$FILE"
+(cd "$W" && sha256sum artifact.bin >artifact.bin.sha256)
+SHA="$(cut -d' ' -f1 "$W/artifact.bin.sha256")"
+SIZE="$(stat -c %s "$FILE")"
+cat "$FILE" >/dev/null # both sides read from the page cache
+
+# --- runs --------------------------------------------------------------------------------------
+# timed NAME I CMD... : runs CMD under /usr/bin/time -v, appends "name wall_s rss_kib" to
+# $W/results.txt; stdout of CMD goes to $W/NAME-I.out.
+timed() {
+  local name="$1" i="$2" t0 t1
+  shift 2
+  t0="${EPOCHREALTIME/[.,]/}"
+  /usr/bin/time -v -o "$W/$name-$i.time" "$@" >"$W/$name-$i.out" 2>"$W/$name-$i.err" \
+    || die "$name run $i failed: $(tail -n 5 "$W/$name-$i.err")"
+  t1="${EPOCHREALTIME/[.,]/}"
+  local rss
+  rss="$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$W/$name-$i.time")"
+  printf '%s %s %s\n' "$name" "$((t1 - t0))" "$rss" >>"$W/results.txt"
+  log "$name run $i: $(((t1 - t0) / 1000)) ms, max RSS ${rss} KiB"
+}
+
+object_bytes() { # CONTAINER OBJECT
+  "$PY" -I -B "$SWIFT_CLI" stat "$1" "$2" | sed -n 's/^ *Content Length: //p'
+}
+
+: >"$W/results.txt"
+for i in $(seq "$RUNS"); do
+  c="bench-ok-$i"
+  timed overcloud-keys "$i" env HOME="$W/home" "$BIN" upload "$FILE" --container "$c" \
+    --env-file "$W/env-$i.yaml" -f json
+  url="$("$PY" -I -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+def find(v):
+    if isinstance(v, str) and "temp_url_sig=" in v:
+        return v
+    if isinstance(v, dict):
+        v = list(v.values())
+    if isinstance(v, list):
+        for x in v:
+            r = find(x)
+            if r:
+                return r
+print(find(doc) or "")' "$W/overcloud-keys-$i.out")"
+  [ -n "$url" ] || die "no TempURL in overcloud-keys -f json output: $(cat "$W/overcloud-keys-$i.out")"
+  got="$(curl -sf --noproxy '*' "$url" | sha256sum | cut -d' ' -f1)"
+  [ "$got" = "$SHA" ] || die "the TempURL of run $i does not return the file (sha256 $got)"
+  "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null
+
+  c="bench-sc-$i"
+  timed swiftclient "$i" "$PY" -I -B "$SWIFT_CLI" upload "$c" "$FILE" --object-name artifact.bin
+  [ "$(object_bytes "$c" artifact.bin)" = "$SIZE" ] || die "swift upload run $i stored a wrong size"
+  "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null
+done
+
+# --- report ------------------------------------------------------------------------------------
+"$PY" -I - "$W/results.txt" "$out/swift.json" "$SIZE" "$RUNS" "$RSS_TARGET_KIB" \
+  "$swift_version" "$swiftclient_version" "$("$BIN" --version)" "$(nproc)" "$(uname -srm)" <<'PYEOF'
+import datetime, json, statistics, sys
+(results, dest, size, runs, rss_target, swift_version, swiftclient_version, ok_version, ncpu,
+ kernel) = sys.argv[1:]
+size, rss_target = int(size), int(rss_target)
+rows = {}
+for line in open(results):
+    name, us, rss = line.split()
+    rows.setdefault(name, []).append((int(us) / 1e6, int(rss)))
+summary = {}
+for name, vals in rows.items():
+    walls = [w for w, _ in vals]
+    rsss = [r for _, r in vals]
+    med = statistics.median(walls)
+    summary[name] = {
+        "runs": len(vals),
+        "wall_s": {"median": med, "min": min(walls), "max": max(walls), "all": walls},
+        "throughput_mb_s": size / 1e6 / med,
+        "throughput_mib_s": size / 1048576 / med,
+        "max_rss_kib": {"median": statistics.median(rsss), "max": max(rsss), "all": rsss},
+    }
+ok, sc = summary["overcloud-keys"], summary["swiftclient"]
+targets = {
+    "faster_than_swiftclient": ok["wall_s"]["median"] < sc["wall_s"]["median"],
+    "speedup": sc["wall_s"]["median"] / ok["wall_s"]["median"],
+    "rss_under_64_mib": ok["max_rss_kib"]["max"] < rss_target,
+}
+doc = {
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "file_bytes": size,
+    "runs_per_client": int(runs),
+    "swift": swift_version,
+    "python_swiftclient": swiftclient_version,
+    "overcloud_keys": ok_version,
+    "host": {"cpus": int(ncpu), "kernel": kernel},
+    "server": "all-in-one Swift on 127.0.0.1 (tests/swift_harness/swift_aio.py), 1 replica",
+    "results": summary,
+    "targets": targets,
+}
+json.dump(doc, open(dest, "w"), indent=2)
+print()
+print("Upload of a %.0f MiB file to a local Swift %s (median of %s runs each)"
+      % (size / 1048576, swift_version, runs))
+print()
+print("%-34s %10s %12s %14s" % ("client", "wall (s)", "MB/s", "peak RSS (MiB)"))
+print("-" * 73)
+for name, label in (("overcloud-keys", "overcloud-keys upload (release)"),
+                    ("swiftclient", "swift upload (swiftclient %s)" % swiftclient_version)):
+    s = summary[name]
+    print("%-34s %10.2f %12.1f %14.1f" % (label, s["wall_s"]["median"], s["throughput_mb_s"],
+                                          s["max_rss_kib"]["max"] / 1024))
+print()
+print("target: faster than swiftclient   %s (x%.2f)"
+      % ("MET" if targets["faster_than_swiftclient"] else "MISSED", targets["speedup"]))
+print("target: peak RSS < 64 MiB         %s (%.1f MiB)"
+      % ("MET" if targets["rss_under_64_mib"] else "MISSED", ok["max_rss_kib"]["max"] / 1024))
+print()
+print("written: %s" % dest)
+PYEOF
