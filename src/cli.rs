@@ -29,7 +29,9 @@ pub struct Cli {
 /// Output formats, as in the openstack client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Human-readable lines.
+    /// Human-readable lines (alias `markdown`: `plan cutover` and `switch` print their
+    /// runbook as Markdown).
+    #[value(alias = "markdown")]
     Table,
     /// One JSON document.
     Json,
@@ -277,6 +279,20 @@ pub enum NumberedCommand {
         /// few keys for your rotation interval invalidates live tokens early.
         #[arg(long, value_name = "N", default_value_t = 3)]
         max_active_keys: usize,
+        /// Token lifetime, seconds (`[token] expiration`), for the safety check. Default 3600.
+        #[arg(long, value_name = "S", default_value_t = 3600)]
+        expiration: u64,
+        /// `[token] allow_expired_window`, seconds, for the safety check. Default 172800 (48 h).
+        #[arg(long, value_name = "S", default_value_t = 172800)]
+        allow_expired_window: u64,
+        /// Rotate even when it deletes a key whose tokens may still be in use.
+        ///
+        /// Without it, a rotation is refused (exit 2, nothing changed) when the times
+        /// recorded in `<parent>/.<repository>.rotation.json` show that a key it deletes
+        /// encrypted tokens less than expiration + allow_expired_window ago; the message
+        /// says when the next safe rotation is. Forcing invalidates those tokens early.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -401,5 +417,28 @@ pub enum RepoCommand {
         /// Do not check modes (0600 files, 0700 directories).
         #[arg(long)]
         no_modes: bool,
+        /// Compare DIR (the reference) with the same repository in these node manifests.
+        ///
+        /// Manifests come from `overcloud-keys repo manifest DIR -f json` on each node; a
+        /// node whose keys differ gets a `repos-out-of-sync` finding naming it. No key
+        /// material moves: manifests hold SHA-256 fingerprints only.
+        #[arg(long, value_name = "MANIFEST", num_args = 1..)]
+        against: Vec<PathBuf>,
+    },
+    /// Describe repositories by fingerprints only (for `repo check --against`).
+    ///
+    /// Per repository: kind, and per key its name, role and SHA-256 fingerprint, plus the
+    /// `repo check` findings; never key material. Run it on each node:
+    /// `overcloud-keys repo manifest DIR... -f json > NODE.json`.
+    Manifest {
+        /// Repository directories (for JWS: a directory holding private/ and public/).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Kind of repository. Default: detected (private/ + public/ is jws, otherwise fernet).
+        #[arg(long, value_enum)]
+        kind: Option<RepoKind>,
+        /// Node name recorded in the manifest. Default: this machine's host name.
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
     },
 }

@@ -100,6 +100,53 @@ pub enum Error {
     /// Asked for something this version does not do.
     #[error("{0}")]
     Unsupported(String),
+    /// A keystone.conf that oslo.config would refuse, or a setting in it keystone rejects.
+    #[error("{}: line {line}: {message}", file.display())]
+    KeystoneConf {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong there.
+        message: String,
+    },
+    /// A rotation would delete a key that still decrypts live tokens.
+    #[error("refusing to rotate {}: {message}", path.display())]
+    UnsafeRotation {
+        /// The repository.
+        path: PathBuf,
+        /// Which key and which tokens.
+        message: String,
+        /// When the next safe rotation is (UTC), or why there is none.
+        next_safe: String,
+    },
+    /// A rotation record next to a repository cannot be read.
+    #[error("{}: {message}", path.display())]
+    RotationRecord {
+        /// The record file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A key manifest (`repo manifest`) cannot be used.
+    #[error("{}: {message}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A provider switch's pre-flight checks failed; nothing was written.
+    #[error("pre-flight failed, nothing written:\n{0}")]
+    Preflight(String),
+    /// A key repository or JWS public key directory exists but holds no usable key.
+    #[error("{} holds no {what} keys: nothing there can decrypt or verify a token", path.display())]
+    NoKeys {
+        /// The directory.
+        path: PathBuf,
+        /// `fernet` or `JWS public`.
+        what: &'static str,
+    },
 }
 
 fn describe_io(err: &io::Error) -> String {
@@ -160,6 +207,28 @@ impl Error {
             }
             Error::BadJwsKey { .. } => {
                 "create a fresh pair with `overcloud-keys jws create --force`".into()
+            }
+            Error::KeystoneConf { line, .. } => format!(
+                "keystone (oslo.config) rejects the file at the same line: fix line {line}, or pass --expiration/--allow-expired-window/--max-active-keys instead of --keystone-conf"
+            ),
+            Error::UnsafeRotation { next_safe, .. } => format!(
+                "{next_safe}; or rotate with a larger --max-active-keys; --force rotates anyway and those tokens fail early"
+            ),
+            Error::RotationRecord { path, .. } => format!(
+                "fix or remove {} (it only records when keys became primary); --force rotates without the check",
+                path.display()
+            ),
+            Error::Manifest { .. } => {
+                "make the manifest on the node with `overcloud-keys repo manifest DIR -f json > NODE.json`".into()
+            }
+            Error::Preflight(_) => {
+                "run `overcloud-keys build` (it stages the keys), deploy with the -e files it prints, then run the switch again; `overcloud-keys plan cutover` shows every check".into()
+            }
+            Error::NoKeys { what, .. } if what.starts_with("JWS") => {
+                "point --jws-public-dir at keystone's [jwt_tokens] jws_public_key_repository, or create keys with `overcloud-keys jws create`".into()
+            }
+            Error::NoKeys { .. } => {
+                "point --key-repository at keystone's [fernet_tokens] key_repository, or create keys with `overcloud-keys fernet setup`".into()
             }
             _ => return None,
         })

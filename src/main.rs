@@ -22,6 +22,7 @@ use overcloud_keys::keys::credential;
 use overcloud_keys::keys::jws_repo::{self, CreateOutcome, JwsDirs};
 use overcloud_keys::keys::repo::{self, RepoOptions, RotateOutcome, SetupOutcome};
 use overcloud_keys::output::Outcome;
+use overcloud_keys::plan::cli as plan_cli;
 use overcloud_keys::{Error, Owner, heat, output, pipeline};
 
 const EXIT_FINDINGS: u8 = 1;
@@ -99,6 +100,9 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Token(cmd) => overcloud_keys::token::cli::run(cmd),
         Command::Plan(cmd) => overcloud_keys::plan::cli::run_plan(cmd, cli.format),
         Command::Switch(args) => overcloud_keys::plan::cli::run_switch(args, cli.format),
+        Command::Repo(RepoCommand::Manifest { dirs, kind, node }) => {
+            plan_cli::run_manifest(&dirs, kind, node)
+        }
         Command::Repo(RepoCommand::Check {
             dirs,
             kind,
@@ -106,6 +110,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             keystone_user,
             keystone_group,
             no_modes,
+            against,
         }) => {
             let opts = CheckOptions {
                 modes: !no_modes,
@@ -123,14 +128,20 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
                 .iter()
                 .map(|d| check::check_path(d, kind, &opts))
                 .collect::<Result<Vec<_>, _>>()?;
-            let sync = check::compare(&reports);
+            let (reports, sync, compared) = if against.is_empty() {
+                let sync = check::compare(&reports);
+                (reports, sync, dirs.len() > 1)
+            } else {
+                let (nodes, sync) = plan_cli::against(&reports, &against)?;
+                (reports.into_iter().chain(nodes).collect(), sync, true)
+            };
             let findings = reports.iter().map(|r| r.findings.len()).sum::<usize>() + sync.len();
-            let text = output::check_report(&reports, &sync, dirs.len() > 1, cli.format);
+            let text = output::check_report(&reports, &sync, compared, cli.format);
             Ok(Outcome {
                 json: serde_json::from_str(&output::check_report(
                     &reports,
                     &sync,
-                    dirs.len() > 1,
+                    compared,
                     Format::Json,
                 ))
                 .expect("json"),
@@ -219,6 +230,9 @@ fn numbered(kind: RepoKind, cmd: NumberedCommand) -> Result<Outcome, Error> {
         NumberedCommand::Rotate {
             target,
             max_active_keys,
+            expiration,
+            allow_expired_window,
+            force,
         } => {
             let max_active_keys = repo::validate_max_active_keys(max_active_keys)?;
             let owner = owner(&target.owner, &[&target.key_repository])?;
@@ -227,8 +241,23 @@ fn numbered(kind: RepoKind, cmd: NumberedCommand) -> Result<Outcome, Error> {
                 owner,
                 max_active_keys,
             };
-            let r = repo::rotate(&target.key_repository, &opts)?;
-            Ok(rotate_outcome(kind, &target.key_repository, &r))
+            let limits = overcloud_keys::plan::rotation::Limits {
+                expiration,
+                allow_expired_window,
+                max_active_keys,
+            };
+            let g = overcloud_keys::plan::record::rotate(
+                &target.key_repository,
+                &opts,
+                &limits,
+                force,
+                plan_cli::now(),
+            )?;
+            Ok(plan_cli::guarded_rotate_outcome(
+                rotate_outcome(kind, &target.key_repository, &g.outcome),
+                &g,
+                &limits,
+            ))
         }
     }
 }

@@ -1,0 +1,808 @@
+//! Token provider cutover (Fernet <-> JWS) after deployment: the pre-flight that checks,
+//! from the work directory `build` left, that the target provider's keys already reached
+//! the nodes by an earlier deploy, and the two environment files (flip and roll back).
+//!
+//! What `build` leaves (see `pipeline`): the last artifact in `<workdir>/artifacts/` with
+//! `<artifact>.manifest.json` (every tarball entry, path and sha256), `fernet.yaml`
+//! (KeystoneFernetKeys and credential keys), `deployment-artifacts.yaml` (which artifact
+//! the deploy delivers). JWS needs its key pair in the artifact, and the Fernet receipt keys
+//! keystone still uses with JWS: by default `[fernet_receipts] key_repository` is the token
+//! key directory, so they are the KeystoneFernetKeys of fernet.yaml, unless a separate
+//! receipt repository was packed. The tool cannot see the nodes: that the deploy ran is a
+//! "confirm" item, and the runbook's first step checks it on each node.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::artifact::layout::dirs;
+use crate::artifact::{Layout, LayoutKind};
+use crate::check::{self, CheckOptions, RepoKind, Severity};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::heat;
+use crate::keys::fernet::{FernetKey, hex};
+use crate::pipeline::WorkdirLayout;
+
+/// A token provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Fernet tokens (keystone's default; THT's only KeystoneTokenProvider value).
+    Fernet,
+    /// JWS (ES256-signed) tokens.
+    Jws,
+}
+
+impl Provider {
+    /// The other one.
+    pub fn other(self) -> Provider {
+        match self {
+            Provider::Fernet => Provider::Jws,
+            Provider::Jws => Provider::Fernet,
+        }
+    }
+
+    /// The environment file that sets this provider, in the work directory.
+    pub fn env_file(self) -> &'static str {
+        match self {
+            Provider::Fernet => "keystone-provider-fernet.yaml",
+            Provider::Jws => "keystone-provider-jws.yaml",
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Fernet => "fernet",
+            Provider::Jws => "jws",
+        })
+    }
+}
+
+/// Outcome of one pre-flight check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Verified.
+    Ok,
+    /// Blocks the switch.
+    Failed,
+    /// Does not block, but read it.
+    Warning,
+    /// Cannot be verified from the undercloud: the operator confirms it.
+    Confirm,
+}
+
+/// One pre-flight check, with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable kebab-case code.
+    pub code: &'static str,
+    /// Result.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// What to do when it is not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// Every pre-flight code. Stable: pipelines match on them.
+pub const CODES: &[&str] = &[
+    "artifact-staged",
+    "artifact-in-deploy-env",
+    "jws-private-delivered",
+    "jws-public-delivered",
+    "jws-artifact-current",
+    "jws-rotation-in-progress",
+    "receipt-keys-delivered",
+    "fernet-keys-delivered",
+    "fernet-repo-valid",
+    "fernet-env-current",
+    "rollback-keys-delivered",
+    "deployed",
+];
+
+/// The artifact `build` staged last, from its manifest.
+#[derive(Debug, Clone)]
+pub struct StagedArtifact {
+    /// The tarball.
+    pub tarball: PathBuf,
+    /// Its file name.
+    pub name: String,
+    /// SHA-256 of the tarball (from its manifest).
+    pub sha256: String,
+    /// Node layout it was packed for.
+    pub layout: LayoutKind,
+    /// Entry path (relative to the layout root, e.g. `jws-keys/public/public.pem`) -> sha256
+    /// (empty for directories).
+    pub files: BTreeMap<String, String>,
+}
+
+impl StagedArtifact {
+    fn has(&self, rel: &str) -> bool {
+        self.files.get(rel).is_some_and(|s| !s.is_empty())
+    }
+
+    fn under(&self, dir: &str) -> Vec<(&String, &String)> {
+        let prefix = format!("{dir}/");
+        self.files
+            .iter()
+            .filter(|(p, s)| p.starts_with(&prefix) && !s.is_empty())
+            .collect()
+    }
+}
+
+/// Finds the newest `overcloud-keys-<stack>-<hash>.tar.gz.manifest.json` in `dir`.
+pub fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fsutil::io_err("list", dir)(e)),
+    };
+    let prefix = format!("overcloud-keys-{stack}-");
+    let mut candidates = vec![];
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(hash) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tar.gz.manifest.json"))
+        else {
+            continue;
+        };
+        // Another stack whose name starts with this one has more dashes before the hash.
+        if hash.len() != 12 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let modified = entry.metadata().and_then(|m| m.modified()).ok();
+        candidates.push((modified, name, entry.path()));
+    }
+    candidates.sort();
+    let Some((_, _, manifest)) = candidates.pop() else {
+        return Ok(None);
+    };
+    let bad = |message: String| Error::Manifest {
+        path: manifest.clone(),
+        message,
+    };
+    let value: serde_json::Value = serde_json::from_slice(&fsutil::read_small(&manifest)?)
+        .map_err(|e| bad(format!("not an artifact manifest: {e}")))?;
+    let root = value["layout"]["root"]
+        .as_str()
+        .ok_or_else(|| bad("no layout.root".into()))?
+        .to_string();
+    let layout = match value["layout"]["kind"].as_str() {
+        Some("baremetal") => LayoutKind::Baremetal,
+        _ => LayoutKind::Containerized,
+    };
+    let mut files = BTreeMap::new();
+    for entry in value["entries"].as_array().into_iter().flatten() {
+        let Some(path) = entry["path"].as_str() else {
+            continue;
+        };
+        let Some(rel) = path.strip_prefix(&root).map(|r| r.trim_matches('/')) else {
+            continue;
+        };
+        files.insert(
+            rel.to_string(),
+            entry["sha256"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    let tarball = PathBuf::from(
+        manifest
+            .to_string_lossy()
+            .trim_end_matches(".manifest.json"),
+    );
+    Ok(Some(StagedArtifact {
+        sha256: value["sha256"].as_str().unwrap_or_default().to_string(),
+        name: tarball
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        tarball,
+        layout,
+        files,
+    }))
+}
+
+/// What fernet.yaml delivers: `ManageKeystoneFernetKeys` and KeystoneFernetKeys fingerprints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FernetEnvKeys {
+    /// `ManageKeystoneFernetKeys` (puppet writes the keys).
+    pub managed: bool,
+    /// Key number -> fingerprint.
+    pub keys: BTreeMap<u64, String>,
+}
+
+/// Reads the keys of a `fernet.yaml` rendered by `build` (its own line layout: a quoted
+/// `"/etc/keystone/fernet-keys/N":` line followed by `content: "..."`). Key material is
+/// parsed only to fingerprint it and is never returned.
+pub fn fernet_env_keys(path: &Path) -> Result<Option<FernetEnvKeys>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => zeroize::Zeroizing::new(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fsutil::io_err("read", path)(e)),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = FernetEnvKeys::default();
+    let mut pending: Option<u64> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("ManageKeystoneFernetKeys:") {
+            out.managed = v.trim() == "true";
+        } else if let Some(rest) = t.strip_prefix("\"/etc/keystone/fernet-keys/") {
+            pending = rest.strip_suffix("\":").and_then(check::parse_key_name);
+        } else if let (Some(n), Some(v)) = (pending.take(), t.strip_prefix("content:")) {
+            let quoted = v.trim().trim_matches('"');
+            if let Ok((key, _)) = FernetKey::parse(quoted.as_bytes()) {
+                out.keys.insert(n, key.fingerprint());
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    let bytes = zeroize::Zeroizing::new(fs::read(path).ok()?);
+    Some(hex(&Sha256::digest(&bytes[..])))
+}
+
+/// Where a cutover reads from.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The work directory of `build`.
+    pub workdir: PathBuf,
+    /// Heat stack name.
+    pub stack: String,
+    /// Where `build` staged artifacts (default `<workdir>/artifacts`).
+    pub artifact_dir: PathBuf,
+    /// Roles running keystone.
+    pub roles: Vec<String>,
+    /// The provider to switch to.
+    pub to: Provider,
+}
+
+/// The pre-flight result, plus what the environments need to know.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    /// Every check.
+    pub checks: Vec<Check>,
+    /// The last staged artifact, if any.
+    pub artifact: Option<StagedArtifact>,
+    /// A separate receipt repository was packed (JWS env must point keystone at it).
+    pub separate_receipts: bool,
+}
+
+impl Preflight {
+    /// True when nothing failed.
+    pub fn ready(&self) -> bool {
+        self.checks.iter().all(|c| c.status != Status::Failed)
+    }
+
+    /// The failed checks, one per line (for the error message).
+    pub fn failures(&self) -> String {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .map(|c| {
+                format!(
+                    "  {} {}{}",
+                    c.code,
+                    c.detail,
+                    c.fix
+                        .as_ref()
+                        .map(|f| format!(" (fix: {f})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn check(code: &'static str, status: Status, detail: String, fix: Option<&str>) -> Check {
+    debug_assert!(CODES.contains(&code), "unknown pre-flight code {code}");
+    Check {
+        code,
+        status,
+        detail,
+        fix: fix.map(str::to_string),
+    }
+}
+
+const BUILD_AND_DEPLOY: &str = "run `overcloud-keys build`, then `openstack overcloud deploy` with the -e files it prints, then come back";
+
+/// JWS key pair in the artifact, and the same pair as the work directory's.
+fn jws_checks(
+    out: &mut Vec<Check>,
+    artifact: Option<&StagedArtifact>,
+    local: &WorkdirLayout,
+    name: &str,
+) {
+    let private_rel = format!(
+        "{}/{}",
+        dirs::JWS_PRIVATE,
+        crate::keys::jws::PRIVATE_KEY_FILE
+    );
+    let delivered = artifact.is_some_and(|a| a.has(&private_rel));
+    out.push(check(
+        "jws-private-delivered",
+        if delivered {
+            Status::Ok
+        } else {
+            Status::Failed
+        },
+        if delivered {
+            format!("{name} carries jws-keys/private/private.pem")
+        } else {
+            format!("{name} carries no JWS private key (built with --no-jws or jws = \"off\"?)")
+        },
+        (!delivered)
+            .then_some("build with JWS keys (the default `jws = \"stage\"`), deploy, then switch"),
+    ));
+    let public: Vec<(&String, &String)> = artifact
+        .map(|a| a.under(dirs::JWS_PUBLIC))
+        .unwrap_or_default();
+    out.push(check(
+        "jws-public-delivered",
+        if public.is_empty() {
+            Status::Failed
+        } else {
+            Status::Ok
+        },
+        if public.is_empty() {
+            format!("{name} carries no JWS public key")
+        } else {
+            format!(
+                "{name} carries {} public key(s): {}",
+                public.len(),
+                public
+                    .iter()
+                    .map(|(p, s)| format!(
+                        "{} (sha256 {})",
+                        p.rsplit('/').next().unwrap_or(p),
+                        &s[..12.min(s.len())]
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        public.is_empty().then_some(BUILD_AND_DEPLOY),
+    ));
+    if let Some(a) = artifact.filter(|_| delivered) {
+        let local_private =
+            sha256_file(&local.jws.private.join(crate::keys::jws::PRIVATE_KEY_FILE));
+        let mut local_public: BTreeMap<String, String> = BTreeMap::new();
+        if let Ok(entries) = fs::read_dir(&local.jws.public) {
+            for e in entries.flatten() {
+                if let Some(s) = sha256_file(&e.path()) {
+                    local_public.insert(
+                        format!("{}/{}", dirs::JWS_PUBLIC, e.file_name().to_string_lossy()),
+                        s,
+                    );
+                }
+            }
+        }
+        let staged_public: BTreeMap<String, String> = public
+            .iter()
+            .map(|(p, s)| ((*p).clone(), (*s).clone()))
+            .collect();
+        let same =
+            local_private.as_ref() == a.files.get(&private_rel) && local_public == staged_public;
+        out.push(check(
+            "jws-artifact-current",
+            if same { Status::Ok } else { Status::Failed },
+            if same {
+                format!("the work directory's JWS keys are the ones in {name}")
+            } else {
+                format!(
+                    "the work directory's JWS keys ({}) differ from {name}: they changed since the last build, so the nodes do not have them",
+                    local.jws.private.parent().unwrap_or(&local.jws.private).display()
+                )
+            },
+            (!same).then_some(BUILD_AND_DEPLOY),
+        ));
+    }
+    if local.jws.private.join("staged.pem").exists() {
+        out.push(check(
+            "jws-rotation-in-progress",
+            Status::Warning,
+            "a JWS rotation is staged (private/staged.pem): the cutover uses private.pem; promote later as usual".into(),
+            None,
+        ));
+    }
+}
+
+/// Fernet token keys delivered (parameters or baremetal tarball) and current.
+fn fernet_checks(
+    out: &mut Vec<Check>,
+    target: &Target,
+    artifact: Option<&StagedArtifact>,
+    local: &WorkdirLayout,
+    env: &Option<FernetEnvKeys>,
+    code: &'static str,
+    purpose: &str,
+) -> Result<bool> {
+    let fernet_yaml = target.workdir.join(heat::names::FERNET);
+    let by_tarball = artifact
+        .filter(|a| a.layout == LayoutKind::Baremetal)
+        .is_some_and(|a| a.has(&format!("{}/0", dirs::FERNET)));
+    let by_params = env
+        .as_ref()
+        .is_some_and(|e| e.managed && e.keys.contains_key(&0));
+    let delivered = by_params || by_tarball;
+    out.push(check(
+        code,
+        if delivered {
+            Status::Ok
+        } else {
+            Status::Failed
+        },
+        match (by_params, by_tarball) {
+            (true, _) => format!(
+                "{purpose}: delivered by KeystoneFernetKeys in {} ({} keys, staged key 0 present)",
+                fernet_yaml.display(),
+                env.as_ref().map_or(0, |e| e.keys.len())
+            ),
+            (false, true) => format!("{purpose}: delivered in the baremetal artifact"),
+            _ => format!(
+                "{purpose}: not found in {} or the artifact",
+                fernet_yaml.display()
+            ),
+        },
+        (!delivered).then_some(BUILD_AND_DEPLOY),
+    ));
+    if let Some(env) = env.as_ref().filter(|_| by_params) {
+        let report =
+            check::check_numbered(&local.fernet, RepoKind::Fernet, &CheckOptions::structural())?;
+        let local_fps: BTreeMap<u64, String> = report
+            .keys
+            .iter()
+            .map(|k| (k.index, k.fingerprint.clone()))
+            .collect();
+        if local_fps != env.keys {
+            out.push(check(
+                "fernet-env-current",
+                Status::Warning,
+                format!(
+                    "{} differs from {} (rotated since the last build?): the flip deploy also delivers fernet.yaml, so deploy the current keys first to change one thing at a time",
+                    fernet_yaml.display(),
+                    local.fernet.display()
+                ),
+                Some("run `overcloud-keys build` and deploy before the switch"),
+            ));
+        }
+    }
+    Ok(delivered)
+}
+
+/// Which deploy environment delivers the artifact: the role-scoped one
+/// (`keystone-keys-scoped.yaml`: `OvercloudKeysArtifactSha256` equal to the artifact's and an
+/// `OS::TripleO::<Role>ExtraConfigPre` mapping for every keystone role), or the all-roles
+/// one (`deployment-artifacts.yaml` listing the tarball).
+fn delivery_check(target: &Target, a: &StagedArtifact) -> Check {
+    let scoped_path = target.workdir.join(heat::scoped::names::ENV);
+    let all_path = target.workdir.join(heat::names::ARTIFACTS);
+    if let Ok(text) = fs::read_to_string(&scoped_path) {
+        let sha = text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("OvercloudKeysArtifactSha256:")
+                .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+        });
+        if sha.as_deref() == Some(a.sha256.as_str()) && !a.sha256.is_empty() {
+            let missing: Vec<&String> = target
+                .roles
+                .iter()
+                .filter(|r| {
+                    !text.lines().any(|l| {
+                        l.trim()
+                            .starts_with(&format!("OS::TripleO::{r}ExtraConfigPre:"))
+                    })
+                })
+                .collect();
+            return if missing.is_empty() {
+                check(
+                    "artifact-in-deploy-env",
+                    Status::Ok,
+                    format!(
+                        "{} delivers it to {} nodes only (<Role>ExtraConfigPre, sha256 {})",
+                        scoped_path.display(),
+                        target.roles.join(", "),
+                        &a.sha256[..12.min(a.sha256.len())]
+                    ),
+                    None,
+                )
+            } else {
+                check(
+                    "artifact-in-deploy-env",
+                    Status::Failed,
+                    format!(
+                        "{} delivers {} but maps no ExtraConfigPre for role(s) {}: their keystone nodes do not have the keys",
+                        scoped_path.display(),
+                        a.name,
+                        missing
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Some("build with the same roles as the switch (`--role`), deploy, then switch"),
+                )
+            };
+        }
+    }
+    let listed = fs::read_to_string(&all_path).is_ok_and(|t| {
+        t.contains(&a.tarball.to_string_lossy().into_owned()) || t.contains(&format!("/{}", a.name))
+    });
+    if listed {
+        return check(
+            "artifact-in-deploy-env",
+            Status::Ok,
+            format!(
+                "{} delivers it (to every node of every role)",
+                all_path.display()
+            ),
+            None,
+        );
+    }
+    check(
+        "artifact-in-deploy-env",
+        Status::Failed,
+        format!(
+            "neither {} nor {} delivers {}: a deploy with them did not deliver this artifact",
+            scoped_path.display(),
+            all_path.display(),
+            a.name
+        ),
+        Some(BUILD_AND_DEPLOY),
+    )
+}
+
+/// Runs every pre-flight check for switching to `target.to`. Reads only.
+pub fn preflight(target: &Target) -> Result<Preflight> {
+    for role in &target.roles {
+        heat::validate_role(role)?;
+    }
+    let local = WorkdirLayout::new(&target.workdir);
+    let artifact = latest_artifact(&target.artifact_dir, &target.stack)?;
+    let env = fernet_env_keys(&target.workdir.join(heat::names::FERNET))?;
+    let mut out = vec![];
+    let name = artifact
+        .as_ref()
+        .map_or_else(String::new, |a| a.name.clone());
+    match &artifact {
+        Some(a) => {
+            let present = a.tarball.is_file();
+            out.push(check(
+                "artifact-staged",
+                if present { Status::Ok } else { Status::Failed },
+                format!(
+                    "last artifact of stack {}: {}{}",
+                    target.stack,
+                    a.tarball.display(),
+                    if present {
+                        ""
+                    } else {
+                        " (manifest only: the tarball is missing)"
+                    }
+                ),
+                (!present).then_some(BUILD_AND_DEPLOY),
+            ));
+            out.push(delivery_check(target, a));
+        }
+        None => out.push(check(
+            "artifact-staged",
+            if target.to == Provider::Jws {
+                Status::Failed
+            } else {
+                Status::Warning
+            },
+            format!(
+                "no artifact of stack {} in {}: `overcloud-keys build` staged nothing there",
+                target.stack,
+                target.artifact_dir.display()
+            ),
+            Some(BUILD_AND_DEPLOY),
+        )),
+    }
+    let separate_receipts = artifact
+        .as_ref()
+        .is_some_and(|a| a.has(&format!("{}/0", dirs::RECEIPT)));
+    match target.to {
+        Provider::Jws => {
+            jws_checks(&mut out, artifact.as_ref(), &local, &name);
+            if separate_receipts {
+                out.push(check(
+                    "receipt-keys-delivered",
+                    Status::Ok,
+                    format!(
+                        "receipts: a separate receipt repository in {name}; the flip environment points [fernet_receipts] key_repository at {}",
+                        Layout::keystone_path(dirs::RECEIPT)
+                    ),
+                    None,
+                ));
+            } else {
+                fernet_checks(
+                    &mut out,
+                    target,
+                    artifact.as_ref(),
+                    &local,
+                    &env,
+                    "receipt-keys-delivered",
+                    "receipt keys (the Fernet token keys, shared by default)",
+                )?;
+            }
+        }
+        Provider::Fernet => {
+            fernet_checks(
+                &mut out,
+                target,
+                artifact.as_ref(),
+                &local,
+                &env,
+                "fernet-keys-delivered",
+                "Fernet token keys",
+            )?;
+            let report = check::check_numbered(
+                &local.fernet,
+                RepoKind::Fernet,
+                &CheckOptions::structural(),
+            )?;
+            let errors: Vec<&str> = report
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(|f| f.code)
+                .collect();
+            out.push(check(
+                "fernet-repo-valid",
+                if errors.is_empty() {
+                    Status::Ok
+                } else {
+                    Status::Failed
+                },
+                if errors.is_empty() {
+                    format!("{} is a valid Fernet repository", local.fernet.display())
+                } else {
+                    format!(
+                        "{} has errors: {}",
+                        local.fernet.display(),
+                        errors.join(", ")
+                    )
+                },
+                (!errors.is_empty())
+                    .then_some("run `overcloud-keys repo check` on it and fix every finding"),
+            ));
+            let jws_ok = artifact.as_ref().is_some_and(|a| {
+                a.has(&format!(
+                    "{}/{}",
+                    dirs::JWS_PRIVATE,
+                    crate::keys::jws::PRIVATE_KEY_FILE
+                ))
+            });
+            out.push(check(
+                "rollback-keys-delivered",
+                if jws_ok { Status::Ok } else { Status::Warning },
+                if jws_ok {
+                    format!("rolling back to JWS is possible: {name} still carries the JWS key pair")
+                } else {
+                    "the last artifact carries no JWS keys: rolling back to JWS would fail validation of every token".into()
+                },
+                (!jws_ok).then_some("keep JWS keys in the build (`jws = \"stage\"`) until the switch to Fernet is validated"),
+            ));
+        }
+    }
+    out.push(check(
+        "deployed",
+        Status::Confirm,
+        format!(
+            "overcloud-keys sees the undercloud only: confirm that the last `openstack overcloud deploy` of stack {} ran with the environment files `overcloud-keys build` printed, as they are now; step 0 of the procedure checks each node",
+            target.stack,
+        ),
+        None,
+    ));
+    Ok(Preflight {
+        checks: out,
+        artifact,
+        separate_receipts,
+    })
+}
+
+/// The environment that sets `provider` on `roles`: `heat::render_jws` for JWS; for Fernet
+/// the per-role form of `environments/keystone-fernet-provider.yaml`.
+pub fn render_provider(
+    provider: Provider,
+    stack: &str,
+    roles: &[String],
+    separate_receipts: bool,
+) -> Result<String> {
+    match provider {
+        Provider::Jws => heat::render_jws(&heat::JwsEnv {
+            stack,
+            roles,
+            receipt_dir: separate_receipts.then(|| Layout::keystone_path(dirs::RECEIPT)),
+        }),
+        Provider::Fernet => {
+            for role in roles {
+                heat::validate_role(role)?;
+            }
+            let mut text = format!(
+                "# Sets keystone's token provider to Fernet on {} nodes, rendered by overcloud-keys {}\n\
+                 # for stack {stack}. Pass it instead of the JWS environment, last on the command line,\n\
+                 # with the same fernet.yaml: the Fernet repositories stayed in place, so only the\n\
+                 # provider flips. Every JWS token becomes invalid at the flip; services re-authenticate.\n\
+                 parameter_merge_strategies:\n",
+                roles.join(", "),
+                env!("CARGO_PKG_VERSION")
+            );
+            for role in roles {
+                text.push_str(&format!("  {role}ExtraConfig: merge\n"));
+            }
+            text.push_str("parameter_defaults:\n");
+            for role in roles {
+                text.push_str(&format!(
+                    "  {role}ExtraConfig:\n    keystone::token_provider: fernet\n"
+                ));
+            }
+            Ok(text)
+        }
+    }
+}
+
+/// Default work directory of a stack: `~/overcloud-keys/<stack>`.
+pub fn default_workdir(stack: &str) -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join("overcloud-keys").join(stack)
+}
+
+/// `<workdir>/artifacts`, where `build` stages by default.
+pub fn default_artifact_dir(workdir: &Path) -> PathBuf {
+    workdir.join("artifacts")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in CODES {
+            assert!(seen.insert(code), "duplicate {code}");
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+        }
+    }
+
+    #[test]
+    fn fernet_provider_env_has_one_block_per_role() {
+        let roles = vec!["Controller".to_string(), "ControllerNoCeph".to_string()];
+        let text = render_provider(Provider::Fernet, "overcloud", &roles, false).unwrap();
+        assert!(
+            text.contains("  ControllerExtraConfig: merge\n  ControllerNoCephExtraConfig: merge\n")
+        );
+        assert_eq!(text.matches("keystone::token_provider: fernet").count(), 2);
+        assert!(render_provider(Provider::Fernet, "o", &["bad role".into()], false).is_err());
+    }
+
+    #[test]
+    fn fernet_env_scanner_reads_builds_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = FernetKey::from_bytes([7; 32]);
+        let text = format!(
+            "parameter_defaults:\n  ManageKeystoneFernetKeys: true\n  KeystoneFernetKeys:\n    \"/etc/keystone/fernet-keys/0\":\n      content: \"{}\"\n",
+            &*key.encode()
+        );
+        let path = dir.path().join("fernet.yaml");
+        fs::write(&path, text).unwrap();
+        let env = fernet_env_keys(&path).unwrap().unwrap();
+        assert!(env.managed);
+        assert_eq!(env.keys, BTreeMap::from([(0, key.fingerprint())]));
+    }
+}

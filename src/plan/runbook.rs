@@ -1,0 +1,415 @@
+//! The operator runbook of a token provider cutover, as data (for `-f json`) and as
+//! Markdown (for people, `-f table` / `-f markdown`). Pure: pre-flight and environments in,
+//! text out.
+//!
+//! The procedure never lets one load-balancer pool serve both providers (keystone runs one
+//! provider at a time and each rejects the other's tokens): half the nodes are flipped while
+//! drained, the pool is swapped to them in one change (the moment old tokens die), then the
+//! rest are flipped one by one while drained and re-added.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::fsutil::WriteAction;
+use crate::plan::cutover::{Check, Preflight, Provider, Status, Target};
+
+/// An environment file of the cutover.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvFile {
+    /// Where it is (or would be) written.
+    pub path: PathBuf,
+    /// `written` / `unchanged` by `switch`; `None` for `plan cutover` (nothing written).
+    pub action: Option<WriteAction>,
+    /// Its content (no secrets).
+    pub text: String,
+}
+
+/// A phase of the procedure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    /// Title.
+    pub title: String,
+    /// Ordered steps.
+    pub steps: Vec<String>,
+}
+
+/// A row of the validation matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    /// What is checked.
+    pub check: String,
+    /// The command.
+    pub command: String,
+    /// Expected answer from a node on the new provider.
+    pub on_new: String,
+    /// Expected answer from a node still on the old provider.
+    pub on_old: String,
+}
+
+/// The whole runbook.
+#[derive(Debug, Clone, Serialize)]
+pub struct Runbook {
+    /// Current provider.
+    pub from: Provider,
+    /// Target provider.
+    pub to: Provider,
+    /// Heat stack.
+    pub stack: String,
+    /// Work directory.
+    pub workdir: PathBuf,
+    /// Roles running keystone.
+    pub roles: Vec<String>,
+    /// No pre-flight check failed.
+    pub ready: bool,
+    /// Pre-flight checks.
+    pub preflight: Vec<Check>,
+    /// The environment that flips the provider.
+    pub flip: EnvFile,
+    /// The environment that flips it back.
+    pub rollback: EnvFile,
+    /// What users and services see.
+    pub impact: Vec<String>,
+    /// Node-by-node procedure.
+    pub procedure: Vec<Phase>,
+    /// Validation matrix.
+    pub validation: Vec<Validation>,
+    /// How to roll back.
+    pub rollback_steps: Vec<String>,
+    /// Everything else the operator must know.
+    pub notes: Vec<String>,
+}
+
+fn name(p: Provider) -> &'static str {
+    match p {
+        Provider::Fernet => "Fernet",
+        Provider::Jws => "JWS",
+    }
+}
+
+/// What a keystone running `on` answers to a token of the other provider.
+fn rejection(on: Provider) -> &'static str {
+    match on {
+        Provider::Jws => "404 \"Could not find token\"",
+        Provider::Fernet => "404 \"Could not recognize Fernet token\"",
+    }
+}
+
+fn shape(p: Provider) -> &'static str {
+    match p {
+        Provider::Jws => "starts with `eyJ`, about 400 characters",
+        Provider::Fernet => "starts with `gAAAAA`, about 180 characters",
+    }
+}
+
+/// Builds the runbook.
+pub fn compose(
+    target: &Target,
+    preflight: &Preflight,
+    flip: EnvFile,
+    rollback: EnvFile,
+) -> Runbook {
+    let (old, new) = (target.to.other(), target.to);
+    let (o, n) = (name(old), name(new));
+    let flip_path = flip.path.display().to_string();
+    let rollback_path = rollback.path.display().to_string();
+    let deploy = format!(
+        "`openstack overcloud deploy <your usual arguments, with the -e files overcloud-keys build printed> -e {flip_path}`"
+    );
+    let keys_on_node = match new {
+        Provider::Jws => {
+            let publics: Vec<String> = preflight
+                .artifact
+                .iter()
+                .flat_map(|a| a.files.iter())
+                .filter(|(p, s)| p.starts_with("jws-keys/public/") && !s.is_empty())
+                .map(|(p, s)| {
+                    format!(
+                        "`{}...` for {}",
+                        &s[..16.min(s.len())],
+                        p.rsplit('/').next().unwrap_or(p)
+                    )
+                })
+                .collect();
+            format!(
+                "On every {} node check that the JWS keys arrived: `sudo sha256sum <keystone etc>/jws-keys/public/*` shows {} and `sudo ls -ln <keystone etc>/jws-keys/private/private.pem` shows mode `-rw-------`, owner 42425 (containerized) or keystone (baremetal) (<keystone etc> is `/var/lib/config-data/puppet-generated/keystone/etc/keystone` on containerized nodes, `/etc/keystone` on baremetal). With overcloud-keys on the node: `overcloud-keys repo manifest <keystone etc>/jws-keys <keystone etc>/fernet-keys -f json > $(hostname).json`, then on the undercloud `overcloud-keys repo check {wd}/keys/jws-keys {wd}/keys/fernet-keys --against *.json`.",
+                target.roles.join("/"),
+                if publics.is_empty() {
+                    "the public keys of the artifact".to_string()
+                } else {
+                    publics.join(", ")
+                },
+                wd = target.workdir.display(),
+            )
+        }
+        Provider::Fernet => format!(
+            "On every {} node check that the Fernet keys are the undercloud's: `overcloud-keys repo manifest <keystone etc>/fernet-keys -f json > $(hostname).json` there, then `overcloud-keys repo check {}/keys/fernet-keys --against *.json` here (or compare `sudo ls <keystone etc>/fernet-keys` with the undercloud's).",
+            target.roles.join("/"),
+            target.workdir.display()
+        ),
+    };
+    let mut impact = vec![
+        format!(
+            "At the flip every {o} token becomes invalid on the flipped keystone: a {o} token sent to a {n} keystone gets {}. Users authenticate again (dashboard sessions end, CLI and SDK clients re-authenticate when they can).",
+            rejection(new)
+        ),
+        format!(
+            "Services holding tokens (keystonemiddleware in nova, neutron, cinder, glance, ...) get 401 for their cached {o} tokens and re-authenticate with their service credentials: expect a burst of authentications and retried requests at the cut-over. Long-running operations that rely on `allow_expired_window` with a {o} token fail."
+        ),
+        "Trusts and application credentials survive: they are database objects, not tokens. Tokens made from them must be issued again (Heat, Magnum, Octavia and others do so through their trusts or credentials).".into(),
+        "Revocation events live in the database and apply to both providers: revoked stays revoked.".into(),
+        format!(
+            "Mixed pools reject each other's tokens: while some nodes issue {n} tokens and others {o} tokens, a token from one is refused by the other ({} on a {n} node, {} on a {o} node). The procedure never puts both in the load-balancer pool at once.",
+            rejection(new),
+            rejection(old)
+        ),
+    ];
+    impact.push(match new {
+        Provider::Jws => "JWS tokens are about 412 characters (Fernet about 183) and each validation costs 100-700 µs of ECDSA verification instead of about 7 µs: check header size limits in front of the APIs and watch keystone's CPU.".into(),
+        Provider::Fernet => "Fernet tokens are smaller (about 183 characters) and cheaper to validate; nothing to resize.".into(),
+    });
+    if new == Provider::Jws && preflight.separate_receipts {
+        impact.push("Receipts move to the separate receipt repository: MFA receipts issued in the minutes before the flip are refused; users repeat the first factor.".into());
+    }
+    let validate = |node: &str| {
+        format!(
+            "`curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"X-Auth-Token: $T\" -H \"X-Subject-Token: $T\" http://{node}:5000/v3/auth/tokens`"
+        )
+    };
+    let validation = vec![
+        Validation {
+            check: "issue a token".into(),
+            command: "`T=$(openstack --os-auth-url http://NODE:5000/v3 token issue -f value -c id)`".into(),
+            on_new: format!("a {n} token: {}", shape(new)),
+            on_old: format!("a {o} token: {}", shape(old)),
+        },
+        Validation {
+            check: "validate it".into(),
+            command: validate("NODE"),
+            on_new: "200".into(),
+            on_old: "200".into(),
+        },
+        Validation {
+            check: "revoke it, validate again".into(),
+            command: "`openstack --os-auth-url http://NODE:5000/v3 token revoke $T`, then row 2 with a fresh token as X-Auth-Token".into(),
+            on_new: "404".into(),
+            on_old: "404".into(),
+        },
+        Validation {
+            check: format!("a {o} token issued before the flip"),
+            command: "row 2 with that token as X-Subject-Token and a fresh token from NODE as X-Auth-Token".into(),
+            on_new: rejection(new).into(),
+            on_old: "200 (until it expires)".into(),
+        },
+        Validation {
+            check: format!("the {n} token of row 1 at a node not yet flipped (phase 1 only)"),
+            command: validate("OTHER_NODE"),
+            on_new: "-".into(),
+            on_old: format!("{}: this is why the pools never mix", rejection(old)),
+        },
+        Validation {
+            check: "application credential".into(),
+            command: "`openstack --os-auth-type v3applicationcredential --os-application-credential-id ID --os-application-credential-secret SECRET --os-auth-url http://NODE:5000/v3 token issue`".into(),
+            on_new: format!("a {n} token"),
+            on_old: format!("a {o} token"),
+        },
+        Validation {
+            check: "services re-authenticated (after the cut-over, through the VIP)".into(),
+            command: "`openstack compute service list`, `openstack network agent list`, `openstack volume service list`".into(),
+            on_new: "every service up".into(),
+            on_old: "-".into(),
+        },
+    ];
+    let restart = "Restart: the deploy restarts the keystone container when its configuration changed; check for a fresh \"Up\" time with `sudo podman ps --filter name=keystone` (docker on OSP 13), or restart it yourself (`sudo podman restart keystone`; `sudo systemctl restart httpd` for baremetal keystone).";
+    let drain = "Drain the node: take it out of keystone's load-balancer backends (haproxy on the controllers: `keystone_public` and `keystone_admin`; or your external balancer) and let its connections finish. Never flip a node that is still in the pool.";
+    let procedure = vec![
+        Phase {
+            title: "Phase 0: before you start (nothing changes)".into(),
+            steps: vec![
+                "Every pre-flight check above is `ok` or `warning`; confirm the `confirm` items.".into(),
+                keys_on_node,
+                format!("Split the keystone nodes ({}) into group A (about half, at least one) and group B (the rest). Group B alone serves while group A is flipped; group A alone serves after the cut-over until group B rejoins: size for it.", target.roles.join(", ")),
+                format!("Have credentials that can authenticate directly against each node (`--os-auth-url http://NODE:5000/v3`, NODE = the node's internal API address). The flip deploy is {deploy} plus `--limit NODE`. Run no other deploy until phase 4 is done."),
+            ],
+        },
+        Phase {
+            title: format!("Phase 1: flip group A, one node at a time, while drained (users stay on {o})"),
+            steps: vec![
+                drain.to_string(),
+                format!("Flip it: {deploy} `--limit NODE` (the configuration steps run on that node only)."),
+                restart.into(),
+                "Validate directly against the drained node: rows 1-6 of the validation matrix.".into(),
+                format!("Leave it drained: a {n} node in a pool of {o} nodes is a mixed pool."),
+            ],
+        },
+        Phase {
+            title: format!("Phase 2: the cut-over (the moment {o} tokens die)"),
+            steps: vec![
+                "In one load-balancer change, put every group A node back into the pool and drain every group B node.".into(),
+                format!("Every {o} token is refused from now on; services re-authenticate. Watch keystone's and the services' logs for 401 storms that do not settle, and run row 7 of the matrix through the VIP."),
+            ],
+        },
+        Phase {
+            title: "Phase 3: flip group B, one node at a time (each already drained)".into(),
+            steps: vec![
+                format!("The node is already drained: flip it with {deploy} `--limit NODE`."),
+                restart.into(),
+                "Validate directly against it: rows 1-4 and 6.".into(),
+                format!("Re-add it to the pool (the pool is all {n} now)."),
+            ],
+        },
+        Phase {
+            title: "Phase 4: finish".into(),
+            steps: {
+                let mut s = vec![
+                    format!("Deploy once without `--limit`, same arguments and `-e {flip_path}`: Heat and every node agree; nothing restarts where nothing changed."),
+                    match new {
+                        Provider::Jws => format!("Keep `-e {flip_path}` on every later deploy (or set `jws = \"enable\"` / `build --jws`, whose deploy arguments then include jws.yaml): a deploy without it flips keystone back to Fernet."),
+                        Provider::Fernet => format!("Keep `-e {flip_path}` on later deploys, or drop every JWS environment (Fernet is THT's default)."),
+                    },
+                ];
+                s.push(match new {
+                    Provider::Jws => "Keep the Fernet repositories and fernet.yaml on every deploy: they hold the credential keys and (unless separate) the receipt keys JWS still uses, and they make the rollback a pure configuration flip.".into(),
+                    Provider::Fernet => "Keep the JWS keys in the artifact until Fernet is validated: they make the rollback a pure configuration flip. Removing them later from the tarball does not delete them from the nodes.".into(),
+                });
+                s
+            },
+        },
+    ];
+    let mut rollback_steps = vec![
+        format!(
+            "Before phase 2 (users never saw {n}): for each flipped, still drained node deploy with `-e {rollback_path}` instead of `-e {flip_path}` and `--limit NODE`, restart, validate rows 1-3 ({o} tokens again), re-add it."
+        ),
+        format!(
+            "After phase 2: run the same procedure the other way (`overcloud-keys plan cutover --to {old}`), or when speed matters more than a smooth cut, deploy once without `--limit` with `-e {rollback_path}` instead of `-e {flip_path}`: every node flips back in that deploy, {n} tokens get {}, services re-authenticate again.",
+            rejection(old)
+        ),
+        format!(
+            "The rollback needs nothing but that environment file: the {o} keys stayed in place. Do not remove them until the switch is validated."
+        ),
+    ];
+    if old == Provider::Fernet {
+        rollback_steps.push("Fernet tokens issued before the cut-over that have not expired validate again after a rollback (their keys never changed) unless they were revoked.".into());
+    }
+    let notes = vec![
+        format!("The flip sets `keystone::token_provider` through `<Role>ExtraConfig` for {}: list every role that runs keystone with `--role`.", target.roles.join(", ")),
+        "THT 18 accepts only `fernet` for KeystoneTokenProvider, so the provider is hieradata; with the `merge` strategy a `keystone::config::keystone_config` of your own in the same `<Role>ExtraConfig` is replaced by the flip environment's: merge yours into it.".into(),
+        "`--limit` needs a tripleoclient whose `openstack overcloud deploy` has it (OSP 16.1 and later). Without it one deploy flips every node in the same run: skip the drains, expect the cut-over for everyone at once, validate through the VIP, and keep the rollback file at hand.".into(),
+    ];
+    Runbook {
+        from: old,
+        to: new,
+        stack: target.stack.clone(),
+        workdir: target.workdir.clone(),
+        roles: target.roles.clone(),
+        ready: preflight.ready(),
+        preflight: preflight.checks.clone(),
+        flip,
+        rollback,
+        impact,
+        procedure,
+        validation,
+        rollback_steps,
+        notes,
+    }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn status(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok",
+        Status::Failed => "FAILED",
+        Status::Warning => "warning",
+        Status::Confirm => "confirm",
+    }
+}
+
+/// The runbook as Markdown. `inline_envs`: include the environment files' text (for
+/// `plan cutover`, which writes nothing).
+pub fn markdown(r: &Runbook, inline_envs: bool) -> String {
+    let (o, n) = (name(r.from), name(r.to));
+    let mut out = format!(
+        "# Keystone token provider cutover: {o} -> {n} (stack {})\n\nWork directory `{}`; roles running keystone: {}. Rendered by overcloud-keys {}.\n\n",
+        r.stack,
+        r.workdir.display(),
+        r.roles.join(", "),
+        env!("CARGO_PKG_VERSION")
+    );
+    out.push_str("## Pre-flight\n\n| check | status | detail |\n|---|---|---|\n");
+    for c in &r.preflight {
+        let detail = match &c.fix {
+            Some(fix) if c.status != Status::Ok => format!("{} (fix: {fix})", c.detail),
+            _ => c.detail.clone(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.code,
+            status(c.status),
+            cell(&detail)
+        ));
+    }
+    out.push_str(if r.ready {
+        "\nReady: no check failed.\n\n"
+    } else {
+        "\n**NOT READY**: fix the FAILED checks first; nothing below is safe to run yet.\n\n"
+    });
+    out.push_str("## Environments\n\n");
+    for (label, env) in [("flip", &r.flip), ("roll back", &r.rollback)] {
+        let state = match env.action {
+            Some(WriteAction::Written) => "written",
+            Some(WriteAction::Unchanged) => "unchanged",
+            Some(WriteAction::WouldWrite) | None => {
+                "not written (`overcloud-keys switch` writes it)"
+            }
+        };
+        out.push_str(&format!("- {label}: `{}` ({state})\n", env.path.display()));
+    }
+    if inline_envs {
+        for env in [&r.flip, &r.rollback] {
+            out.push_str(&format!(
+                "\n`{}`:\n\n```yaml\n{}```\n",
+                env.path
+                    .file_name()
+                    .map(|f| f.to_string_lossy())
+                    .unwrap_or_default(),
+                env.text
+            ));
+        }
+    }
+    out.push_str("\n## Impact\n\n");
+    for line in &r.impact {
+        out.push_str(&format!("- {line}\n"));
+    }
+    out.push_str("\n## Procedure\n");
+    for phase in &r.procedure {
+        out.push_str(&format!("\n### {}\n\n", phase.title));
+        for (i, step) in phase.steps.iter().enumerate() {
+            out.push_str(&format!("{}. {step}\n", i + 1));
+        }
+    }
+    out.push_str(&format!(
+        "\n## Validation matrix\n\nNODE: the drained node's internal API address; `$T`: the token of row 1.\n\n| # | check | command | on a {n} node | on a {o} node |\n|---|---|---|---|---|\n"
+    ));
+    for (i, v) in r.validation.iter().enumerate() {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            i + 1,
+            cell(&v.check),
+            cell(&v.command),
+            cell(&v.on_new),
+            cell(&v.on_old)
+        ));
+    }
+    out.push_str("\n## Rollback\n\n");
+    for line in &r.rollback_steps {
+        out.push_str(&format!("- {line}\n"));
+    }
+    out.push_str("\n## Notes\n\n");
+    for line in &r.notes {
+        out.push_str(&format!("- {line}\n"));
+    }
+    out
+}
