@@ -340,7 +340,9 @@ fn jws_checks(
         if delivered {
             format!("{name} carries jws-keys/private/private.pem")
         } else {
-            format!("{name} carries no JWS private key (built with --no-jws or jws = \"off\"?)")
+            format!(
+                "{name}: no JWS private key was delivered (built with --no-jws or jws = \"off\"?)"
+            )
         },
         (!delivered)
             .then_some("build with JWS keys (the default `jws = \"stage\"`), deploy, then switch"),
@@ -356,7 +358,7 @@ fn jws_checks(
             Status::Ok
         },
         if public.is_empty() {
-            format!("{name} carries no JWS public key")
+            format!("{name}: no JWS public key was delivered")
         } else {
             format!(
                 "{name} carries {} public key(s): {}",
@@ -574,7 +576,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
     let mut out = vec![];
     let name = artifact
         .as_ref()
-        .map_or_else(String::new, |a| a.name.clone());
+        .map_or_else(|| "no staged artifact".to_string(), |a| a.name.clone());
     match &artifact {
         Some(a) => {
             let present = a.tarball.is_file();
@@ -732,10 +734,11 @@ pub fn render_provider(
                 heat::validate_role(role)?;
             }
             let mut text = format!(
-                "# Sets keystone's token provider to Fernet on {} nodes, rendered by overcloud-keys {}\n\
-                 # for stack {stack}. Pass it instead of the JWS environment, last on the command line,\n\
-                 # with the same fernet.yaml: the Fernet repositories stayed in place, so only the\n\
-                 # provider flips. Every JWS token becomes invalid at the flip; services re-authenticate.\n\
+                "# Sets keystone's token provider to Fernet on {} nodes,\n\
+                 # rendered by overcloud-keys {} for stack {stack}.\n\
+                 # Pass it instead of the JWS environment, last on the command line, with the same\n\
+                 # fernet.yaml: the Fernet repositories stayed in place, so only the provider flips.\n\
+                 # Every JWS token becomes invalid at the flip; services re-authenticate.\n\
                  parameter_merge_strategies:\n",
                 roles.join(", "),
                 env!("CARGO_PKG_VERSION")
