@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::check::RepoKind;
 
 /// Exit codes, shown in `--help`.
-pub const EXIT_CODES: &str = "Exit codes:\n  0  success (for `repo check`: no findings)\n  1  `repo check` found problems\n  2  usage error, bad input, or I/O error (nothing was changed)";
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success (for `repo check`: no findings)\n  1  `repo check` found problems\n  2  usage error, bad input, or I/O error (nothing was changed)\n  3  a remote service (Swift, Keystone) was unreachable or kept failing after retries";
 
 /// Builds Keystone key repositories for TripleO overclouds, crash-safely.
 #[derive(Debug, Parser)]
@@ -77,6 +77,13 @@ pub enum Command {
     Plan(crate::plan::cli::PlanCommand),
     /// Post-deploy token provider switch (Fernet <-> JWS): pre-flight, environments, runbook.
     Switch(crate::plan::cli::SwitchArgs),
+    /// Upload an artifact to Swift, verify it, and write its TempURL to the Heat environment.
+    ///
+    /// PUT with ETag (MD5) and X-Object-Meta-Sha256, HEAD to verify, TempURL signed with the
+    /// container's Temp-URL-Key (created only when none exists), then DeployArtifactURLs in
+    /// ~/.tripleo/environments/deployment-artifacts.yaml. `--refresh` re-signs expiring URLs.
+    #[command(after_help = EXIT_CODES)]
+    Upload(crate::swift::cli::UploadArgs),
 }
 
 /// Node layout flags shared by pack and render.

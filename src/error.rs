@@ -147,6 +147,9 @@ pub enum Error {
         /// `fernet` or `JWS public`.
         what: &'static str,
     },
+    /// Swift, Keystone or an upload input (see [`crate::swift::SwiftError`]).
+    #[error(transparent)]
+    Swift(#[from] crate::swift::SwiftError),
 }
 
 fn describe_io(err: &io::Error) -> String {
@@ -230,7 +233,14 @@ impl Error {
             Error::NoKeys { .. } => {
                 "point --key-repository at keystone's [fernet_tokens] key_repository, or create keys with `overcloud-keys fernet setup`".into()
             }
+            Error::Swift(e) => return e.hint(),
             _ => return None,
         })
+    }
+
+    /// True when a remote service (Swift, Keystone) was unreachable or kept failing after
+    /// retries: exit code 3 instead of 2.
+    pub fn is_remote_failure(&self) -> bool {
+        matches!(self, Error::Swift(e) if e.is_remote_failure())
     }
 }

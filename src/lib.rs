@@ -18,6 +18,7 @@ pub mod output;
 pub mod owner;
 pub mod pipeline;
 pub mod plan;
+pub mod swift;
 pub mod token;
 
 pub use check::{CheckOptions, Finding, RepoKind, RepoReport, Severity};

@@ -27,6 +27,7 @@ use overcloud_keys::{Error, Owner, heat, output, pipeline};
 
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_ERROR: u8 = 2;
+const EXIT_REMOTE: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -52,7 +53,11 @@ fn main() -> ExitCode {
             if let Some(hint) = err.hint() {
                 eprintln!("hint: {hint}");
             }
-            EXIT_ERROR
+            if err.is_remote_failure() {
+                EXIT_REMOTE
+            } else {
+                EXIT_ERROR
+            }
         }
     };
     let _ = stdout.flush();
@@ -100,6 +105,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Token(cmd) => overcloud_keys::token::cli::run(cmd),
         Command::Plan(cmd) => overcloud_keys::plan::cli::run_plan(cmd, cli.format),
         Command::Switch(args) => overcloud_keys::plan::cli::run_switch(args, cli.format),
+        Command::Upload(args) => overcloud_keys::swift::cli::run(args),
         Command::Repo(RepoCommand::Manifest { dirs, kind, node }) => {
             plan_cli::run_manifest(&dirs, kind, node)
         }
