@@ -76,6 +76,27 @@ pub fn load(repository: &Path) -> Result<RotationRecord> {
     })
 }
 
+/// Removes temporary files a killed earlier write of `record` left beside it
+/// (`<record><TEMP_MARKER>-<pid>-<nanos>`, see `fsutil::write_file_atomic`).
+fn remove_stale_temp_files(record: &Path) {
+    let (Some(dir), Some(name)) = (record.parent(), record.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}{}", name.to_string_lossy(), fsutil::TEMP_MARKER);
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 /// What the guard found for one rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
@@ -258,6 +279,7 @@ pub fn rotate(
         let excess = record.rotations.len().saturating_sub(KEEP);
         record.rotations.drain(..excess);
         let text = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
+        remove_stale_temp_files(&record_path(path));
         if let Err(err) = fsutil::write_file_atomic(
             &record_path(path),
             text.as_bytes(),
@@ -377,6 +399,24 @@ mod tests {
             ),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn stale_temp_files_of_the_record_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join(".fk.rotation.json");
+        let stale = dir
+            .path()
+            .join(format!(".fk.rotation.json{}-1-2", fsutil::TEMP_MARKER));
+        let other = dir
+            .path()
+            .join(format!(".fk2.rotation.json{}-1-2", fsutil::TEMP_MARKER));
+        for f in [&stale, &other] {
+            fsutil::write_new_file(f, b"{}", 0o600, &crate::owner::Owner::current()).unwrap();
+        }
+        remove_stale_temp_files(&record);
+        assert!(!stale.exists());
+        assert!(other.exists(), "another repository's file was removed");
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub fn compose(
     };
     let mut impact = vec![
         format!(
-            "At the flip every {o} token becomes invalid on the flipped keystone: a {o} token sent to a {n} keystone gets {}. Users authenticate again (dashboard sessions end, CLI and SDK clients re-authenticate when they can).",
+            "At the flip every {o} token becomes invalid on the flipped keystone: validating a {o} token there (`X-Subject-Token`) gets {}, and every API request that carries one gets 401 (keystonemiddleware is told the token does not exist). Users authenticate again (dashboard sessions end, CLI and SDK clients re-authenticate when they can).",
             rejection(new)
         ),
         format!(
