@@ -1,3 +1,420 @@
-//! Read-only token inspection (Fernet and JWS).
+//! Read-only token inspection: which key of a Fernet repository decrypts a token, or which
+//! JWS public key verifies it, and what the token says (user, scope, expiry, audit ids),
+//! decoded the way keystone 30 decodes it.
+//!
+//! Invariants: keys are loaded once per run; no key material and no token text is ever
+//! printed (keys are named by file, role and fingerprint, tokens by input line); every input,
+//! however malformed, yields a [`Inspection`] and never a panic.
 
 pub mod cli;
+pub mod fernet;
+pub mod jws;
+mod msgpack;
+pub mod payload;
+pub mod report;
+pub mod time;
+
+use std::io::BufRead;
+
+use crate::error::{Error, Result};
+use fernet::{FernetError, FernetKeyring, KeyInfo, Scratch};
+use jws::{JwsClaims, JwsError, JwsKeyInfo, JwsVerifier};
+use payload::{MethodMap, Payload, PayloadError};
+
+/// Longer lines are not tokens (keystone's own tokens are about 183 characters for Fernet
+/// and 400-600 for JWS).
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Stable codes of the ways a token can fail inspection (shown in text and JSON).
+pub const FAILURE_CODES: &[&str] = &[
+    "bad-base64",
+    "not-fernet",
+    "truncated",
+    "no-key",
+    "bad-padding",
+    "bad-payload",
+    "unknown-payload-version",
+    "jws-malformed",
+    "jws-algorithm",
+    "jws-bad-signature",
+    "jws-bad-claims",
+    "no-fernet-repository",
+    "no-jws-public-dir",
+    "too-long",
+];
+
+/// Why one token could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    /// `fernet` or `jws` (what the token looks like).
+    pub format: &'static str,
+    /// One of [`FAILURE_CODES`].
+    pub code: &'static str,
+    /// What is wrong, naming the repository tried.
+    pub message: String,
+}
+
+/// The result of inspecting one token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inspection<'a> {
+    /// A Fernet token a key decrypted.
+    Fernet {
+        /// The key that did it.
+        key: &'a KeyInfo,
+        /// Creation time from the token header (Unix seconds).
+        timestamp: u64,
+        /// The decoded payload.
+        payload: Payload,
+    },
+    /// A JWS token a public key verified.
+    Jws {
+        /// The public key that did it.
+        key: &'a JwsKeyInfo,
+        /// The decoded claims.
+        claims: JwsClaims,
+    },
+    /// Not decoded.
+    Failed(Failure),
+}
+
+/// Keys loaded once, ready to inspect any number of tokens.
+#[derive(Debug)]
+pub struct Inspector {
+    fernet: Option<FernetKeyring>,
+    jws: Option<JwsVerifier>,
+    methods: MethodMap,
+    no_key_message: String,
+    bad_signature_message: String,
+}
+
+impl Inspector {
+    /// An inspector for a Fernet repository, a JWS public key directory, or both.
+    pub fn new(
+        fernet: Option<FernetKeyring>,
+        jws: Option<JwsVerifier>,
+        methods: MethodMap,
+    ) -> Self {
+        let no_key_message = fernet.as_ref().map_or_else(String::new, |ring| {
+            format!(
+                "no key in Fernet repository {} (keys {}) decrypts this token: it was issued by another cloud, its key was rotated out, or it is damaged",
+                ring.path().display(),
+                ring.key_names()
+            )
+        });
+        let bad_signature_message = jws.as_ref().map_or_else(String::new, |v| {
+            format!(
+                "no public key in {} ({}) verifies this token's signature: it was tampered with, or signed by a key not in that directory",
+                v.path().display(),
+                v.key_names()
+            )
+        });
+        Inspector {
+            fernet,
+            jws,
+            methods,
+            no_key_message,
+            bad_signature_message,
+        }
+    }
+
+    /// The Fernet repository, if any.
+    pub fn fernet(&self) -> Option<&FernetKeyring> {
+        self.fernet.as_ref()
+    }
+
+    /// The JWS public key directory, if any.
+    pub fn jws(&self) -> Option<&JwsVerifier> {
+        self.jws.as_ref()
+    }
+
+    /// Inspects one token (surrounding whitespace ignored).
+    pub fn inspect<'a>(&'a self, token: &[u8], scratch: &mut Scratch) -> Inspection<'a> {
+        let token = token.trim_ascii();
+        let is_jws = token.contains(&b'.');
+        let format = if is_jws { "jws" } else { "fernet" };
+        let fail = |code, message: String| {
+            Inspection::Failed(Failure {
+                format,
+                code,
+                message,
+            })
+        };
+        if token.len() > MAX_TOKEN_LEN {
+            return fail(
+                "too-long",
+                format!(
+                    "{} characters is far longer than any keystone token",
+                    token.len()
+                ),
+            );
+        }
+        if is_jws {
+            let Some(verifier) = &self.jws else {
+                return fail(
+                    "no-jws-public-dir",
+                    "a JWS token (it has '.' separators), but no --jws-public-dir was given".into(),
+                );
+            };
+            return match verifier.verify(token) {
+                Ok((key, claims)) => Inspection::Jws { key, claims },
+                Err(JwsError::BadSignature) => {
+                    fail("jws-bad-signature", self.bad_signature_message.clone())
+                }
+                Err(e @ JwsError::Malformed(_)) => fail("jws-malformed", e.to_string()),
+                Err(e @ JwsError::Algorithm(_)) => fail("jws-algorithm", e.to_string()),
+                Err(e @ JwsError::BadClaims(_)) => fail("jws-bad-claims", e.to_string()),
+            };
+        }
+        let Some(ring) = &self.fernet else {
+            return fail(
+                "no-fernet-repository",
+                "a Fernet token (no '.' separators), but no --key-repository was given".into(),
+            );
+        };
+        match ring.decrypt(token, scratch) {
+            Ok(d) => match payload::decode(d.plaintext, &self.methods) {
+                Ok(payload) => Inspection::Fernet {
+                    key: d.key,
+                    timestamp: d.timestamp,
+                    payload,
+                },
+                Err(e @ PayloadError::UnknownVersion(_)) => fail(
+                    "unknown-payload-version",
+                    format!("decrypted by key {}, but {e}", d.key.file),
+                ),
+                Err(e) => fail(
+                    "bad-payload",
+                    format!(
+                        "decrypted by key {}, but the payload is malformed: {e}",
+                        d.key.file
+                    ),
+                ),
+            },
+            Err(FernetError::NoKey) => fail("no-key", self.no_key_message.clone()),
+            Err(e @ FernetError::BadBase64(_)) => fail("bad-base64", e.to_string()),
+            Err(e @ FernetError::NotFernet(_)) => fail("not-fernet", e.to_string()),
+            Err(e @ FernetError::Truncated(_)) => fail("truncated", e.to_string()),
+            Err(e @ FernetError::BadPadding(_)) => fail("bad-padding", e.to_string()),
+        }
+    }
+
+    /// Inspects every token of `input`, one per line (blank lines skipped, line numbers kept),
+    /// feeding each result to `sink`. Returns the number of tokens seen.
+    pub fn inspect_lines<R, F>(&self, mut input: R, mut sink: F) -> Result<usize>
+    where
+        R: BufRead,
+        F: FnMut(usize, &Inspection<'_>),
+    {
+        let mut line = Vec::with_capacity(256);
+        let mut scratch = Scratch::default();
+        let (mut number, mut tokens) = (0, 0);
+        loop {
+            line.clear();
+            let n = input
+                .read_until(b'\n', &mut line)
+                .map_err(|source| Error::Io {
+                    op: "read tokens from",
+                    path: "standard input".into(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(tokens);
+            }
+            number += 1;
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            tokens += 1;
+            sink(number, &self.inspect(&line, &mut scratch));
+        }
+    }
+}
+
+#[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use test_support::{inspector, vectors};
+
+    /// The fields of keystone's `validate_token` tuple.
+    const FIELDS: [&str; 15] = [
+        "user_id",
+        "methods",
+        "audit_ids",
+        "system",
+        "domain_id",
+        "project_id",
+        "trust_id",
+        "federated_group_ids",
+        "identity_provider_id",
+        "protocol_id",
+        "access_token_id",
+        "app_cred_id",
+        "thumbprint",
+        "issued_at",
+        "expires_at",
+    ];
+
+    /// Our decoded fields, named as keystone names them.
+    fn fields(inspection: &Inspection<'_>) -> (String, Value) {
+        let (key, mut v) = match inspection {
+            Inspection::Fernet {
+                key,
+                timestamp,
+                payload,
+            } => {
+                let mut v = serde_json::to_value(payload).unwrap();
+                v["issued_at"] = json!(
+                    time::IsoTime::from_seconds(*timestamp as i64)
+                        .unwrap()
+                        .to_string()
+                );
+                (format!("{} {}", key.file, key.role), v)
+            }
+            Inspection::Jws { key, claims } => {
+                (key.file.clone(), serde_json::to_value(claims).unwrap())
+            }
+            Inspection::Failed(f) => panic!("{}: {}", f.code, f.message),
+        };
+        let map = v.as_object_mut().unwrap();
+        map.retain(|k, _| FIELDS.contains(&k.as_str()));
+        (key, v)
+    }
+
+    #[test]
+    fn decodes_every_keystone_payload_like_keystone() {
+        let inspector = inspector();
+        let vectors = vectors();
+        let mut scratch = fernet::Scratch::default();
+        let mut versions = std::collections::BTreeSet::new();
+        for v in vectors["fernet"].as_array().unwrap() {
+            let name = v["name"].as_str().unwrap();
+            let result = inspector.inspect(v["token"].as_str().unwrap().as_bytes(), &mut scratch);
+            if let Inspection::Fernet { payload, .. } = &result {
+                versions.insert(payload.version);
+            }
+            let (key, got) = fields(&result);
+            let want_key = format!(
+                "{} {}",
+                v["key"].as_str().unwrap(),
+                v["role"].as_str().unwrap()
+            );
+            assert_eq!(key, want_key, "{name}: key");
+            assert_eq!(got, v["expected"], "{name}");
+        }
+        assert_eq!(
+            versions.len(),
+            11,
+            "every payload version has a vector: {versions:?}"
+        );
+    }
+
+    #[test]
+    fn verifies_and_decodes_keystone_jws_tokens() {
+        let inspector = inspector();
+        let mut scratch = fernet::Scratch::default();
+        for v in vectors()["jws"].as_array().unwrap() {
+            let name = v["name"].as_str().unwrap();
+            let result = inspector.inspect(v["token"].as_str().unwrap().as_bytes(), &mut scratch);
+            let (key, got) = fields(&result);
+            assert_eq!(key, "public.pem", "{name}");
+            assert_eq!(got, v["expected"], "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_tokens_fail_with_their_code() {
+        let inspector = inspector();
+        let mut scratch = fernet::Scratch::default();
+        for v in vectors()["failures"].as_array().unwrap() {
+            let name = v["name"].as_str().unwrap();
+            match inspector.inspect(v["token"].as_str().unwrap().as_bytes(), &mut scratch) {
+                Inspection::Failed(f) => {
+                    assert_eq!(f.code, v["code"].as_str().unwrap(), "{name}: {}", f.message);
+                    assert!(FAILURE_CODES.contains(&f.code), "{name}");
+                }
+                other => panic!("{name} decoded: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn no_key_message_names_the_repository_and_its_keys() {
+        let inspector = inspector();
+        let token = vectors()["failures"][0]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let Inspection::Failed(f) = inspector.inspect(token.as_bytes(), &mut Default::default())
+        else {
+            panic!("decoded a token from another cloud");
+        };
+        assert_eq!(f.code, "no-key");
+        assert!(
+            f.message.starts_with("no key in Fernet repository "),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message
+                .contains("fixtures/tokens/fernet-keys (keys 0, 1, 2)"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn padding_and_surrounding_whitespace_do_not_matter() {
+        let inspector = inspector();
+        let token = vectors()["fernet"][0]["token"].as_str().unwrap().to_owned();
+        let padded = format!("  {token}{}\r\n", "=".repeat((4 - token.len() % 4) % 4));
+        let mut scratch = fernet::Scratch::default();
+        assert_eq!(
+            fields(&inspector.inspect(padded.as_bytes(), &mut scratch)),
+            fields(&inspector.inspect(token.as_bytes(), &mut scratch))
+        );
+    }
+
+    #[test]
+    fn a_token_of_the_other_kind_says_which_flag_is_missing() {
+        let ring = fernet::FernetKeyring::load(&test_support::fixture("fernet-keys")).unwrap();
+        let fernet_only = Inspector::new(Some(ring), None, Default::default());
+        let jws = vectors()["jws"][0]["token"].as_str().unwrap().to_owned();
+        let Inspection::Failed(f) = fernet_only.inspect(jws.as_bytes(), &mut Default::default())
+        else {
+            panic!("verified without keys");
+        };
+        assert_eq!((f.format, f.code), ("jws", "no-jws-public-dir"));
+    }
+
+    #[test]
+    fn lines_are_numbered_from_the_input_and_blank_ones_skipped() {
+        let inspector = inspector();
+        let token = vectors()["fernet"][0]["token"].as_str().unwrap().to_owned();
+        let input = format!("{token}\n\n   \nnot-a-token\n{token}");
+        let mut seen = vec![];
+        let n = inspector
+            .inspect_lines(input.as_bytes(), |line, r| {
+                seen.push((line, matches!(r, Inspection::Failed(_))))
+            })
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(seen, [(1, false), (4, true), (5, false)]);
+    }
+
+    #[test]
+    fn failure_codes_are_unique_and_kebab_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in FAILURE_CODES {
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(
+                code.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()),
+                "{code}"
+            );
+        }
+    }
+}
