@@ -6,11 +6,13 @@ mod keystone_harness;
 #[path = "swift_harness/mod.rs"]
 mod swift_harness;
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use swift_harness::{
-    Fault, FaultProxy, Swift, TempUrl, TempUrlDigest, dead_url, http, noise, sha256_hex, sign,
-    try_http,
+    Account, Fault, FaultProxy, KeystoneBackend, Run, Swift, TempUrl, TempUrlDigest, dead_url,
+    http, noise, run_tool, sha256_hex, sign, try_http,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -118,4 +120,1351 @@ fn harness_fault_proxy_modes() {
     assert_eq!(proxy.count(), 8, "{:?}", proxy.log());
 
     assert!(try_http("GET", &format!("{}/info", dead_url()), &[], None).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Keystone: a real Keystone, and a Swift proxy with authtoken + keystoneauth in front of it.
+// ---------------------------------------------------------------------------------------
+
+/// Name of the cloud in the generated clouds.yaml.
+const CLOUD: &str = "overcloud-test";
+
+/// Keystone, a Swift with a Keystone proxy, an object-store endpoint, and a clouds.yaml.
+struct KeystoneSwift {
+    swift: Swift,
+    ks: keystone_harness::Keystone,
+    dir: tempfile::TempDir,
+    /// clouds.yaml: `overcloud-test` (admin), `wrong-password`.
+    clouds: PathBuf,
+    /// `admin` project id (the Swift account is `AUTH_<id>`).
+    project_id: String,
+    /// `admin` user id.
+    user_id: String,
+}
+
+impl KeystoneSwift {
+    fn start() -> KeystoneSwift {
+        use keystone_harness::{ADMIN_PASSWORD, Keystone, Provider, Scope};
+        let mut ks = Keystone::new(Provider::Fernet);
+        for (kind, dir) in [
+            ("fernet", &ks.layout.fernet),
+            ("receipt", &ks.layout.receipt),
+        ] {
+            keystone_harness::overcloud_keys_ok(&[
+                kind,
+                "setup",
+                "--key-repository",
+                dir.to_str().expect("utf-8 path"),
+            ]);
+        }
+        ks.start();
+        let swift = Swift::start(Some(&KeystoneBackend {
+            url: ks.url().to_string(),
+            admin_password: ADMIN_PASSWORD.to_string(),
+            site_packages: site_packages(keystone_harness::venv()),
+        }));
+        let reply = ks.issue_token_reply(Scope::AdminProject);
+        let body: serde_json::Value = serde_json::from_str(&reply.body).expect("token JSON");
+        let project_id = body["token"]["project"]["id"]
+            .as_str()
+            .expect("project id")
+            .to_string();
+        let user_id = body["token"]["user"]["id"]
+            .as_str()
+            .expect("user id")
+            .to_string();
+        let created = |reply: keystone_harness::Reply, what: &str| -> serde_json::Value {
+            assert_eq!(reply.status, 201, "{what}: {}", reply.body);
+            serde_json::from_str(&reply.body).expect("JSON")
+        };
+        created(
+            ks.api(
+                "POST",
+                "/v3/regions",
+                Some(&serde_json::json!({"region": {"id": "RegionOne"}})),
+            ),
+            "create region",
+        );
+        // authtoken finds keystone itself through the catalog (internal identity endpoint);
+        // the tool finds Swift there (public object-store endpoint).
+        for (kind, name, url) in [
+            ("identity", "keystone", format!("{}/v3", ks.url())),
+            (
+                "object-store",
+                "swift",
+                format!("{}/v1/AUTH_%(project_id)s", swift.keystone_proxy_url()),
+            ),
+        ] {
+            let service = created(
+                ks.api(
+                    "POST",
+                    "/v3/services",
+                    Some(&serde_json::json!({"service": {"type": kind, "name": name}})),
+                ),
+                "create service",
+            );
+            let service_id = service["service"]["id"].as_str().expect("service id");
+            for interface in ["public", "internal"] {
+                created(
+                    ks.api(
+                        "POST",
+                        "/v3/endpoints",
+                        Some(&serde_json::json!({"endpoint": {
+                            "service_id": service_id,
+                            "interface": interface,
+                            "region_id": "RegionOne",
+                            "url": url,
+                        }})),
+                    ),
+                    "create endpoint",
+                );
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("keystone-swift-")
+            .tempdir()
+            .expect("tempdir");
+        let clouds = dir.path().join("clouds.yaml");
+        let cloud = |password: &str| {
+            format!(
+                "    auth:\n      auth_url: {}/v3\n      username: admin\n      password: {password}\n      \
+                 project_name: admin\n      user_domain_name: Default\n      \
+                 project_domain_name: Default\n    region_name: RegionOne\n    \
+                 interface: public\n    identity_api_version: 3\n",
+                ks.url()
+            )
+        };
+        fs::write(
+            &clouds,
+            format!(
+                "clouds:\n  {CLOUD}:\n{}  wrong-password:\n{}",
+                cloud(ADMIN_PASSWORD),
+                cloud("not-the-password")
+            ),
+        )
+        .expect("write clouds.yaml");
+        KeystoneSwift {
+            swift,
+            ks,
+            dir,
+            clouds,
+            project_id,
+            user_id,
+        }
+    }
+
+    /// The admin project's Swift account through the Keystone proxy, with a Keystone token.
+    fn account(&mut self) -> Account {
+        Account {
+            user: "admin".into(),
+            key: keystone_harness::ADMIN_PASSWORD.into(),
+            auth_url: format!("{}/v3", self.ks.url()),
+            storage_url: format!(
+                "{}/v1/AUTH_{}",
+                self.swift.keystone_proxy_url(),
+                self.project_id
+            ),
+            token: self.ks.admin_token(),
+        }
+    }
+
+    /// `OS_CLIENT_CONFIG_FILE` pointing at the generated clouds.yaml.
+    fn clouds_env(&self) -> Vec<(String, String)> {
+        vec![(
+            "OS_CLIENT_CONFIG_FILE".into(),
+            self.clouds.to_str().expect("utf-8").into(),
+        )]
+    }
+
+    /// `OS_*` variables for the admin user (no clouds.yaml).
+    fn os_env(&self) -> Vec<(String, String)> {
+        [
+            ("OS_AUTH_URL", format!("{}/v3", self.ks.url())),
+            ("OS_USERNAME", "admin".into()),
+            ("OS_PASSWORD", keystone_harness::ADMIN_PASSWORD.into()),
+            ("OS_PROJECT_NAME", "admin".into()),
+            ("OS_USER_DOMAIN_NAME", "Default".into()),
+            ("OS_PROJECT_DOMAIN_NAME", "Default".into()),
+            ("OS_REGION_NAME", "RegionOne".into()),
+            ("OS_IDENTITY_API_VERSION", "3".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+/// The `site-packages` directory of a venv.
+fn site_packages(venv: &Path) -> PathBuf {
+    fs::read_dir(venv.join("lib"))
+        .expect("venv lib")
+        .flatten()
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no site-packages in {}", venv.display()))
+}
+
+/// The Keystone proxy takes Keystone tokens (and refuses a bad one with 401), and serves
+/// TempURLs without one.
+#[test]
+fn harness_keystone_proxy_accepts_keystone_tokens() {
+    let mut kss = KeystoneSwift::start();
+    let acct = kss.account();
+    acct.put_container("ks", &[("X-Container-Meta-Temp-URL-Key", "kk")]);
+    acct.put_object("ks", "o", b"through keystoneauth", &[]);
+    assert_eq!(acct.get_object("ks", "o").body, b"through keystoneauth");
+    let bad = http(
+        "HEAD",
+        &acct.storage_url,
+        &[("X-Auth-Token", "gAAAAAnot-a-token")],
+        None,
+    );
+    assert_eq!(bad.status, 401, "{}", kss.swift.log_tail(20));
+    let expires = swift_harness::now() + 300;
+    let path = format!("{}/ks/o", acct.path());
+    let sig = sign("kk", "GET", expires, &path, TempUrlDigest::Sha256);
+    let url = format!(
+        "{}?temp_url_sig={sig}&temp_url_expires={expires}",
+        acct.url("ks", Some("o"))
+    );
+    assert_eq!(http("GET", &url, &[], None).status, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// overcloud-keys upload
+// ---------------------------------------------------------------------------------------
+
+/// Environment variables for one run.
+type Env = Vec<(String, String)>;
+/// A labelled way to run the tool: (what, extra arguments, environment).
+type Scenario<'a> = (&'a str, Vec<&'a str>, Env);
+
+/// Longest any single `overcloud-keys upload` may run here before the test kills it.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// One test's corner: the shared cluster, an account of its own, a HOME of its own.
+struct Case {
+    swift: &'static Swift,
+    acct: Account,
+    home: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Case {
+        let swift = Swift::shared();
+        Case {
+            swift,
+            acct: swift.account(),
+            home: tempfile::Builder::new()
+                .prefix("upload-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `dir/name` + `dir/name.sha256`.
+    fn artifact(&self, name: &str, data: &[u8]) -> (PathBuf, String) {
+        swift_harness::artifact(self.dir(), name, data)
+    }
+
+    /// `overcloud-keys ARGS` with this account's tempauth credentials.
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &self.acct.st_env())
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(String, String)]) -> Run {
+        run_tool(self.dir(), args, env, RUN_LIMIT)
+    }
+
+    /// `overcloud-keys upload FILE -f json ARGS`, which must succeed: its JSON summary.
+    fn upload(&self, file: &Path, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["upload", file.to_str().expect("utf-8"), "-f", "json"];
+        all.extend_from_slice(args);
+        let run = self.run(&all);
+        run.expect_code(0);
+        run.json()
+    }
+
+    /// The default env file under this HOME.
+    fn default_env_file(&self) -> PathBuf {
+        self.dir()
+            .join(".tripleo/environments/deployment-artifacts.yaml")
+    }
+
+    /// A file path in this test's directory, as a string argument.
+    fn path(&self, name: &str) -> String {
+        self.dir().join(name).to_str().expect("utf-8").to_string()
+    }
+
+    /// The container's Temp-URL-Key (`None` if it has none).
+    fn container_key(&self, container: &str) -> Option<String> {
+        let resp = self.acct.head_container(container);
+        assert_eq!(resp.status, 204, "HEAD container {container}");
+        resp.header("x-container-meta-temp-url-key")
+            .map(str::to_string)
+    }
+}
+
+fn str_field<'a>(json: &'a serde_json::Value, name: &str) -> &'a str {
+    json[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name:?} in {json:#}"))
+}
+
+/// GET `url` without credentials: (status, SHA-256 of the body).
+fn fetch(url: &str) -> (u16, String) {
+    let resp = http("GET", url, &[], None);
+    (resp.status, sha256_hex(&resp.body))
+}
+
+/// A TempURL with one signature character changed.
+fn tampered(url: &TempUrl) -> String {
+    let mut sig: Vec<char> = url.sig.chars().collect();
+    let last = sig.len() - 1;
+    sig[last] = if sig[last] == '0' { '1' } else { '0' };
+    url.with(&sig.into_iter().collect::<String>(), url.expires)
+}
+
+/// The exact tripleo-common `DeployArtifactURLs` environment for `urls`.
+fn expected_env_file(urls: &[&str]) -> String {
+    let mut text = String::from(
+        "# Heat environment to deploy artifacts via Swift Temp URL(s)\nparameter_defaults:\n    \
+         DeployArtifactURLs:\n",
+    );
+    for url in urls {
+        text.push_str(&format!("    - '{url}'\n"));
+    }
+    text
+}
+
+/// The URLs in an env file, read as YAML (what Heat sees).
+fn yaml_urls(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not YAML ({e}):\n{text}", path.display()));
+    let urls = doc["parameter_defaults"]["DeployArtifactURLs"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("no DeployArtifactURLs list in {}:\n{text}", path.display()));
+    urls.iter()
+        .map(|u| u.as_str().expect("URL string").to_string())
+        .collect()
+}
+
+/// A real artifact: `overcloud-keys pack` of a JWS key pair and a receipt repository.
+fn packed_artifact(dir: &Path) -> (PathBuf, String) {
+    let p = |name: &str| dir.join(name).to_str().expect("utf-8").to_string();
+    for args in [
+        vec![
+            "jws",
+            "create",
+            "--private-dir",
+            &p("jws/private"),
+            "--public-dir",
+            &p("jws/public"),
+        ],
+        vec!["receipt", "setup", "--key-repository", &p("receipt")],
+        vec![
+            "pack",
+            "--output",
+            &p("keystone-keys.tar.gz"),
+            "--jws-private",
+            &p("jws/private"),
+            "--jws-public",
+            &p("jws/public"),
+            "--receipt",
+            &p("receipt"),
+        ],
+    ] {
+        run_tool(dir, &args, &[], RUN_LIMIT).expect_code(0);
+    }
+    let file = dir.join("keystone-keys.tar.gz");
+    let sha = swift_harness::read_sha256_file(&dir.join("keystone-keys.tar.gz.sha256"));
+    (file, sha)
+}
+
+/// The whole path: a packed artifact goes up, the env file points at it, anyone holding the
+/// URL gets exactly FILE.sha256's bytes, and nobody gets more than that.
+#[test]
+fn upload_then_fetch_temp_url_without_credentials() {
+    let case = Case::new();
+    let (file, sha) = packed_artifact(case.dir());
+    assert_eq!(swift_harness::sha256_file(&file), sha, "pack's .sha256");
+    let env_file = case.path("deployment-artifacts.yaml");
+    let json = case.upload(&file, &["--env-file", &env_file]);
+    let url = str_field(&json, "temp_url").to_string();
+    let container = str_field(&json, "container");
+    let object = str_field(&json, "object");
+    assert_eq!(container, "overcloud-artifacts");
+    assert_eq!(str_field(&json, "sha256"), sha);
+    assert!(
+        object.contains(&sha[..12]),
+        "object name {object} should embed the content hash"
+    );
+
+    // The env file: tripleo-common's exact format, the same URL.
+    let text = fs::read_to_string(&env_file).expect("env file written");
+    assert_eq!(text, expected_env_file(&[&url]));
+    assert_eq!(yaml_urls(Path::new(&env_file)), vec![url.clone()]);
+    assert_eq!(swift_harness::env_file_urls(&text), vec![url.clone()]);
+
+    // No credentials: 200 and FILE.sha256's digest.
+    assert_eq!(fetch(&url), (200, sha.clone()), "GET {url}");
+    let parsed = TempUrl::parse(&url);
+    assert_eq!(parsed.digest(), TempUrlDigest::Sha256, "default digest");
+    assert!(
+        parsed
+            .sig
+            .chars()
+            .all(|c| matches!(c, '0'..='9' | 'a'..='f')),
+        "lowercase hex signature: {}",
+        parsed.sig
+    );
+    let expiry = parsed.expires as i64 - swift_harness::now() as i64;
+    assert!(
+        (31_536_000 - 120..=31_536_000 + 5).contains(&expiry),
+        "default lifetime is one year, got {expiry} s"
+    );
+    assert_eq!(
+        parsed.decoded_path(),
+        format!("{}/{container}/{object}", case.acct.path())
+    );
+
+    // Swift holds what was verified: size, SHA-256 metadata.
+    let head = case.acct.head_object(container, object);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(
+            fs::metadata(&file)
+                .expect("stat")
+                .len()
+                .to_string()
+                .as_str()
+        )
+    );
+    assert_eq!(head.header("x-object-meta-sha256"), Some(sha.as_str()));
+    assert_eq!(head.header("etag"), json["etag"].as_str());
+
+    // The signature is Swift's HMAC with the container key the tool set.
+    let key = case
+        .container_key(container)
+        .expect("a Temp-URL-Key on the container");
+    assert!(
+        key.len() >= 32,
+        "a strong random key, got {} chars",
+        key.len()
+    );
+    assert_eq!(
+        sign(
+            &key,
+            "GET",
+            parsed.expires,
+            &parsed.decoded_path(),
+            TempUrlDigest::Sha256
+        ),
+        parsed.sig
+    );
+
+    // Tampered signature, expired signature, other method, other object: 401.
+    assert_eq!(fetch(&tampered(&parsed)).0, 401, "tampered signature");
+    let past = swift_harness::now() - 60;
+    let expired = sign(
+        &key,
+        "GET",
+        past,
+        &parsed.decoded_path(),
+        TempUrlDigest::Sha256,
+    );
+    assert_eq!(fetch(&parsed.with(&expired, past)).0, 401, "expired URL");
+    let put = http("PUT", &url, &[], Some(b"overwritten"));
+    assert_eq!(put.status, 401, "a GET URL must not allow PUT");
+    let other = url.replacen(object, "other-object", 1);
+    assert_eq!(fetch(&other).0, 401, "the signature covers the object name");
+    assert_eq!(fetch(&url), (200, sha), "object unchanged");
+}
+
+/// `--temp-url-expiry` is honoured: the URL works, then Swift refuses it once expired.
+#[test]
+fn short_lived_url_expires() {
+    let case = Case::new();
+    let (file, sha) = case.artifact("short.tar.gz", &noise(10_000, 2));
+    let json = case.upload(
+        &file,
+        &[
+            "--container",
+            "short",
+            "--temp-url-expiry",
+            "4",
+            "--env-file",
+            &case.path("env.yaml"),
+        ],
+    );
+    let url = str_field(&json, "temp_url").to_string();
+    let expires = TempUrl::parse(&url).expires;
+    assert!(expires <= swift_harness::now() + 5, "expires {expires}");
+    assert_eq!(fetch(&url), (200, sha));
+    while swift_harness::now() <= expires {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(fetch(&url).0, 401, "expired TempURL");
+}
+
+/// SHA-512 and SHA-1 (for RGW) signatures are made the way Swift checks them.
+#[test]
+fn sha512_and_sha1_digests() {
+    let case = Case::new();
+    let (file, sha) = case.artifact("digests.tar.gz", &noise(50_000, 3));
+    for (name, digest) in [
+        ("sha512", TempUrlDigest::Sha512),
+        ("sha1", TempUrlDigest::Sha1),
+    ] {
+        let container = format!("digest-{name}");
+        let json = case.upload(
+            &file,
+            &[
+                "--container",
+                &container,
+                "--temp-url-digest",
+                name,
+                "--env-file",
+                &case.path(&format!("{name}.yaml")),
+            ],
+        );
+        let url = str_field(&json, "temp_url").to_string();
+        let parsed = TempUrl::parse(&url);
+        assert_eq!(parsed.digest(), digest, "{url}");
+        assert_eq!(fetch(&url), (200, sha.clone()), "{name}: GET {url}");
+        assert_eq!(fetch(&tampered(&parsed)).0, 401, "{name}: tampered");
+        let key = case.container_key(&container).expect("container key");
+        if !parsed.sig.contains(':') {
+            assert_eq!(
+                sign(&key, "GET", parsed.expires, &parsed.decoded_path(), digest),
+                parsed.sig
+            );
+        }
+    }
+}
+
+/// A container key set beforehand (by swiftclient) signs the URL and is never replaced; so
+/// is the one the tool generated itself, across uploads.
+#[test]
+fn existing_container_key_is_reused_never_replaced() {
+    let case = Case::new();
+    let out = swift_harness::swift_cli(
+        &["post", "-m", "Temp-URL-Key:operator-chosen-key", "keyed"],
+        &case.acct.st_env(),
+    );
+    assert!(
+        out.status.success(),
+        "swift post: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (file, sha) = case.artifact("a.tar.gz", &noise(20_000, 4));
+    let json = case.upload(
+        &file,
+        &["--container", "keyed", "--env-file", &case.path("e.yaml")],
+    );
+    let url = str_field(&json, "temp_url").to_string();
+    let parsed = TempUrl::parse(&url);
+    assert_eq!(
+        case.container_key("keyed").as_deref(),
+        Some("operator-chosen-key"),
+        "the existing key must stay"
+    );
+    assert_eq!(
+        sign(
+            "operator-chosen-key",
+            "GET",
+            parsed.expires,
+            &parsed.decoded_path(),
+            TempUrlDigest::Sha256
+        ),
+        parsed.sig,
+        "signed with the existing key"
+    );
+    assert_eq!(fetch(&url), (200, sha));
+
+    // A key the tool generated survives the next upload, and so does the first URL.
+    let (first, first_sha) = case.artifact("b.tar.gz", &noise(20_000, 5));
+    let json = case.upload(
+        &first,
+        &["--container", "fresh", "--env-file", &case.path("f.yaml")],
+    );
+    let first_url = str_field(&json, "temp_url").to_string();
+    let generated = case.container_key("fresh").expect("generated key");
+    let (second, second_sha) = case.artifact("c.tar.gz", &noise(20_000, 6));
+    let json = case.upload(
+        &second,
+        &["--container", "fresh", "--env-file", &case.path("f.yaml")],
+    );
+    assert_eq!(case.container_key("fresh"), Some(generated));
+    assert_eq!(fetch(&first_url), (200, first_sha), "first URL still valid");
+    assert_eq!(fetch(str_field(&json, "temp_url")), (200, second_sha));
+}
+
+/// With only an account key, the URL is signed with it and no container key is added.
+#[test]
+fn account_key_is_used_when_the_container_has_none() {
+    let case = Case::new();
+    let resp = http(
+        "POST",
+        &case.acct.storage_url,
+        &[
+            ("X-Auth-Token", &case.acct.token),
+            ("X-Account-Meta-Temp-URL-Key", "account-wide-key"),
+        ],
+        Some(b""),
+    );
+    assert_eq!(resp.status, 204, "set account key: {}", resp.text());
+    let (file, sha) = case.artifact("acct.tar.gz", &noise(5_000, 8));
+    let json = case.upload(
+        &file,
+        &["--container", "acct", "--env-file", &case.path("e.yaml")],
+    );
+    let url = str_field(&json, "temp_url").to_string();
+    let parsed = TempUrl::parse(&url);
+    assert_eq!(
+        sign(
+            "account-wide-key",
+            "GET",
+            parsed.expires,
+            &parsed.decoded_path(),
+            TempUrlDigest::Sha256
+        ),
+        parsed.sig
+    );
+    assert_eq!(fetch(&url), (200, sha));
+    assert_eq!(case.container_key("acct"), None, "no container key added");
+    assert_eq!(
+        case.acct
+            .head_account()
+            .header("x-account-meta-temp-url-key"),
+        Some("account-wide-key")
+    );
+}
+
+/// An object already there with another checksum is refused (exit 2, untouched) unless
+/// --replace; the same content is reused.
+#[test]
+fn different_checksum_refused_without_replace() {
+    let case = Case::new();
+    case.acct.put_container("clash", &[]);
+    case.acct
+        .put_object("clash", "keys.tar.gz", b"somebody else's tarball", &[]);
+    let before = case.acct.head_object("clash", "keys.tar.gz");
+    let (file, sha) = case.artifact("keys.tar.gz", &noise(30_000, 9));
+    let env_file = case.path("env.yaml");
+    let args = [
+        "upload",
+        file.to_str().expect("utf-8"),
+        "--container",
+        "clash",
+        "--object",
+        "keys.tar.gz",
+        "--env-file",
+        &env_file,
+        "-f",
+        "json",
+    ];
+    let run = case.run(&args);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--replace"),
+        "the error names the fix:\n{}",
+        run.describe()
+    );
+    let after = case.acct.get_object("clash", "keys.tar.gz");
+    assert_eq!(after.body, b"somebody else's tarball", "object untouched");
+    assert_eq!(after.header("x-timestamp"), before.header("x-timestamp"));
+    assert!(
+        !Path::new(&env_file).exists(),
+        "no env file after a refusal"
+    );
+
+    let mut replace = args.to_vec();
+    replace.push("--replace");
+    let run = case.run(&replace);
+    run.expect_code(0);
+    let json = run.json();
+    assert_eq!(fetch(str_field(&json, "temp_url")), (200, sha.clone()));
+    assert_eq!(
+        case.acct
+            .head_object("clash", "keys.tar.gz")
+            .header("x-object-meta-sha256"),
+        Some(sha.as_str())
+    );
+
+    // Same content again, no --replace: reused, not refused, not re-uploaded.
+    let stamp = case
+        .acct
+        .head_object("clash", "keys.tar.gz")
+        .header("x-timestamp")
+        .map(String::from);
+    let run = case.run(&args);
+    run.expect_code(0);
+    assert_eq!(
+        case.acct
+            .head_object("clash", "keys.tar.gz")
+            .header("x-timestamp")
+            .map(String::from),
+        stamp,
+        "identical object not uploaded again"
+    );
+    assert_eq!(fetch(str_field(&run.json(), "temp_url")), (200, sha));
+}
+
+/// Container and object names with spaces, non-ASCII and URL-special characters give URLs
+/// that work, and an env file Heat reads back to the same URLs.
+#[test]
+fn names_with_spaces_and_non_ascii() {
+    let case = Case::new();
+    let (file, sha) = case.artifact("art.tar.gz", &noise(8_000, 10));
+    let env_file = case.path("env.yaml");
+    for (container, object) in [
+        ("artefacts ü 2", "clés de l’overcloud ☃.tar.gz"),
+        ("odd names", "it's a+b #1 ?x=1 100%.tar.gz"),
+    ] {
+        let json = case.upload(
+            &file,
+            &[
+                "--container",
+                container,
+                "--object",
+                object,
+                "--env-file",
+                &env_file,
+            ],
+        );
+        let url = str_field(&json, "temp_url").to_string();
+        assert!(
+            url.is_ascii() && !url.contains(' '),
+            "URL not percent-encoded: {url}"
+        );
+        let parsed = TempUrl::parse(&url);
+        assert_eq!(
+            parsed.decoded_path(),
+            format!("{}/{container}/{object}", case.acct.path())
+        );
+        assert_eq!(
+            fetch(&url),
+            (200, sha.clone()),
+            "{container}/{object}: {url}"
+        );
+        assert!(
+            yaml_urls(Path::new(&env_file)).contains(&url),
+            "env file does not read back to {url}:\n{}",
+            fs::read_to_string(&env_file).unwrap_or_default()
+        );
+    }
+}
+
+/// Above --slo-threshold the file goes up as a static large object of --segment-size
+/// segments, and the TempURL serves the whole body.
+#[test]
+fn large_file_uploads_as_slo() {
+    let case = Case::new();
+    let data = noise(3 << 20, 11);
+    let (file, sha) = case.artifact("big.tar.gz", &data);
+    let json = case.upload(
+        &file,
+        &[
+            "--container",
+            "slo",
+            "--slo-threshold",
+            "1048576",
+            "--segment-size",
+            "262144",
+            "--env-file",
+            &case.path("env.yaml"),
+        ],
+    );
+    assert_eq!(json["segments"], 12, "{json:#}");
+    let object = str_field(&json, "object");
+    let manifest = case
+        .acct
+        .request("GET", "slo", Some(object), &[], None)
+        .header("x-static-large-object")
+        .map(str::to_string);
+    assert_eq!(
+        manifest.as_deref(),
+        Some("True"),
+        "stored as an SLO manifest"
+    );
+    // The manifest as Swift stores it: 12 segments of at most --segment-size bytes.
+    let raw = http(
+        "GET",
+        &format!(
+            "{}?multipart-manifest=get",
+            case.acct.url("slo", Some(object))
+        ),
+        &[("X-Auth-Token", &case.acct.token)],
+        None,
+    );
+    assert_eq!(raw.status, 200, "{}", raw.text());
+    let segments: Vec<serde_json::Value> =
+        serde_json::from_slice(&raw.body).expect("SLO manifest JSON");
+    assert_eq!(segments.len(), 12, "{segments:#?}");
+    let mut total = 0;
+    for seg in &segments {
+        let bytes = seg["bytes"].as_u64().expect("bytes");
+        assert!(bytes <= 262_144, "segment {seg} is {bytes} bytes");
+        total += bytes;
+        // Each segment is a real object (its name is `/container/object`, percent-encoded
+        // only as needed).
+        let name = seg["name"].as_str().expect("segment name");
+        let head = http(
+            "HEAD",
+            &format!("{}{}", case.acct.storage_url, swift_harness::quote(name)),
+            &[("X-Auth-Token", &case.acct.token)],
+            None,
+        );
+        assert_eq!(head.status, 200, "segment {name}");
+    }
+    assert_eq!(total, data.len() as u64);
+    let url = str_field(&json, "temp_url");
+    let resp = http("GET", url, &[], None);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.len(), data.len());
+    assert_eq!(sha256_hex(&resp.body), sha);
+}
+
+/// `--refresh` re-signs an expired URL without uploading again, and leaves a URL alone
+/// when it is not due.
+#[test]
+fn refresh_resigns_without_reupload() {
+    let case = Case::new();
+    let (file, sha) = case.artifact("refresh.tar.gz", &noise(12_000, 12));
+    let env_file = case.path("env.yaml");
+    let json = case.upload(
+        &file,
+        &[
+            "--container",
+            "refresh",
+            "--temp-url-expiry",
+            "2",
+            "--env-file",
+            &env_file,
+        ],
+    );
+    let old_url = str_field(&json, "temp_url").to_string();
+    let object = str_field(&json, "object").to_string();
+    let stamp = case
+        .acct
+        .head_object("refresh", &object)
+        .header("x-timestamp")
+        .map(String::from);
+    let old = TempUrl::parse(&old_url);
+    while swift_harness::now() <= old.expires {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(fetch(&old_url).0, 401, "expired before the refresh");
+
+    let run = case.run(&[
+        "upload",
+        "--refresh",
+        "--env-file",
+        &env_file,
+        "--refresh-margin",
+        "3600",
+        "--temp-url-expiry",
+        "7200",
+        "-f",
+        "json",
+    ]);
+    run.expect_code(0);
+    let urls = yaml_urls(Path::new(&env_file));
+    assert_eq!(urls.len(), 1, "{urls:?}");
+    let new_url = &urls[0];
+    assert_ne!(new_url, &old_url, "URL re-signed");
+    let new = TempUrl::parse(new_url);
+    assert_eq!(new.path, old.path, "same object");
+    assert!(
+        new.expires >= swift_harness::now() + 7200 - 60,
+        "new expiry {}",
+        new.expires
+    );
+    assert_eq!(fetch(new_url), (200, sha), "refreshed URL works");
+    assert_eq!(
+        case.acct
+            .head_object("refresh", &object)
+            .header("x-timestamp")
+            .map(String::from),
+        stamp,
+        "object not uploaded again"
+    );
+    assert_eq!(case.acct.list("refresh"), vec![object.clone()]);
+
+    // Not due (expires in 2 h, margin 60 s): the file stays byte for byte.
+    let before = fs::read(&env_file).expect("env file");
+    let run = case.run(&[
+        "upload",
+        "--refresh",
+        "--env-file",
+        &env_file,
+        "--refresh-margin",
+        "60",
+    ]);
+    run.expect_code(0);
+    assert_eq!(
+        fs::read(&env_file).expect("env file"),
+        before,
+        "{}",
+        run.describe()
+    );
+}
+
+/// Wrong tempauth key: exit 2, nothing written.
+#[test]
+fn tempauth_wrong_key_is_exit_2() {
+    let case = Case::new();
+    let (file, _) = case.artifact("x.tar.gz", b"x");
+    let env = vec![
+        ("ST_AUTH".to_string(), case.acct.auth_url.clone()),
+        ("ST_USER".to_string(), case.acct.user.clone()),
+        ("ST_KEY".to_string(), "not-the-key".to_string()),
+    ];
+    let env_file = case.path("env.yaml");
+    let run = case.run_env(
+        &[
+            "upload",
+            file.to_str().expect("utf-8"),
+            "--env-file",
+            &env_file,
+        ],
+        &env,
+    );
+    run.expect_code(2);
+    assert!(!run.stderr.trim().is_empty());
+    assert!(!Path::new(&env_file).exists());
+}
+
+/// Bad input is refused before anything is sent (exit 2, no container, no env file).
+#[test]
+fn bad_input_is_exit_2_and_touches_nothing() {
+    let case = Case::new();
+    let (file, _) = case.artifact("bad.tar.gz", &noise(1_000, 13));
+    let f = file.to_str().expect("utf-8");
+    let env_file = case.path("env.yaml");
+    let clouds = case.dir().join("clouds.yaml");
+    fs::write(
+        &clouds,
+        "clouds:\n  known:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n      username: u\n      password: p\n",
+    )
+    .expect("clouds.yaml");
+    let clouds_env = vec![(
+        "OS_CLIENT_CONFIG_FILE".to_string(),
+        clouds.to_str().expect("utf-8").to_string(),
+    )];
+    let cases: Vec<Scenario> = vec![
+        (
+            "container with /",
+            vec!["--container", "a/b"],
+            case.acct.st_env(),
+        ),
+        (
+            "expiry in the past",
+            vec!["--container", "c1", "--temp-url-expiry", "-5"],
+            case.acct.st_env(),
+        ),
+        (
+            "zero expiry",
+            vec!["--container", "c2", "--temp-url-expiry", "0"],
+            case.acct.st_env(),
+        ),
+        ("no credentials", vec!["--container", "c3"], vec![]),
+        (
+            "unknown cloud",
+            vec!["--container", "c4", "--os-cloud", "unknown"],
+            clouds_env,
+        ),
+    ];
+    for (what, extra, env) in cases {
+        let mut args = vec!["upload", f, "--env-file", &env_file];
+        args.extend(extra.iter());
+        let run = case.run_env(&args, &env);
+        assert_eq!(run.code, 2, "{what}: {}", run.describe());
+        assert!(!run.stderr.trim().is_empty(), "{what}: no message");
+        assert!(!Path::new(&env_file).exists(), "{what}: env file written");
+    }
+    // A FILE.sha256 that disagrees with FILE.
+    fs::write(
+        case.dir().join("bad.tar.gz.sha256"),
+        format!("{}  bad.tar.gz\n", "0".repeat(64)),
+    )
+    .expect("write");
+    let run = case.run(&["upload", f, "--container", "c5", "--env-file", &env_file]);
+    assert_eq!(run.code, 2, "mismatched .sha256: {}", run.describe());
+    for c in ["c1", "c2", "c3", "c4", "c5"] {
+        assert_eq!(
+            case.acct.head_container(c).status,
+            404,
+            "container {c} created"
+        );
+    }
+    assert!(!Path::new(&env_file).exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults, through the fault-injecting proxy (storage requests only: auth goes to Swift).
+// ---------------------------------------------------------------------------------------
+
+/// A Case whose storage requests go through a counting, fault-injecting proxy.
+struct Faulty {
+    case: Case,
+    proxy: FaultProxy,
+    file: PathBuf,
+    sha: String,
+}
+
+impl Faulty {
+    fn new() -> Faulty {
+        let case = Case::new();
+        let proxy = FaultProxy::passthrough(case.swift.proxy_addr());
+        let (file, sha) = case.artifact("faulty.tar.gz", &noise(400_000, 20));
+        Faulty {
+            case,
+            proxy,
+            file,
+            sha,
+        }
+    }
+
+    /// Uploads to `container` through the proxy with `extra` flags.
+    fn upload(&self, container: &str, extra: &[&str]) -> Run {
+        let storage = self.case.acct.storage_url_via(&self.proxy.url());
+        let env_file = self.case.path(&format!("{container}.yaml"));
+        let mut args = vec![
+            "upload",
+            self.file.to_str().expect("utf-8"),
+            "--container",
+            container,
+            "--os-storage-url",
+            &storage,
+            "--env-file",
+            &env_file,
+            "-f",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        self.case.run(&args)
+    }
+
+    /// Requests of a fault-free upload to a fresh container, and the position of its object
+    /// PUT among them.
+    fn baseline(&self) -> (usize, usize) {
+        self.proxy.reset_counts();
+        self.upload("baseline", &[]).expect_code(0);
+        let log = self.proxy.log();
+        let put = log
+            .iter()
+            .position(|l| l.starts_with("PUT ") && l.contains("/baseline/"))
+            .unwrap_or_else(|| panic!("no object PUT in {log:#?}"));
+        self.proxy.reset_counts();
+        (log.len(), put)
+    }
+
+    /// The upload succeeded, its URL serves the file, and the proxy saw `expected` requests.
+    fn assert_ok(&self, run: &Run, expected: usize, what: &str) {
+        run.expect_code(0);
+        assert_eq!(
+            self.proxy.count(),
+            expected,
+            "{what}: requests seen {:#?}\n{}",
+            self.proxy.log(),
+            run.describe()
+        );
+        let url = run.json()["temp_url"]
+            .as_str()
+            .expect("temp_url")
+            .to_string();
+        self.proxy.reset_counts();
+        assert_eq!(fetch(&url), (200, self.sha.clone()), "{what}: {url}");
+        self.proxy.reset_counts();
+    }
+}
+
+/// 503s are retried (at the start and on the object PUT) and the upload succeeds with
+/// exactly one extra request per 503; past --retries it fails with exit 3 and no env file.
+#[test]
+fn service_unavailable_is_retried_then_gives_up() {
+    let f = Faulty::new();
+    let (base, put) = f.baseline();
+    f.proxy.set_fault(Fault::ServiceUnavailable, 2);
+    let run = f.upload("first-503", &["--retries", "3"]);
+    f.assert_ok(&run, base + 2, "503 x2 first");
+
+    f.proxy.set_fault_after(Fault::ServiceUnavailable, put, 2);
+    let run = f.upload("put-503", &["--retries", "3"]);
+    f.assert_ok(&run, base + 2, "503 x2 on the object PUT");
+
+    f.proxy.set_fault(Fault::ServiceUnavailable, 100);
+    let run = f.upload("give-up", &["--retries", "2"]);
+    run.expect_code(3);
+    assert_eq!(
+        f.proxy.count(),
+        3,
+        "1 try + 2 retries: {:#?}",
+        f.proxy.log()
+    );
+    assert!(
+        run.stderr.contains("503"),
+        "error names the status:\n{}",
+        run.describe()
+    );
+    assert!(
+        !Path::new(&f.case.path("give-up.yaml")).exists(),
+        "env file written"
+    );
+    f.proxy.set_fault(Fault::None, 0);
+}
+
+/// Connection resets (before any reply; on the object PUT, mid-body) are retried.
+#[test]
+fn connection_reset_is_retried() {
+    let f = Faulty::new();
+    let (base, put) = f.baseline();
+    f.proxy.set_fault(Fault::Reset, 2);
+    let run = f.upload("first-reset", &["--retries", "3"]);
+    f.assert_ok(&run, base + 2, "reset x2 first");
+    f.proxy.set_fault_after(Fault::Reset, put, 2);
+    let run = f.upload("put-reset", &["--retries", "3"]);
+    f.assert_ok(&run, base + 2, "reset x2 on the object PUT");
+}
+
+/// A truncated reply is retried: first request, and the object PUT (stored by Swift, reply
+/// lost on the way back).
+#[test]
+fn truncated_response_is_retried() {
+    let f = Faulty::new();
+    let (base, put) = f.baseline();
+    f.proxy.set_fault(Fault::Truncate, 1);
+    let run = f.upload("first-truncated", &["--retries", "3"]);
+    f.assert_ok(&run, base + 1, "truncated first reply");
+    f.proxy.set_fault_after(Fault::Truncate, put, 1);
+    let run = f.upload("put-truncated", &["--retries", "3"]);
+    f.assert_ok(&run, base + 1, "truncated PUT reply");
+}
+
+/// A server that accepts and never answers: --timeout bounds each try, exit 3, a clear
+/// error, no env file.
+#[test]
+fn stalled_server_times_out() {
+    let f = Faulty::new();
+    f.proxy.set_fault(Fault::Stall, 100);
+    let run = f.upload("stalled", &["--timeout", "2", "--retries", "1"]);
+    run.expect_code(3);
+    assert_eq!(f.proxy.count(), 2, "1 try + 1 retry: {:#?}", f.proxy.log());
+    assert!(
+        run.elapsed < Duration::from_secs(15),
+        "2 tries of 2 s took {:?}",
+        run.elapsed
+    );
+    let err = run.stderr.to_lowercase();
+    assert!(
+        err.contains("timed out") || err.contains("timeout"),
+        "error says it timed out:\n{}",
+        run.describe()
+    );
+    assert!(!Path::new(&f.case.path("stalled.yaml")).exists());
+}
+
+/// Swift (or Keystone) down: exit 3, and an existing env file is left byte for byte.
+#[test]
+fn swift_down_is_exit_3_and_env_file_untouched() {
+    let case = Case::new();
+    let (file, _) = case.artifact("down.tar.gz", &noise(2_000, 21));
+    let f = file.to_str().expect("utf-8");
+    let env_file = case.path("env.yaml");
+    let existing = expected_env_file(&[
+        "https://swift.example.com:13808/v1/AUTH_x/overcloud-artifacts/old.tar.gz?temp_url_sig=0&temp_url_expires=1",
+    ]);
+    fs::write(&env_file, &existing).expect("write env file");
+    let dead = dead_url();
+    let storage = format!("{dead}{}", case.acct.path());
+    let run = case.run(&[
+        "upload",
+        f,
+        "--os-storage-url",
+        &storage,
+        "--env-file",
+        &env_file,
+        "--retries",
+        "1",
+    ]);
+    run.expect_code(3);
+    assert!(!run.stderr.trim().is_empty());
+    assert_eq!(fs::read_to_string(&env_file).expect("env file"), existing);
+
+    // Auth endpoint down: tempauth, and Keystone.
+    let fresh = case.path("fresh.yaml");
+    let st = vec![
+        ("ST_AUTH".to_string(), format!("{dead}/auth/v1.0")),
+        ("ST_USER".to_string(), case.acct.user.clone()),
+        ("ST_KEY".to_string(), case.acct.key.clone()),
+    ];
+    let os: Vec<(String, String)> = [
+        ("OS_AUTH_URL", format!("{dead}/v3")),
+        ("OS_USERNAME", "admin".into()),
+        ("OS_PASSWORD", "x".into()),
+        ("OS_PROJECT_NAME", "admin".into()),
+        ("OS_USER_DOMAIN_NAME", "Default".into()),
+        ("OS_PROJECT_DOMAIN_NAME", "Default".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (what, env) in [("tempauth", st), ("keystone", os)] {
+        let run = case.run_env(&["upload", f, "--env-file", &fresh, "--retries", "1"], &env);
+        assert_eq!(run.code, 3, "{what} down: {}", run.describe());
+        assert!(!Path::new(&fresh).exists(), "{what} down: env file written");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Keystone v3 auth through keystoneauth.
+// ---------------------------------------------------------------------------------------
+
+/// clouds.yaml (--os-cloud and OS_CLOUD), OS_* variables and an application credential all
+/// reach Swift through authtoken + keystoneauth; a wrong password and an unknown cloud are
+/// exit 2.
+#[test]
+fn keystone_v3_auth_clouds_yaml_os_vars_and_application_credential() {
+    let mut kss = KeystoneSwift::start();
+    let acct = kss.account();
+    let dir = kss.dir.path().to_path_buf();
+    let (file, sha) = swift_harness::artifact(&dir, "ks.tar.gz", &noise(64_000, 30));
+    let f = file.to_str().expect("utf-8").to_string();
+
+    // An application credential for the admin user, in its own clouds.yaml entry.
+    let reply = kss.ks.api(
+        "POST",
+        &format!("/v3/users/{}/application_credentials", kss.user_id),
+        Some(&serde_json::json!({"application_credential": {"name": "overcloud-keys-upload"}})),
+    );
+    assert_eq!(reply.status, 201, "application credential: {}", reply.body);
+    let appcred: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+    let mut clouds = fs::read_to_string(&kss.clouds).expect("clouds.yaml");
+    clouds.push_str(&format!(
+        "  appcred:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: {}/v3\n      \
+         application_credential_id: {}\n      application_credential_secret: {}\n    \
+         region_name: RegionOne\n",
+        kss.ks.url(),
+        appcred["application_credential"]["id"].as_str().expect("id"),
+        appcred["application_credential"]["secret"].as_str().expect("secret"),
+    ));
+    fs::write(&kss.clouds, clouds).expect("clouds.yaml");
+
+    let clouds_env = kss.clouds_env();
+    let mut os_cloud_env = clouds_env.clone();
+    os_cloud_env.push(("OS_CLOUD".into(), CLOUD.into()));
+    let ways: Vec<Scenario> = vec![
+        ("--os-cloud", vec!["--os-cloud", CLOUD], clouds_env.clone()),
+        ("OS_CLOUD", vec![], os_cloud_env),
+        ("OS_* variables", vec![], kss.os_env()),
+        (
+            "application credential",
+            vec!["--os-cloud", "appcred"],
+            clouds_env.clone(),
+        ),
+    ];
+    for (i, (what, extra, env)) in ways.into_iter().enumerate() {
+        let container = format!("ks-{i}");
+        let env_file = dir.join(format!("env-{i}.yaml"));
+        let mut args = vec![
+            "upload",
+            &f,
+            "--container",
+            &container,
+            "--env-file",
+            env_file.to_str().expect("utf-8"),
+            "-f",
+            "json",
+        ];
+        args.extend(extra);
+        let run = run_tool(&dir, &args, &env, RUN_LIMIT);
+        assert_eq!(
+            run.code,
+            0,
+            "{what}: {}\n{}",
+            run.describe(),
+            kss.swift.log_tail(20)
+        );
+        let json = run.json();
+        assert_eq!(
+            str_field(&json, "storage_url"),
+            acct.storage_url,
+            "{what}: storage URL from the catalog"
+        );
+        let url = str_field(&json, "temp_url");
+        assert!(
+            url.starts_with(kss.swift.keystone_proxy_url()),
+            "{what}: {url}"
+        );
+        assert_eq!(fetch(url), (200, sha.clone()), "{what}: GET {url}");
+        assert_eq!(
+            acct.head_object(&container, str_field(&json, "object"))
+                .header("x-object-meta-sha256"),
+            Some(sha.as_str()),
+            "{what}"
+        );
+    }
+
+    for (what, cloud) in [
+        ("wrong password", "wrong-password"),
+        ("unknown cloud", "nope"),
+    ] {
+        let env_file = dir.join("never.yaml");
+        let run = run_tool(
+            &dir,
+            &[
+                "upload",
+                &f,
+                "--container",
+                "ks-bad",
+                "--os-cloud",
+                cloud,
+                "--env-file",
+                env_file.to_str().expect("utf-8"),
+            ],
+            &kss.clouds_env(),
+            RUN_LIMIT,
+        );
+        assert_eq!(run.code, 2, "{what}: {}", run.describe());
+        assert!(!env_file.exists(), "{what}: env file written");
+    }
+    assert_eq!(acct.head_container("ks-bad").status, 404);
+}
+
+/// Without --env-file: ~/.tripleo/environments/deployment-artifacts.yaml, mode 0600; other
+/// artifacts' URLs are kept, an older version of the same artifact is replaced.
+#[test]
+fn default_env_file_keeps_other_artifacts() {
+    use std::os::unix::fs::PermissionsExt;
+    let case = Case::new();
+    let (keys_v1, _) = case.artifact("keys.tar.gz", &noise(3_000, 40));
+    let (extra, extra_sha) = case.artifact("extra.tar.gz", &noise(3_000, 41));
+    let first = case.upload(&keys_v1, &[]);
+    let second = case.upload(&extra, &[]);
+    let (keys_v2, keys_v2_sha) = case.artifact("keys.tar.gz", &noise(3_000, 42));
+    let third = case.upload(&keys_v2, &[]);
+    let env_file = case.default_env_file();
+    let mode = fs::metadata(&env_file)
+        .expect("default env file")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "{}", env_file.display());
+    let urls = yaml_urls(&env_file);
+    let old = str_field(&first, "temp_url").to_string();
+    let kept = str_field(&second, "temp_url").to_string();
+    let new = str_field(&third, "temp_url").to_string();
+    assert!(!urls.contains(&old), "old version still listed: {urls:#?}");
+    assert!(urls.contains(&kept) && urls.contains(&new), "{urls:#?}");
+    assert_eq!(urls.len(), 2, "{urls:#?}");
+    assert_eq!(fetch(&kept), (200, extra_sha));
+    assert_eq!(fetch(&new), (200, keys_v2_sha));
 }

@@ -79,7 +79,9 @@ pub fn python() -> PathBuf {
 /// Runs python-swiftclient's `swift` CLI (`ARGS`, plus `env`), returning its output.
 pub fn swift_cli(args: &[&str], env: &[(String, String)]) -> Output {
     let mut cmd = Command::new(python());
-    cmd.args(["-I", "-B"]).arg(venv().join("bin/swift")).args(args);
+    cmd.args(["-I", "-B"])
+        .arg(venv().join("bin/swift"))
+        .args(args);
     scrub_env(&mut cmd);
     cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -740,7 +742,8 @@ pub enum Fault {
 
 struct ProxyState {
     upstream: SocketAddr,
-    fault: Mutex<(Fault, usize)>,
+    /// (fault, requests to pass first, requests to fault then).
+    fault: Mutex<(Fault, usize, usize)>,
     count: AtomicUsize,
     log: Mutex<Vec<String>>,
     stop: AtomicBool,
@@ -760,7 +763,7 @@ impl FaultProxy {
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(ProxyState {
             upstream,
-            fault: Mutex::new((fault, first)),
+            fault: Mutex::new((fault, 0, first)),
             count: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
@@ -795,7 +798,12 @@ impl FaultProxy {
 
     /// Applies `fault` to the next `first` requests (and resets nothing else).
     pub fn set_fault(&self, fault: Fault, first: usize) {
-        *self.state.fault.lock().expect("lock") = (fault, first);
+        self.set_fault_after(fault, 0, first);
+    }
+
+    /// Lets `skip` requests through, then applies `fault` to the `count` after them.
+    pub fn set_fault_after(&self, fault: Fault, skip: usize, count: usize) {
+        *self.state.fault.lock().expect("lock") = (fault, skip, count);
     }
 
     /// Requests received so far (complete request heads).
@@ -874,6 +882,9 @@ fn handle(mut conn: TcpStream, state: &ProxyState) {
         let mut guard = state.fault.lock().expect("lock");
         if guard.1 > 0 {
             guard.1 -= 1;
+            Fault::None
+        } else if guard.2 > 0 {
+            guard.2 -= 1;
             guard.0
         } else {
             Fault::None
