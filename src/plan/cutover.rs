@@ -16,16 +16,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::artifact::layout::dirs;
 use crate::artifact::{Layout, LayoutKind};
 use crate::check::{self, CheckOptions, RepoKind, Severity};
-use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::error::Result;
 use crate::heat;
-use crate::keys::fernet::{FernetKey, hex};
 use crate::pipeline::WorkdirLayout;
+use crate::plan::delivered::{
+    FernetEnvKeys, StagedArtifact, fernet_env_keys, latest_artifact, sha256_file,
+};
 
 /// A token provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -107,150 +107,6 @@ pub const CODES: &[&str] = &[
     "rollback-keys-delivered",
     "deployed",
 ];
-
-/// The artifact `build` staged last, from its manifest.
-#[derive(Debug, Clone)]
-pub struct StagedArtifact {
-    /// The tarball.
-    pub tarball: PathBuf,
-    /// Its file name.
-    pub name: String,
-    /// SHA-256 of the tarball (from its manifest).
-    pub sha256: String,
-    /// Node layout it was packed for.
-    pub layout: LayoutKind,
-    /// Entry path (relative to the layout root, e.g. `jws-keys/public/public.pem`) -> sha256
-    /// (empty for directories).
-    pub files: BTreeMap<String, String>,
-}
-
-impl StagedArtifact {
-    fn has(&self, rel: &str) -> bool {
-        self.files.get(rel).is_some_and(|s| !s.is_empty())
-    }
-
-    fn under(&self, dir: &str) -> Vec<(&String, &String)> {
-        let prefix = format!("{dir}/");
-        self.files
-            .iter()
-            .filter(|(p, s)| p.starts_with(&prefix) && !s.is_empty())
-            .collect()
-    }
-}
-
-/// Finds the newest `overcloud-keys-<stack>-<hash>.tar.gz.manifest.json` in `dir`.
-pub fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(fsutil::io_err("list", dir)(e)),
-    };
-    let prefix = format!("overcloud-keys-{stack}-");
-    let mut candidates = vec![];
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(hash) = name
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".tar.gz.manifest.json"))
-        else {
-            continue;
-        };
-        // Another stack whose name starts with this one has more dashes before the hash.
-        if hash.len() != 12 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        let modified = entry.metadata().and_then(|m| m.modified()).ok();
-        candidates.push((modified, name, entry.path()));
-    }
-    candidates.sort();
-    let Some((_, _, manifest)) = candidates.pop() else {
-        return Ok(None);
-    };
-    let bad = |message: String| Error::Manifest {
-        path: manifest.clone(),
-        message,
-    };
-    let value: serde_json::Value = serde_json::from_slice(&fsutil::read_small(&manifest)?)
-        .map_err(|e| bad(format!("not an artifact manifest: {e}")))?;
-    let root = value["layout"]["root"]
-        .as_str()
-        .ok_or_else(|| bad("no layout.root".into()))?
-        .to_string();
-    let layout = match value["layout"]["kind"].as_str() {
-        Some("baremetal") => LayoutKind::Baremetal,
-        _ => LayoutKind::Containerized,
-    };
-    let mut files = BTreeMap::new();
-    for entry in value["entries"].as_array().into_iter().flatten() {
-        let Some(path) = entry["path"].as_str() else {
-            continue;
-        };
-        let Some(rel) = path.strip_prefix(&root).map(|r| r.trim_matches('/')) else {
-            continue;
-        };
-        files.insert(
-            rel.to_string(),
-            entry["sha256"].as_str().unwrap_or_default().to_string(),
-        );
-    }
-    let tarball = PathBuf::from(
-        manifest
-            .to_string_lossy()
-            .trim_end_matches(".manifest.json"),
-    );
-    Ok(Some(StagedArtifact {
-        sha256: value["sha256"].as_str().unwrap_or_default().to_string(),
-        name: tarball
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        tarball,
-        layout,
-        files,
-    }))
-}
-
-/// What fernet.yaml delivers: `ManageKeystoneFernetKeys` and KeystoneFernetKeys fingerprints.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FernetEnvKeys {
-    /// `ManageKeystoneFernetKeys` (puppet writes the keys).
-    pub managed: bool,
-    /// Key number -> fingerprint.
-    pub keys: BTreeMap<u64, String>,
-}
-
-/// Reads the keys of a `fernet.yaml` rendered by `build` (its own line layout: a quoted
-/// `"/etc/keystone/fernet-keys/N":` line followed by `content: "..."`). Key material is
-/// parsed only to fingerprint it and is never returned.
-pub fn fernet_env_keys(path: &Path) -> Result<Option<FernetEnvKeys>> {
-    let bytes = match fs::read(path) {
-        Ok(b) => zeroize::Zeroizing::new(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(fsutil::io_err("read", path)(e)),
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let mut out = FernetEnvKeys::default();
-    let mut pending: Option<u64> = None;
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(v) = t.strip_prefix("ManageKeystoneFernetKeys:") {
-            out.managed = v.trim() == "true";
-        } else if let Some(rest) = t.strip_prefix("\"/etc/keystone/fernet-keys/") {
-            pending = rest.strip_suffix("\":").and_then(check::parse_key_name);
-        } else if let (Some(n), Some(v)) = (pending.take(), t.strip_prefix("content:")) {
-            let quoted = v.trim().trim_matches('"');
-            if let Ok((key, _)) = FernetKey::parse(quoted.as_bytes()) {
-                out.keys.insert(n, key.fingerprint());
-            }
-        }
-    }
-    Ok(Some(out))
-}
-
-fn sha256_file(path: &Path) -> Option<String> {
-    let bytes = zeroize::Zeroizing::new(fs::read(path).ok()?);
-    Some(hex(&Sha256::digest(&bytes[..])))
-}
 
 /// Where a cutover reads from.
 #[derive(Debug, Clone)]
@@ -792,20 +648,5 @@ mod tests {
         );
         assert_eq!(text.matches("keystone::token_provider: fernet").count(), 2);
         assert!(render_provider(Provider::Fernet, "o", &["bad role".into()], false).is_err());
-    }
-
-    #[test]
-    fn fernet_env_scanner_reads_builds_layout() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = FernetKey::from_bytes([7; 32]);
-        let text = format!(
-            "parameter_defaults:\n  ManageKeystoneFernetKeys: true\n  KeystoneFernetKeys:\n    \"/etc/keystone/fernet-keys/0\":\n      content: \"{}\"\n",
-            &*key.encode()
-        );
-        let path = dir.path().join("fernet.yaml");
-        fs::write(&path, text).unwrap();
-        let env = fernet_env_keys(&path).unwrap().unwrap();
-        assert!(env.managed);
-        assert_eq!(env.keys, BTreeMap::from([(0, key.fingerprint())]));
     }
 }

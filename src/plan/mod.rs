@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod cutover;
+pub mod delivered;
 pub mod keystone_conf;
 pub mod manifest;
 pub mod record;
