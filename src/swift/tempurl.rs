@@ -19,7 +19,9 @@ use super::secret::Secret;
 use crate::error::Result;
 
 /// HMAC digest of the signature.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Digest {
     /// HMAC-SHA256, 64 hex characters (default; Swift's default `allowed_digests` has it).

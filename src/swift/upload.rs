@@ -429,35 +429,35 @@ pub struct UploadReport {
 }
 
 /// Uploads `file` with the credentials from this process's environment (see
-/// [`super::auth::discover`]), verifies it, and signs a TempURL.
+/// [`super::auth::discover`]), verifies it, and signs a TempURL. Everything local (options,
+/// credentials present, file hashes, `FILE.sha256`) is checked before the first request.
 pub fn upload_artifact(opts: &UploadOptions, file: &Path) -> Result<UploadReport> {
     opts.validate()?;
     regular_file(file)?;
-    let mut swift = Swift::connect(&opts.connect)?;
-    upload_with(&mut swift, opts, file)
+    let found = super::auth::discover(
+        &super::auth::Environment::from_process(),
+        opts.connect.cloud.as_deref(),
+    )?;
+    let prepared = prepare(opts, file)?;
+    let mut swift = Swift::connect_with(&opts.connect, found)?;
+    upload_prepared(&mut swift, opts, file, prepared)
 }
 
-/// The file's metadata, if it is a regular file.
-pub fn regular_file(file: &Path) -> Result<std::fs::Metadata> {
-    let meta = std::fs::metadata(file).map_err(io_err("read", file))?;
-    if !meta.is_file() {
-        return Err(crate::error::Error::InvalidValue {
-            name: "FILE",
-            value: file.display().to_string(),
-            reason: "is not a regular file".into(),
-        });
-    }
-    Ok(meta)
+/// A file hashed and named, ready to upload.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Its hashes (per segment when it goes up as a static large object).
+    pub digest: FileDigest,
+    /// The object name.
+    pub object: String,
+    /// Whether it goes up as a static large object.
+    pub slo: bool,
+    /// Warnings so far (an --object without the content hash).
+    pub warnings: Vec<String>,
 }
 
-enum Existing {
-    Missing,
-    Same(Reply),
-    Different(String),
-}
-
-/// [`upload_artifact`] over an existing connection.
-pub fn upload_with(swift: &mut Swift, opts: &UploadOptions, file: &Path) -> Result<UploadReport> {
+/// Hashes and names `file` (no network): the local half of an upload.
+pub fn prepare(opts: &UploadOptions, file: &Path) -> Result<Prepared> {
     opts.validate()?;
     let meta = regular_file(file)?;
     let slo = meta.len() > opts.slo_threshold;
@@ -481,7 +481,53 @@ pub fn upload_with(swift: &mut Swift, opts: &UploadOptions, file: &Path) -> Resu
     check_recorded_checksum(file, &digest.sha256)?;
     let (object, warning) = object_name(file, &digest.sha256, opts.object.as_deref());
     validate_object(&object)?;
-    let mut warnings: Vec<String> = warning.into_iter().collect();
+    Ok(Prepared {
+        digest,
+        object,
+        slo,
+        warnings: warning.into_iter().collect(),
+    })
+}
+
+/// The file's metadata, if it is a regular file.
+pub fn regular_file(file: &Path) -> Result<std::fs::Metadata> {
+    let meta = std::fs::metadata(file).map_err(io_err("read", file))?;
+    if !meta.is_file() {
+        return Err(crate::error::Error::InvalidValue {
+            name: "FILE",
+            value: file.display().to_string(),
+            reason: "is not a regular file".into(),
+        });
+    }
+    Ok(meta)
+}
+
+enum Existing {
+    Missing,
+    Same(Reply),
+    Different(String),
+}
+
+/// [`upload_artifact`] over an existing connection.
+pub fn upload_with(swift: &mut Swift, opts: &UploadOptions, file: &Path) -> Result<UploadReport> {
+    let prepared = prepare(opts, file)?;
+    upload_prepared(swift, opts, file, prepared)
+}
+
+/// The remote half of an upload: `prepared` (from [`prepare`] on the same file) goes up,
+/// is verified and signed.
+pub fn upload_prepared(
+    swift: &mut Swift,
+    opts: &UploadOptions,
+    file: &Path,
+    prepared: Prepared,
+) -> Result<UploadReport> {
+    let Prepared {
+        digest,
+        object,
+        slo,
+        mut warnings,
+    } = prepared;
     let account = swift.storage_url().to_string();
     let url = object_url(&account, &opts.container, &object);
     let display_name = format!("{}/{}", opts.container, object);
