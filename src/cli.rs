@@ -177,7 +177,8 @@ pub struct BuildArgs {
     /// Heat stack name. Default: overcloud.
     #[arg(long)]
     pub stack: Option<String>,
-    /// files: stage a local artifact for DeployArtifactFILEs (default). swift: upload (not in this version).
+    /// files: stage a local artifact for DeployArtifactFILEs (default). swift: upload it,
+    /// verify it and publish a signed TempURL (DeployArtifactURLs, or the scoped template's URL).
     #[arg(long, value_enum)]
     pub artifacts: Option<crate::config::ArtifactsMode>,
     /// Where to stage the artifact (absolute, no shell metacharacters). Default: <workdir>/artifacts.
@@ -198,6 +199,11 @@ pub struct BuildArgs {
     /// Roles running keystone, repeatable. Default: Controller.
     #[arg(long = "role", value_name = "ROLE")]
     pub roles: Vec<String>,
+    /// With --artifacts swift: the cloud in clouds.yaml holding the Swift credentials.
+    ///
+    /// Default: OS_CLOUD, then OS_* variables, then ST_AUTH/ST_USER/ST_KEY (tempauth).
+    #[arg(long, value_name = "NAME")]
+    pub os_cloud: Option<String>,
     /// Who receives the key artifact.
     ///
     /// scoped (default): only the keystone roles, through a rendered <Role>ExtraConfigPre

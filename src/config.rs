@@ -66,6 +66,18 @@ pub struct ConfigFile {
     pub roles: Option<Vec<String>>,
     /// scoped | all-roles.
     pub delivery: Option<Delivery>,
+    /// `--artifacts swift`: cloud in clouds.yaml (else `OS_CLOUD`, `OS_*`, `ST_*`).
+    pub os_cloud: Option<String>,
+    /// `--artifacts swift`: storage URL instead of the catalog's.
+    pub os_storage_url: Option<String>,
+    /// `--artifacts swift`: container (default overcloud-artifacts).
+    pub swift_container: Option<String>,
+    /// `--artifacts swift`: TempURL lifetime in seconds (default one year).
+    pub temp_url_expiry: Option<i64>,
+    /// `--artifacts swift`: sha256 | sha512 | sha1 (RGW).
+    pub temp_url_digest: Option<crate::swift::Digest>,
+    /// `--artifacts swift`: re-sign a URL that expires within this many seconds (default 30 days).
+    pub temp_url_refresh_margin: Option<u64>,
     /// The operator's environment files, checked for an existing `<Role>ExtraConfigPre`.
     pub check_env: Option<Vec<PathBuf>>,
     /// A roles_data file to check role names against.
@@ -99,6 +111,8 @@ pub struct Settings {
     pub roles: Vec<String>,
     /// Artifact delivery.
     pub delivery: Delivery,
+    /// Swift settings (used with `artifacts = swift`).
+    pub swift: SwiftSettings,
     /// Environment files to check for existing mappings.
     pub check_env: Vec<PathBuf>,
     /// roles_data file.
@@ -107,6 +121,23 @@ pub struct Settings {
     pub node_uid: Option<u32>,
     /// Node group override.
     pub node_gid: Option<u32>,
+}
+
+/// Where and how `build --artifacts swift` uploads.
+#[derive(Debug, Clone, Serialize)]
+pub struct SwiftSettings {
+    /// clouds.yaml cloud.
+    pub cloud: Option<String>,
+    /// Storage URL override.
+    pub storage_url: Option<String>,
+    /// Container.
+    pub container: String,
+    /// TempURL lifetime, seconds.
+    pub expiry: i64,
+    /// TempURL digest.
+    pub digest: crate::swift::Digest,
+    /// Re-sign URLs expiring within this many seconds.
+    pub refresh_margin: u64,
 }
 
 /// TripleO's default `KeystoneFernetMaxActiveKeys`.
@@ -211,6 +242,26 @@ impl ConfigFile {
             max_active_keys,
             roles,
             delivery: flags.delivery.or(self.delivery).unwrap_or(Delivery::Scoped),
+            swift: SwiftSettings {
+                cloud: flags.os_cloud.or(self.os_cloud),
+                storage_url: flags.os_storage_url.or(self.os_storage_url),
+                container: flags
+                    .swift_container
+                    .or(self.swift_container)
+                    .unwrap_or_else(|| crate::swift::upload::DEFAULT_CONTAINER.into()),
+                expiry: flags
+                    .temp_url_expiry
+                    .or(self.temp_url_expiry)
+                    .unwrap_or(crate::swift::upload::DEFAULT_EXPIRY),
+                digest: flags
+                    .temp_url_digest
+                    .or(self.temp_url_digest)
+                    .unwrap_or_default(),
+                refresh_margin: flags
+                    .temp_url_refresh_margin
+                    .or(self.temp_url_refresh_margin)
+                    .unwrap_or(30 * 86_400),
+            },
             check_env: flags.check_env.or(self.check_env).unwrap_or_default(),
             roles_data: flags.roles_data.or(self.roles_data),
             node_uid: flags.node_uid.or(self.node_uid),

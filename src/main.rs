@@ -535,6 +535,7 @@ fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
         max_active_keys: args.max_active_keys,
         roles: (!args.roles.is_empty()).then_some(args.roles),
         delivery: args.delivery,
+        os_cloud: args.os_cloud,
         check_env: (!args.check_env.is_empty()).then_some(args.check_env),
         roles_data: args.roles_data,
         ..Default::default()

@@ -194,9 +194,8 @@ fn prepare_workdir(workdir: &Path, dry_run: bool) -> Result<()> {
 /// Runs the whole build.
 pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     if settings.artifacts == ArtifactsMode::Swift {
-        return Err(Error::Unsupported(
-            "--artifacts swift is not available in this version; use --artifacts files (OSP 17 DeployArtifactFILEs)".into(),
-        ));
+        crate::swift::upload::validate_container(&settings.swift.container)?;
+        crate::swift::upload::validate_expiry(settings.swift.expiry)?;
     }
     if settings.separate_receipts && settings.jws == JwsMode::Off {
         return Err(Error::Config {
@@ -282,6 +281,13 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     }
     let scoped = settings.delivery == Delivery::Scoped && packed.is_some();
     report.delivery = if scoped { "scoped" } else { "all-roles" };
+    let mut temp_url = None;
+    if let (ArtifactsMode::Swift, Some(step)) = (settings.artifacts, &report.artifact) {
+        let (url, note) = swift_url(settings, &step.path, dry_run)?;
+        report.warnings.extend(note);
+        report.changed |= url.is_none();
+        temp_url = Some(url.unwrap_or_default());
+    }
 
     let env_dir = &settings.workdir;
     let fernet_text = heat::render_fernet(&FernetEnv {
@@ -319,11 +325,21 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
             format!("so these secrets reach compute, storage and every other node, not only {}: {}.", settings.roles.join(", "), secrets_in_artifact.join(", ")),
         ]
     };
-    let artifacts_text = heat::render_artifacts(&ArtifactRefs::Files(artifact_files), &notes)?;
+    let refs = match &temp_url {
+        Some(url) if !scoped && !url.is_empty() => ArtifactRefs::Urls(vec![url.clone()]),
+        _ => ArtifactRefs::Files(if temp_url.is_some() {
+            vec![]
+        } else {
+            artifact_files
+        }),
+    };
+    let artifacts_text = heat::render_artifacts(&refs, &notes)?;
+    // A TempURL is a bearer credential for the tarball: the file holding it is 0600 too.
+    let holds_url = matches!(refs, ArtifactRefs::Urls(_));
     env_files.push(write_env(
         &env_dir.join(heat::names::ARTIFACTS),
         artifacts_text.as_bytes(),
-        false,
+        holds_url,
         !scoped,
         dry_run,
     )?);
@@ -337,7 +353,10 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
             sha256: &packed.sha256,
             layout_root: &layout.root,
             key_dirs: &key_dirs,
-            source: scoped::Source::Embedded(&packed.bytes),
+            source: match &temp_url {
+                Some(url) => scoped::Source::Url(url),
+                None => scoped::Source::Embedded(&packed.bytes),
+            },
             existing: &existing,
         })? {
             let deploy = file.name == scoped::names::ENV;
@@ -408,6 +427,92 @@ fn describe_artifact(sources: &Sources) -> Vec<String> {
             RepoKind::Jws => "the JWS private (signing) key".to_string(),
         })
         .collect()
+}
+
+/// The TempURL to publish for the staged artifact: the one already in the rendered
+/// environment when it is for the same object and valid beyond the refresh margin (so a
+/// re-run changes nothing), else a fresh upload (verified) and signature. `None` under
+/// `dry_run` when an upload would be needed.
+fn swift_url(
+    settings: &Settings,
+    artifact: &Path,
+    dry_run: bool,
+) -> Result<(Option<String>, Vec<String>)> {
+    let object = artifact
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut notes = vec![];
+    for env in [heat::names::ARTIFACTS, scoped::names::ENV] {
+        let Ok(text) = fs::read_to_string(settings.workdir.join(env)) else {
+            continue;
+        };
+        for url in text
+            .split(['\'', '"'])
+            .filter(|t| t.starts_with("http") && t.contains(&format!("/{object}?")))
+        {
+            match crate::swift::envfile::expiry_of(url) {
+                Some(expires) if expires > now + settings.swift.refresh_margin => {
+                    if url_serves(url, artifact) {
+                        return Ok((Some(url.to_string()), notes));
+                    }
+                    notes.push(format!(
+                        "the TempURL in {env} no longer serves this artifact: uploading again"
+                    ));
+                }
+                Some(expires) => notes.push(format!(
+                    "the TempURL in {env} expires in {} s (within the {} s margin): re-signing it",
+                    expires.saturating_sub(now),
+                    settings.swift.refresh_margin
+                )),
+                None => {}
+            }
+        }
+    }
+    if dry_run {
+        return Ok((None, notes));
+    }
+    let opts = crate::swift::UploadOptions {
+        container: settings.swift.container.clone(),
+        object: Some(object),
+        expiry: settings.swift.expiry,
+        digest: settings.swift.digest,
+        connect: crate::swift::ConnectOptions {
+            cloud: settings.swift.cloud.clone(),
+            storage_url: settings.swift.storage_url.clone(),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = crate::swift::upload_artifact(&opts, artifact)?;
+    notes.extend(report.warnings.iter().cloned());
+    Ok((Some(report.temp_url.expose()), notes))
+}
+
+/// HEAD through the TempURL itself (a GET signature allows HEAD): the object is still there
+/// and its recorded SHA-256 is the artifact's.
+fn url_serves(url: &str, artifact: &Path) -> bool {
+    let Ok(bytes) = fs::read(artifact) else {
+        return false;
+    };
+    let want = crate::keys::fernet::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    match agent.head(url).call() {
+        Ok(response) => response
+            .headers()
+            .get("x-object-meta-sha256")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case(&want)),
+        Err(_) => false,
+    }
 }
 
 /// The top-level key directories the tarball owns (relative to /).

@@ -1,0 +1,178 @@
+//! `build --artifacts swift` against the real Swift harness: the env file points at a
+//! verified object whose TempURL serves the artifact without credentials, a re-run changes
+//! nothing, scoped delivery passes the URL to the node script, and Swift down changes nothing.
+
+#[path = "swift_harness/mod.rs"]
+#[allow(dead_code)]
+mod swift_harness;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use swift_harness::{Account, Swift};
+use tempfile::TempDir;
+
+fn build(workdir: &Path, acct_env: &[(String, String)], extra: &[&str]) -> Output {
+    let mut cmd = Command::new(swift_harness::bin());
+    swift_harness::scrub_env(&mut cmd);
+    cmd.args([
+        "build",
+        "--workdir",
+        workdir.to_str().unwrap(),
+        "--artifacts",
+        "swift",
+        "-f",
+        "json",
+    ])
+    .args(extra);
+    for (k, v) in acct_env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("binary runs")
+}
+
+fn ok(out: Output) -> Value {
+    assert!(
+        out.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn urls_in(path: &Path) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap();
+    text.split(['\'', '"'])
+        .filter(|t| t.starts_with("http") && t.contains("temp_url_sig"))
+        .map(String::from)
+        .collect()
+}
+
+fn account() -> Account {
+    Swift::shared().account()
+}
+
+#[test]
+fn all_roles_build_publishes_a_verified_temp_url_and_reruns_change_nothing() {
+    let acct = account();
+    let tmp = TempDir::new().unwrap();
+    let wd = tmp.path().join("wd");
+    let report = ok(build(&wd, &acct.st_env(), &["--delivery", "all-roles"]));
+    let artifact = Path::new(report["artifact"]["path"].as_str().unwrap()).to_path_buf();
+    let env = wd.join("deployment-artifacts.yaml");
+    let urls = urls_in(&env);
+    assert_eq!(urls.len(), 1, "{}", fs::read_to_string(&env).unwrap());
+    assert!(
+        fs::read_to_string(&env)
+            .unwrap()
+            .contains("    DeployArtifactURLs:\n    - '")
+    );
+    assert_eq!(
+        fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "a TempURL is a bearer credential"
+    );
+    // Fetched with no credentials at all: the exact artifact.
+    let body = swift_harness::http("GET", &urls[0], &[], None);
+    assert_eq!(body.status, 200);
+    assert_eq!(body.body, fs::read(&artifact).unwrap());
+    // Re-run: same URL, nothing changed.
+    let mtime = fs::metadata(&env).unwrap().mtime_nsec();
+    let again = ok(build(&wd, &acct.st_env(), &["--delivery", "all-roles"]));
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(urls_in(&env), urls);
+    assert_eq!(fs::metadata(&env).unwrap().mtime_nsec(), mtime);
+}
+
+#[test]
+fn scoped_build_hands_the_url_to_the_node_script() {
+    let acct = account();
+    let tmp = TempDir::new().unwrap();
+    let wd = tmp.path().join("wd");
+    ok(build(&wd, &acct.st_env(), &[]));
+    let text = fs::read_to_string(wd.join("keystone-keys-scoped.yaml")).unwrap();
+    assert!(
+        text.contains("OvercloudKeysArtifactUrl:")
+            && !text.contains("OvercloudKeysArtifactBase64:"),
+        "{text}"
+    );
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let p = &doc["parameter_defaults"];
+    let get = |k: &str| p[k].as_str().unwrap().to_string();
+    let is_root = fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    if !is_root || Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipped the node-script part: needs root and curl");
+        return;
+    }
+    let root = tmp.path().join("node");
+    let out = Command::new("sh")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/templates/deliver-keys.sh"
+        ))
+        .env("OVERCLOUD_KEYS_ROOT", &root)
+        .env("artifact_b64", "")
+        .env("artifact_url", get("OvercloudKeysArtifactUrl"))
+        .env("artifact_sha256", get("OvercloudKeysArtifactSha256"))
+        .env("layout_root", get("OvercloudKeysLayoutRoot"))
+        .env("key_dirs", get("OvercloudKeysKeyDirs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let private = root
+        .join(get("OvercloudKeysKeyDirs"))
+        .join("private/private.pem");
+    assert_eq!(
+        fs::read(&private).unwrap(),
+        fs::read(wd.join("keys/jws-keys/private/private.pem")).unwrap()
+    );
+}
+
+#[test]
+fn swift_down_is_exit_3_and_changes_no_env_file() {
+    let acct = account();
+    let tmp = TempDir::new().unwrap();
+    let wd = tmp.path().join("wd");
+    ok(build(&wd, &acct.st_env(), &["--delivery", "all-roles"]));
+    let env = wd.join("deployment-artifacts.yaml");
+    let before = fs::read(&env).unwrap();
+    // Rotate so a new artifact must be uploaded, then point at a dead Swift.
+    let jws = wd.join("keys/jws-keys");
+    let staged = Command::new(swift_harness::bin())
+        .args(["jws", "rotate", "stage", "--private-dir"])
+        .arg(jws.join("private"))
+        .arg("--public-dir")
+        .arg(jws.join("public"))
+        .status()
+        .unwrap();
+    assert!(staged.success());
+    let dead = vec![
+        (
+            "ST_AUTH".to_string(),
+            format!("{}/auth/v1.0", swift_harness::dead_url()),
+        ),
+        ("ST_USER".to_string(), acct.user.clone()),
+        ("ST_KEY".to_string(), acct.key.clone()),
+    ];
+    let out = build(&wd, &dead, &["--delivery", "all-roles"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(&env).unwrap(),
+        before,
+        "env file changed although the upload failed"
+    );
+}
