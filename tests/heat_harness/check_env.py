@@ -10,7 +10,9 @@ For every FILE:
   * heat.common.environment_format.parse must accept it;
   * every parameter_defaults name must be declared by a THT 18.0.0 template
     (j2 templates rendered for the roles of THT's roles_data.yaml, or of
-    --roles-data), and its value must pass Heat's own parameter validation
+    --roles-data) or by a template FILE's own resource_registry maps outside THT
+    (an absolute path, or a path relative to FILE; followed into the templates those
+    use as resource types), and its value must pass Heat's own parameter validation
     (heat.engine.parameters classes, with the schema class Heat uses for the
     declaring template's version) against every declaration;
   * names under `parameters` must be parameters of the top-level overcloud.yaml;
@@ -19,7 +21,11 @@ For every FILE:
     conflict with THT's resource registry (checked by running Heat's own
     environment merge over THT's registry followed by FILE);
   * resource_registry entries for OS::TripleO:: types must name a type THT
-    knows and point to a file that exists relative to FILE or inside THT.
+    knows and point to a file that exists relative to FILE or inside THT;
+    a template outside THT mapped to a type must accept the properties THT's
+    templates pass to that type (Heat refuses unknown properties), and its
+    parameters without a default must be passed by THT or set in FILE's
+    parameter_defaults (Heat refuses unassigned properties).
 
 Output: one `PROBLEM` line per problem, `ok` / `info` lines otherwise.
 Exit status: 0 all files fine, 1 at least one problem, 2 harness error.
@@ -268,6 +274,9 @@ class Checker:
         self.parameters = parameters
         self._schema_cache = {}
         self.problems = 0
+        # Parameters declared by the templates the file being checked maps itself.
+        self.local_params = {}
+        self.local_templates = []
         self.rendered = index["rendered"]
         self.src = index["src"]
         self.known_types = set(index["known_types"]) | set(index["registry_types"])
@@ -304,7 +313,7 @@ class Checker:
         """Declarations with distinct schemas (most THT names are declared in
         many templates with the same type)."""
         seen = {}
-        for decl in self.index["params"].get(name, []):
+        for decl in self.index["params"].get(name, []) + self.local_params.get(name, []):
             k = json.dumps(decl["schema"], sort_keys=True, default=str) + decl["version"]
             if k in seen:
                 seen[k]["also"] += 1
@@ -362,15 +371,18 @@ class Checker:
         if not isinstance(section_value, dict):
             self.problem(path, "parameter_defaults", "must be a mapping, got %s" % type(section_value).__name__)
             return 0
-        declared = self.index["params"]
+        declared = list(self.index["params"]) + list(self.local_params)
+        mapped = " nor of the %d template%s its resource_registry brings in" % (
+            len(self.local_templates), "" if len(self.local_templates) == 1 else "s") \
+            if self.local_templates else ""
         for name, value in section_value.items():
             decls = self.distinct_decls(name)
             if not decls:
                 self.problem(
                     path,
                     "parameter_defaults.%s (declared: nowhere)" % name,
-                    "not a parameter of any tripleo-heat-templates %s template; Heat silently ignores it%s"
-                    % (THT_VERSION, self.suggest(name, declared)),
+                    "not a parameter of any tripleo-heat-templates %s template%s; Heat silently ignores it%s"
+                    % (THT_VERSION, mapped, self.suggest(name, declared)),
                 )
                 continue
             self.validate_value(path, "parameter_defaults", name, value, decls)
@@ -504,6 +516,152 @@ class Checker:
             else:
                 self.info(path, key, "-> %s (%s)" % (value, found))
 
+    # -- templates the file maps itself
+    def local_template(self, base_dir, value):
+        """The file a resource_registry target or a resource type names when it is a
+        template outside THT (absolute, or relative to base_dir), else None."""
+        if not isinstance(value, str) or ("/" not in value and not value.endswith((".yaml", ".template"))):
+            return None
+        if value.startswith("file://"):
+            value = value[len("file://"):]
+        if "://" in value:
+            return None
+        if os.path.isabs(value):
+            if value.startswith(THT_INSTALL_PREFIX):
+                return None
+            return value if os.path.isfile(value) else None
+        full = os.path.normpath(os.path.join(base_dir, value))
+        return full if os.path.isfile(full) else None
+
+    def collect_local_params(self, path, registry):
+        """Declarations of the templates FILE's resource_registry maps outside THT, and of
+        the templates those use as resource types: Heat passes parameter_defaults to every
+        nested stack that declares the name."""
+        self.local_params = collections.defaultdict(list)
+        self.local_templates = []
+        if not isinstance(registry, dict):
+            return
+
+        def entries(reg, prefix):
+            for rtype, value in reg.items():
+                if rtype == "resources" and isinstance(value, dict):
+                    for rname, sub in value.items():
+                        if isinstance(sub, dict):
+                            yield from entries(sub, "%s.resources.%s" % (prefix, rname))
+                else:
+                    yield "%s.%s" % (prefix, rtype), value
+
+        env_dir = os.path.dirname(os.path.abspath(path))
+        todo = []
+        for key, value in entries(registry, "resource_registry"):
+            full = self.local_template(env_dir, value)
+            if full is not None:
+                todo.append((full, key))
+        seen = set()
+        while todo:
+            tpath, via = todo.pop(0)
+            if tpath in seen:
+                continue
+            seen.add(tpath)
+            try:
+                with open(tpath, encoding="utf-8") as fh:
+                    doc = load_yaml(fh.read())
+            except Exception as exc:
+                self.problem(path, via, "cannot load template %s to collect its parameters: %s"
+                             % (tpath, " ".join(str(exc).split())))
+                continue
+            if not isinstance(doc, dict) or "heat_template_version" not in doc:
+                self.problem(path, via, "%s is not a Heat template (no heat_template_version)" % tpath)
+                continue
+            version = "heat_template_version.%s" % doc["heat_template_version"]
+            if version not in self.index["schema_classes"]:
+                self.problem(path, via, "%s: Heat has no template version %s" % (tpath, doc["heat_template_version"]))
+                continue
+            self.local_templates.append(tpath)
+            names = []
+            params = doc.get("parameters") or {}
+            for name, schema in params.items() if isinstance(params, dict) else []:
+                decl = {"file": tpath, "version": version, "schema": schema}
+                try:
+                    self.schema(name, decl)
+                except Exception as exc:
+                    self.problem(path, "%s (%s)" % (via, tpath), "Heat rejects the declaration of parameter %s: %s"
+                                 % (name, " ".join(str(exc).split())))
+                    continue
+                self.local_params[name].append(decl)
+                names.append(name)
+            self.info(path, via, "%s declares %d parameters: %s" % (tpath, len(names), ", ".join(names) or "-"))
+            resources = doc.get("resources") or {}
+            for rname, res in resources.items() if isinstance(resources, dict) else []:
+                nested = self.local_template(os.path.dirname(tpath), res.get("type") if isinstance(res, dict) else None)
+                if nested is not None:
+                    todo.append((nested, "%s -> %s.resources.%s" % (via, os.path.basename(tpath), rname)))
+
+    def tht_callers(self, rtype):
+        """(THT file, resource, property names) for each THT resource of type rtype."""
+        cache = self.__dict__.setdefault("_callers", {})
+        if rtype not in cache:
+            found = []
+            needle = rtype.encode()
+            for d, dirs, files in os.walk(self.rendered):
+                dirs.sort()
+                for f in sorted(files):
+                    if not f.endswith(".yaml"):
+                        continue
+                    full = os.path.join(d, f)
+                    with open(full, "rb") as fh:
+                        if needle not in fh.read():
+                            continue
+                    try:
+                        with open(full, encoding="utf-8") as fh:
+                            doc = load_yaml(fh.read())
+                    except Exception:
+                        continue
+                    resources = doc.get("resources") if isinstance(doc, dict) else None
+                    for rname, res in (resources or {}).items() if isinstance(resources, dict) else []:
+                        if isinstance(res, dict) and res.get("type") == rtype:
+                            props = res.get("properties") or {}
+                            found.append((os.path.relpath(full, self.rendered), rname,
+                                          sorted(props) if isinstance(props, dict) else []))
+            cache[rtype] = found
+        return cache[rtype]
+
+    def check_mapped_interfaces(self, path, env):
+        """A template outside THT mapped to an OS::TripleO:: type THT uses replaces THT's
+        nested stack: Heat passes it THT's properties and needs a value for each of its
+        parameters without a default."""
+        registry = env.get(self.env_fmt.RESOURCE_REGISTRY)
+        if not isinstance(registry, dict):
+            return
+        defaults = env.get(self.env_fmt.PARAMETER_DEFAULTS) or {}
+        env_dir = os.path.dirname(os.path.abspath(path))
+        for rtype, value in registry.items():
+            full = self.local_template(env_dir, value)
+            if full is None or not isinstance(rtype, str) or not rtype.startswith("OS::TripleO::"):
+                continue
+            try:
+                with open(full, encoding="utf-8") as fh:
+                    doc = load_yaml(fh.read())
+                params = doc.get("parameters") or {}
+                assert isinstance(params, dict)
+            except Exception:
+                continue  # reported by collect_local_params
+            key = "resource_registry.%s" % rtype
+            for tht_file, rname, props in self.tht_callers(rtype):
+                for prop in props:
+                    if prop not in params:
+                        self.problem(path, key, "THT's %s passes property %s to resources.%s; %s does not declare "
+                                     "it, so Heat refuses the nested stack (Unknown Property)"
+                                     % (tht_file, prop, rname, full))
+                for name, decl in params.items():
+                    if isinstance(decl, dict) and "default" not in decl and name not in props and name not in defaults:
+                        self.problem(path, key, "parameter %s of %s has no default, THT's %s does not pass it "
+                                     "(resources.%s) and this file's parameter_defaults do not set it: Heat "
+                                     "refuses the nested stack (Property %s not assigned)"
+                                     % (name, full, tht_file, rname, name))
+                self.info(path, key, "THT's %s resources.%s passes %s to %s"
+                          % (tht_file, rname, ", ".join(props) or "no properties", full))
+
     def check_file(self, path):
         try:
             with open(path, encoding="utf-8") as fh:
@@ -519,6 +677,7 @@ class Checker:
             return
         before = self.problems
         n = 0
+        self.collect_local_params(path, env.get(self.env_fmt.RESOURCE_REGISTRY) or {})
         if self.env_fmt.PARAMETER_DEFAULTS in env:
             n = self.check_parameter_defaults(path, env[self.env_fmt.PARAMETER_DEFAULTS])
         if self.env_fmt.PARAMETERS in env:
@@ -526,9 +685,13 @@ class Checker:
         self.check_merge_strategies(path, env, text)
         if self.env_fmt.RESOURCE_REGISTRY in env:
             self.check_resource_registry(path, env[self.env_fmt.RESOURCE_REGISTRY])
+            self.check_mapped_interfaces(path, env)
         if self.problems == before:
-            print("ok %s: parsed by Heat; %d parameter_defaults valid for tripleo-heat-templates %s (%d templates)"
-                  % (path, n, THT_VERSION, self.index["n_templates"]), flush=True)
+            mapped = " and %d template%s its resource_registry brings in" % (
+                len(self.local_templates), "" if len(self.local_templates) == 1 else "s") \
+                if self.local_templates else ""
+            print("ok %s: parsed by Heat; %d parameter_defaults valid for tripleo-heat-templates %s (%d templates)%s"
+                  % (path, n, THT_VERSION, self.index["n_templates"], mapped), flush=True)
 
 
 def main(argv):
