@@ -201,6 +201,8 @@ fn rotate_then_build_renders_exactly_the_rotated_repository() {
             repo.to_str().unwrap(),
             "--max-active-keys",
             "3",
+            // Three rotations within seconds break the safe-rotation rule on purpose.
+            "--force",
         ]);
     }
     let report = build(&wd, &[]);

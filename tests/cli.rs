@@ -44,10 +44,14 @@ fn fernet_repo(env: &Env, rel: &str) -> PathBuf {
 }
 
 /// Rotates `times` times (each must succeed) and returns the key numbers after each.
+/// `--force`: back-to-back rotations break the safe-rotation rule on purpose here (the
+/// guard itself is tested in tests/plan.rs).
 fn rotations(env: &Env, kind: &str, repo: &Path, times: usize, extra: &[&str]) -> Vec<Vec<u64>> {
+    let mut args = extra.to_vec();
+    args.push("--force");
     (0..times)
         .map(|_| {
-            repo_cmd(env, kind, "rotate", repo, extra).expect_code(0);
+            repo_cmd(env, kind, "rotate", repo, &args).expect_code(0);
             key_numbers(repo)
         })
         .collect()

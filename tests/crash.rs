@@ -258,7 +258,8 @@ impl Scenario for FernetRotate {
 
     fn command(&self, env: &Env) -> Cmd {
         env.cmd()
-            .args(["fernet", "rotate", "--key-repository"])
+            // --force: back-to-back rotations break the safe-rotation rule on purpose.
+            .args(["fernet", "rotate", "--force", "--key-repository"])
             .arg(&self.repo)
     }
 
@@ -294,15 +295,25 @@ impl Scenario for FernetRotate {
         let parent = self.repo.parent().expect("parent");
         let staging = staging_leftovers(&self.repo);
         assert!(staging.len() <= 1, "several staging dirs: {staging:?}");
+        // The rotation record lives next to the repository; a killed record write may leave
+        // its temporary file, which the next record write removes.
+        let record_tmp = format!(".fk.rotation.json{TEMP_MARKER}");
         let others: Vec<String> = names(parent)
             .into_iter()
-            .filter(|n| n != "fk" && !staging.contains(n))
+            .filter(|n| n != "fk" && n != ".fk.rotation.json" && !staging.contains(n))
+            .filter(|n| !n.starts_with(&record_tmp))
             .collect();
         assert!(
             others.is_empty(),
             "unexpected entries next to fk: {others:?}"
         );
-        let staging: Vec<PathBuf> = staging.iter().map(|n| parent.join(n)).collect();
+        let mut staging: Vec<PathBuf> = staging.iter().map(|n| parent.join(n)).collect();
+        staging.extend(
+            names(parent)
+                .into_iter()
+                .filter(|n| n.starts_with(&record_tmp))
+                .map(|n| parent.join(n)),
+        );
         for dir in &staging {
             // It may hold the old keys after the exchange: never readable by others.
             assert_eq!(mode(dir) & 0o077, 0, "{} is open to others", dir.display());
