@@ -89,6 +89,8 @@ pub enum FernetError {
     NotFernet(u8),
     /// Too short, or not whole AES blocks: cut short or damaged.
     Truncated(usize),
+    /// A number of characters no base64 text has (4k + 1): cut short or damaged.
+    ImpossibleLength(usize),
     /// No key's HMAC matches: another cloud, a rotated-out key, or a damaged token.
     NoKey,
     /// The HMAC matched but the ciphertext does not decrypt (never seen from keystone).
@@ -106,6 +108,10 @@ impl fmt::Display for FernetError {
             FernetError::Truncated(n) => write!(
                 f,
                 "truncated or damaged: it decodes to {n} bytes, a Fernet token has 57 plus a multiple of 16 (at least 73)"
+            ),
+            FernetError::ImpossibleLength(n) => write!(
+                f,
+                "truncated or damaged: {n} characters is a length no base64 text has (one more than a multiple of 4)"
             ),
             FernetError::NoKey => f.write_str("no key decrypts this token"),
             FernetError::BadPadding(key) => write!(
@@ -135,7 +141,7 @@ pub struct Scratch {
     plain: Vec<u8>,
 }
 
-fn describe_base64(token: &[u8], err: base64::DecodeError) -> String {
+fn describe_base64(err: base64::DecodeError) -> String {
     use base64::DecodeError::*;
     match err {
         InvalidByte(at, b'=') => format!("'=' at position {at} inside the token"),
@@ -143,10 +149,7 @@ fn describe_base64(token: &[u8], err: base64::DecodeError) -> String {
             format!("character '{}' at position {at}", b as char)
         }
         InvalidByte(at, b) => format!("byte 0x{b:02x} at position {at}"),
-        InvalidLength(_) => format!(
-            "{} characters is a length no base64 text has (one too many, or cut short)",
-            token.len()
-        ),
+        InvalidLength(n) => format!("{n} characters is a length no base64 text has"),
         InvalidLastSymbol(at, b) => format!("last character '{}' at {at}", b as char),
         InvalidPadding => "bad '=' padding".into(),
     }
@@ -263,11 +266,15 @@ impl FernetKeyring {
     ) -> Result<Decrypted<'k, 'b>, FernetError> {
         let raw = &mut scratch.raw;
         raw.resize(base64::decoded_len_estimate(token.len()), 0);
-        let n = TOKEN_BASE64.decode_slice(token, raw).map_err(|e| {
-            FernetError::BadBase64(match e {
-                base64::DecodeSliceError::DecodeError(e) => describe_base64(token, e),
-                base64::DecodeSliceError::OutputSliceTooSmall => "too long".into(),
-            })
+        let n = TOKEN_BASE64.decode_slice(token, raw).map_err(|e| match e {
+            // One character more than a multiple of four: the usual sign of a cut token.
+            base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidLength(_)) => {
+                FernetError::ImpossibleLength(token.len())
+            }
+            base64::DecodeSliceError::DecodeError(e) => FernetError::BadBase64(describe_base64(e)),
+            base64::DecodeSliceError::OutputSliceTooSmall => {
+                FernetError::BadBase64("too long".into())
+            }
         })?;
         let raw = &raw[..n];
         match raw.first() {

@@ -193,7 +193,9 @@ impl Inspector {
             Err(FernetError::NoKey) => fail("no-key", self.no_key_message.clone()),
             Err(e @ FernetError::BadBase64(_)) => fail("bad-base64", e.to_string()),
             Err(e @ FernetError::NotFernet(_)) => fail("not-fernet", e.to_string()),
-            Err(e @ FernetError::Truncated(_)) => fail("truncated", e.to_string()),
+            Err(e @ (FernetError::Truncated(_) | FernetError::ImpossibleLength(_))) => {
+                fail("truncated", e.to_string())
+            }
             Err(e @ FernetError::BadPadding(_)) => fail("bad-padding", e.to_string()),
         }
     }
