@@ -396,7 +396,6 @@ fn parameters_of_mapped_templates_count_as_declared_with_their_types() {
 /// names through the environment) must be chained by that name: the chain's `type:` must not
 /// become a path.
 #[test]
-#[ignore = "overcloud-keys bug: existing_mappings() joins a resource type name with the env file's directory (\"/dir/OS::TripleO::MyPre\")"]
 fn operator_mapping_to_a_resource_type_name_is_chained_by_name() {
     let tmp = TempDir::new().unwrap();
     fs::copy(

@@ -234,18 +234,22 @@ pub fn existing_mappings(env_files: &[PathBuf]) -> Result<Vec<ExistingMapping>> 
             {
                 continue;
             }
-            let resolved = if Path::new(template).is_absolute() || template.contains("://") {
-                template.to_string()
-            } else {
-                let joined = crate::fsutil::parent_of(file).join(template);
-                let absolute = std::path::absolute(&joined).unwrap_or(joined);
-                // Drop `.` components so the chain template names a clean path.
-                let clean: PathBuf = absolute
-                    .components()
-                    .filter(|c| !matches!(c, std::path::Component::CurDir))
-                    .collect();
-                clean.display().to_string()
-            };
+            // Heat treats only `.yaml`/`.template` values as files; anything else
+            // (`OS::TripleO::OperatorPre`) is a type name and must stay as it is.
+            let is_file = template.ends_with(".yaml") || template.ends_with(".template");
+            let resolved =
+                if !is_file || Path::new(template).is_absolute() || template.contains("://") {
+                    template.to_string()
+                } else {
+                    let joined = crate::fsutil::parent_of(file).join(template);
+                    let absolute = std::path::absolute(&joined).unwrap_or(joined);
+                    // Drop `.` components so the chain template names a clean path.
+                    let clean: PathBuf = absolute
+                        .components()
+                        .filter(|c| !matches!(c, std::path::Component::CurDir))
+                        .collect();
+                    clean.display().to_string()
+                };
             out.push(ExistingMapping {
                 role: role.to_string(),
                 template: resolved,
