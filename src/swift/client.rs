@@ -618,6 +618,127 @@ mod tests {
         }
     }
 
+    /// Answers one connection per canned response (then closes it) and records each
+    /// request's head, lowercased: just enough HTTP to drive the retry loop.
+    fn scripted(responses: Vec<String>) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for response in responses {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line.to_lowercase());
+                }
+                let _ = tx.send(head);
+                let mut stream = stream;
+                let _ = stream.write_all(response.as_bytes());
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        (url, rx)
+    }
+
+    fn status(code: u16) -> String {
+        format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    }
+
+    fn fast_http(retries: u32) -> Http {
+        let opts = ConnectOptions {
+            retries,
+            timeout: Duration::from_secs(5),
+            ..ConnectOptions::default()
+        };
+        let mut http = Http::new(&opts, &TlsSettings::default()).unwrap();
+        http.policy.base = Duration::from_millis(1);
+        http
+    }
+
+    #[test]
+    fn retry_loop_retries_5xx_and_truncation_but_not_4xx() {
+        let (url, seen) = scripted(vec![status(503), status(502), status(204)]);
+        let reply = fast_http(5).send("Swift", "HEAD", &url, &[], None).unwrap();
+        assert_eq!(reply.status, 204);
+        assert_eq!(seen.try_iter().count(), 3);
+
+        let (url, seen) = scripted(vec![status(404), status(204)]);
+        let reply = fast_http(5).send("Swift", "HEAD", &url, &[], None).unwrap();
+        assert_eq!(reply.status, 404);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(seen.try_iter().count(), 1, "a 4xx must not be retried");
+
+        let truncated =
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\nshort".to_string();
+        let full = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nfull";
+        let (url, seen) = scripted(vec![truncated, full.into()]);
+        let reply = fast_http(5).send("Swift", "GET", &url, &[], None).unwrap();
+        assert_eq!(reply.body, b"full");
+        assert_eq!(seen.try_iter().count(), 2);
+
+        let (url, _) = scripted(vec![status(503), status(503), status(503)]);
+        match fast_http(2).send("Swift", "HEAD", &url, &[], None) {
+            Err(Error::Swift(SwiftError::Unreachable { attempts, last, .. })) => {
+                assert_eq!(attempts, 3);
+                assert!(last.contains("503"), "{last}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_token_is_renewed_once() {
+        let auth = |token: &str, storage: &str| {
+            format!(
+                "HTTP/1.1 200 OK\r\nX-Auth-Token: {token}\r\nX-Storage-Url: {storage}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        };
+        // Authenticate (tk1), 401, authenticate again (tk2), 204.
+        let (url, seen) = scripted(vec![
+            auth("tk1", "http://storage.invalid/v1/AUTH_t"),
+            status(401),
+            auth("tk2", "http://storage.invalid/v1/AUTH_t"),
+            status(204),
+            // A second 401 after renewal is the caller's to report: no third token.
+            status(401),
+            auth("tk3", "http://storage.invalid/v1/AUTH_t"),
+            status(401),
+        ]);
+        let found = Discovered {
+            credentials: Credentials::TempAuth(auth::TempAuthCredentials {
+                url: format!("{url}/auth/v1.0"),
+                user: "t:u".into(),
+                key: Secret::new("k"),
+            }),
+            tls: TlsSettings::default(),
+        };
+        let opts = ConnectOptions {
+            storage_url: Some(url.clone()),
+            ..ConnectOptions::default()
+        };
+        let mut swift = Swift::connect_with(&opts, found).unwrap();
+        let reply = swift
+            .request("HEAD", &format!("{url}/c"), &[], None)
+            .unwrap();
+        assert_eq!(reply.status, 204);
+        let heads: Vec<String> = seen.try_iter().collect();
+        assert_eq!(heads.len(), 4);
+        assert!(heads[1].contains("x-auth-token: tk1"), "{}", heads[1]);
+        assert!(heads[3].contains("x-auth-token: tk2"), "{}", heads[3]);
+        let reply = swift
+            .request("HEAD", &format!("{url}/c"), &[], None)
+            .unwrap();
+        assert_eq!(reply.status, 401);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(seen.try_iter().count(), 3, "re-authenticated only once");
+    }
+
     #[test]
     fn urls_are_encoded() {
         assert_eq!(
