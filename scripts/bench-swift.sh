@@ -100,7 +100,8 @@ SIZE="$(stat -c %s "$FILE")"
 cat "$FILE" >/dev/null # both sides read from the page cache
 
 # --- runs --------------------------------------------------------------------------------------
-# timed NAME I CMD... : runs CMD under /usr/bin/time -v, appends "name wall_s rss_kib" to
+# timed NAME I CMD... : runs CMD under /usr/bin/time -v, appends "name wall_us rss_kib
+# user_s sys_s" to
 # $W/results.txt; stdout of CMD goes to $W/NAME-I.out.
 timed() {
   local name="$1" i="$2" t0 t1
@@ -109,10 +110,13 @@ timed() {
   /usr/bin/time -v -o "$W/$name-$i.time" "$@" >"$W/$name-$i.out" 2>"$W/$name-$i.err" \
     || die "$name run $i failed: $(tail -n 5 "$W/$name-$i.err")"
   t1="${EPOCHREALTIME/[.,]/}"
-  local rss
+  local rss user sys
   rss="$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$W/$name-$i.time")"
-  printf '%s %s %s\n' "$name" "$((t1 - t0))" "$rss" >>"$W/results.txt"
-  log "$name run $i: $(((t1 - t0) / 1000)) ms, max RSS ${rss} KiB"
+  user="$(sed -n 's/^\s*User time (seconds): //p' "$W/$name-$i.time")"
+  sys="$(sed -n 's/^\s*System time (seconds): //p' "$W/$name-$i.time")"
+  printf '%s %s %s %s %s\n' "$name" "$((t1 - t0))" "$rss" "$user" "$sys" >>"$W/results.txt"
+  log "$name run $i: $(((t1 - t0) / 1000)) ms, CPU ${user}+${sys} s, max RSS ${rss} KiB" \
+    "(load $(cut -d' ' -f1 /proc/loadavg))"
 }
 
 object_bytes() { # CONTAINER OBJECT
@@ -120,6 +124,7 @@ object_bytes() { # CONTAINER OBJECT
 }
 
 : >"$W/results.txt"
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
   c="bench-ok-$i"
   timed overcloud-keys "$i" env HOME="$W/home" "$BIN" upload "$FILE" --container "$c" \
@@ -151,19 +156,21 @@ done
 
 # --- report ------------------------------------------------------------------------------------
 "$PY" -I - "$W/results.txt" "$out/swift.json" "$SIZE" "$RUNS" "$RSS_TARGET_KIB" \
-  "$swift_version" "$swiftclient_version" "$("$BIN" --version)" "$(nproc)" "$(uname -srm)" <<'PYEOF'
+  "$swift_version" "$swiftclient_version" "$("$BIN" --version)" "$(nproc)" "$(uname -srm)" \
+  "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PYEOF'
 import datetime, json, statistics, sys
 (results, dest, size, runs, rss_target, swift_version, swiftclient_version, ok_version, ncpu,
- kernel) = sys.argv[1:]
+ kernel, load_start, load_end) = sys.argv[1:]
 size, rss_target = int(size), int(rss_target)
 rows = {}
 for line in open(results):
-    name, us, rss = line.split()
-    rows.setdefault(name, []).append((int(us) / 1e6, int(rss)))
+    name, us, rss, user, system = line.split()
+    rows.setdefault(name, []).append((int(us) / 1e6, int(rss), float(user) + float(system)))
 summary = {}
 for name, vals in rows.items():
-    walls = [w for w, _ in vals]
-    rsss = [r for _, r in vals]
+    walls = [w for w, _, _ in vals]
+    rsss = [r for _, r, _ in vals]
+    cpus = [c for _, _, c in vals]
     med = statistics.median(walls)
     summary[name] = {
         "runs": len(vals),
@@ -171,6 +178,7 @@ for name, vals in rows.items():
         "throughput_mb_s": size / 1e6 / med,
         "throughput_mib_s": size / 1048576 / med,
         "max_rss_kib": {"median": statistics.median(rsss), "max": max(rsss), "all": rsss},
+        "cpu_s": {"median": statistics.median(cpus), "all": cpus},
     }
 ok, sc = summary["overcloud-keys"], summary["swiftclient"]
 targets = {
@@ -185,7 +193,8 @@ doc = {
     "swift": swift_version,
     "python_swiftclient": swiftclient_version,
     "overcloud_keys": ok_version,
-    "host": {"cpus": int(ncpu), "kernel": kernel},
+    "host": {"cpus": int(ncpu), "kernel": kernel, "loadavg_start": load_start,
+             "loadavg_end": load_end},
     "server": "all-in-one Swift on 127.0.0.1 (tests/swift_harness/swift_aio.py), 1 replica",
     "results": summary,
     "targets": targets,
@@ -195,18 +204,21 @@ print()
 print("Upload of a %.0f MiB file to a local Swift %s (median of %s runs each)"
       % (size / 1048576, swift_version, runs))
 print()
-print("%-34s %10s %12s %14s" % ("client", "wall (s)", "MB/s", "peak RSS (MiB)"))
-print("-" * 73)
+print("%-34s %10s %10s %12s %14s" % ("client", "wall (s)", "MB/s", "CPU (s)",
+                                     "peak RSS (MiB)"))
+print("-" * 84)
 for name, label in (("overcloud-keys", "overcloud-keys upload (release)"),
                     ("swiftclient", "swift upload (swiftclient %s)" % swiftclient_version)):
     s = summary[name]
-    print("%-34s %10.2f %12.1f %14.1f" % (label, s["wall_s"]["median"], s["throughput_mb_s"],
-                                          s["max_rss_kib"]["max"] / 1024))
+    print("%-34s %10.2f %10.1f %12.2f %14.1f" % (
+        label, s["wall_s"]["median"], s["throughput_mb_s"], s["cpu_s"]["median"],
+        s["max_rss_kib"]["max"] / 1024))
 print()
 print("target: faster than swiftclient   %s (x%.2f)"
       % ("MET" if targets["faster_than_swiftclient"] else "MISSED", targets["speedup"]))
 print("target: peak RSS < 64 MiB         %s (%.1f MiB)"
       % ("MET" if targets["rss_under_64_mib"] else "MISSED", ok["max_rss_kib"]["max"] / 1024))
+print("load average: %s at start, %s at end (%s CPUs)" % (load_start, load_end, ncpu))
 print()
 print("written: %s" % dest)
 PYEOF
