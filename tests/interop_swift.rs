@@ -1468,3 +1468,141 @@ fn default_env_file_keeps_other_artifacts() {
     assert_eq!(fetch(&kept), (200, extra_sha));
     assert_eq!(fetch(&new), (200, keys_v2_sha));
 }
+
+/// An object whose metadata claims the file's SHA-256 but whose bytes differ (same size) is
+/// not "reused": no URL handed out may serve anything but FILE's bytes.
+#[test]
+fn reuse_is_decided_by_content_not_metadata_alone() {
+    let case = Case::new();
+    let data = noise(20_000, 50);
+    let (file, sha) = case.artifact("liar.tar.gz", &data);
+    let other = noise(20_000, 51);
+    assert_ne!(sha256_hex(&other), sha);
+    case.acct.put_container("liar", &[]);
+    case.acct.put_object(
+        "liar",
+        "liar.tar.gz",
+        &other,
+        &[("X-Object-Meta-Sha256", &sha)],
+    );
+    let run = case.run(&[
+        "upload",
+        file.to_str().expect("utf-8"),
+        "--container",
+        "liar",
+        "--object",
+        "liar.tar.gz",
+        "--env-file",
+        &case.path("env.yaml"),
+        "-f",
+        "json",
+    ]);
+    match run.code {
+        // Refused as a different object: untouched, nothing written.
+        2 => {
+            assert_eq!(case.acct.get_object("liar", "liar.tar.gz").body, other);
+            assert!(!Path::new(&case.path("env.yaml")).exists());
+        }
+        0 => {
+            let json = run.json();
+            let url = str_field(&json, "temp_url");
+            assert_eq!(
+                fetch(url),
+                (200, sha.clone()),
+                "upload reported {:?} and handed out a URL serving other bytes than FILE \
+                 (its ETag {:?} is not FILE's MD5)\n{}",
+                json["action"],
+                json["etag"],
+                run.describe()
+            );
+        }
+        _ => panic!("{}", run.describe()),
+    }
+}
+
+/// A token that expires mid-upload (real tempauth expiry, 401 from Swift) is renewed once
+/// and the request repeated; the upload succeeds.
+#[test]
+fn expired_token_is_renewed() {
+    let swift = Swift::start_with(&swift_harness::SwiftOptions {
+        token_life: Some(3),
+        ..Default::default()
+    });
+    let acct = swift.account();
+    let dir = tempfile::Builder::new()
+        .prefix("reauth-")
+        .tempdir()
+        .expect("tempdir");
+    let (file, sha) = swift_harness::artifact(dir.path(), "reauth.tar.gz", &noise(300_000, 60));
+    let auth = FaultProxy::passthrough(swift.proxy_addr());
+    let storage = FaultProxy::passthrough(swift.proxy_addr());
+    let env = vec![
+        ("ST_AUTH".to_string(), format!("{}/auth/v1.0", auth.url())),
+        ("ST_USER".to_string(), acct.user.clone()),
+        ("ST_KEY".to_string(), acct.key.clone()),
+    ];
+    let upload = |container: &str| {
+        let storage_url = acct.storage_url_via(&storage.url());
+        let env_file = dir.path().join(format!("{container}.yaml"));
+        run_tool(
+            dir.path(),
+            &[
+                "upload",
+                file.to_str().expect("utf-8"),
+                "--container",
+                container,
+                "--os-storage-url",
+                &storage_url,
+                "--env-file",
+                env_file.to_str().expect("utf-8"),
+                "-f",
+                "json",
+            ],
+            &env,
+            RUN_LIMIT,
+        )
+    };
+    let baseline = upload("baseline");
+    baseline.expect_code(0);
+    let log = storage.log();
+    let put = log
+        .iter()
+        .position(|l| l.starts_with("PUT ") && l.contains("/baseline/"))
+        .unwrap_or_else(|| panic!("no object PUT in {log:#?}"));
+    assert!(
+        log.iter().all(|l| !l.ends_with(" 401")),
+        "baseline outlived the token: {log:#?}"
+    );
+    let base = log.len();
+    for (what, skip) in [("first request", 0), ("object PUT", put)] {
+        let container = format!("renew-{skip}");
+        auth.reset_counts();
+        storage.reset_counts();
+        // Held past the token's life: Swift itself answers 401.
+        storage.set_fault_after(Fault::Delay(4_500), skip, 1);
+        let run = upload(&container);
+        assert_eq!(
+            run.code,
+            0,
+            "{what}: {:#?}\n{}",
+            storage.log(),
+            run.describe()
+        );
+        let log = storage.log();
+        assert!(
+            log[skip].ends_with(" 401"),
+            "{what}: the delayed request met an expired token: {log:#?}"
+        );
+        assert_eq!(auth.count(), 2, "{what}: one renewal: {:#?}", auth.log());
+        assert_eq!(
+            log.len(),
+            base + 1,
+            "{what}: the 401 repeated once: {log:#?}"
+        );
+        let url = run.json()["temp_url"]
+            .as_str()
+            .expect("temp_url")
+            .to_string();
+        assert_eq!(fetch(&url), (200, sha.clone()), "{what}");
+    }
+}

@@ -148,9 +148,27 @@ pub struct Swift {
     next_account: AtomicUsize,
 }
 
+/// How to start a cluster of one's own.
+#[derive(Debug, Clone, Default)]
+pub struct SwiftOptions<'a> {
+    /// Also start a proxy authenticating against this Keystone.
+    pub keystone: Option<&'a KeystoneBackend>,
+    /// Tempauth's `token_life` in seconds (default 86400): short, to test re-authentication.
+    pub token_life: Option<u32>,
+}
+
 impl Swift {
     /// Starts a cluster of its own (tempauth proxy, plus a Keystone proxy if asked).
     pub fn start(keystone: Option<&KeystoneBackend>) -> Swift {
+        Swift::start_with(&SwiftOptions {
+            keystone,
+            ..SwiftOptions::default()
+        })
+    }
+
+    /// Starts a cluster of its own with `opts`.
+    pub fn start_with(opts: &SwiftOptions<'_>) -> Swift {
+        let keystone = opts.keystone;
         let keep = std::env::var_os("SWIFT_HARNESS_KEEP").is_some();
         let root = tempfile::Builder::new()
             .prefix("swift-harness-")
@@ -173,6 +191,9 @@ impl Swift {
             .arg(ACCOUNTS.to_string());
         if !keep {
             cmd.arg("--cleanup");
+        }
+        if let Some(life) = opts.token_life {
+            cmd.arg("--token-life").arg(life.to_string());
         }
         if let Some(ks) = keystone {
             cmd.arg("--keystone-url")
@@ -738,6 +759,8 @@ pub enum Fault {
     Truncate,
     /// Read the request and never answer (the connection stays open).
     Stall,
+    /// Hold the request this many milliseconds, then pass it through.
+    Delay(u64),
 }
 
 struct ProxyState {
@@ -893,7 +916,7 @@ fn handle(mut conn: TcpStream, state: &ProxyState) {
     if fault == Fault::Reset {
         let mut head = vec![0u8; head_len];
         let _ = conn.peek(&mut head);
-        record(state, &head, "reset");
+        record(state, &head, "reset".into());
         // Unread bytes in the receive queue make the kernel answer close() with RST.
         drop(conn);
         return;
@@ -906,7 +929,7 @@ fn handle(mut conn: TcpStream, state: &ProxyState) {
     let fields = head_fields(&head_text);
     match fault {
         Fault::ServiceUnavailable => {
-            record(state, &head, "503");
+            record(state, &head, "503".into());
             let expects_continue =
                 field(&fields, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
             if !expects_continue {
@@ -923,28 +946,51 @@ fn handle(mut conn: TcpStream, state: &ProxyState) {
             linger_close(conn);
         }
         Fault::Stall => {
-            record(state, &head, "stalled");
+            record(state, &head, "stalled".into());
             while !state.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        Fault::None | Fault::Truncate => {
+        Fault::None | Fault::Truncate | Fault::Delay(_) => {
             let truncate = fault == Fault::Truncate;
-            record(state, &head, if truncate { "truncated" } else { "passed" });
-            forward(conn, &head_text, state.upstream, truncate);
+            let what = match fault {
+                Fault::Truncate => "truncated".to_string(),
+                Fault::Delay(ms) => format!("delayed {ms} ms, passed"),
+                _ => "passed".to_string(),
+            };
+            let entry = record(state, &head, what);
+            if let Fault::Delay(ms) = fault {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            if let Some(status) = forward(conn, &head_text, state.upstream, truncate) {
+                state.log.lock().expect("lock")[entry].push_str(&format!(" {status}"));
+            }
         }
         Fault::Reset => unreachable!(),
     }
 }
 
-fn record(state: &ProxyState, head: &[u8], what: &str) {
+/// Appends `REQUEST LINE -> what` to the log; returns its index.
+fn record(state: &ProxyState, head: &[u8], what: String) -> usize {
     let text = String::from_utf8_lossy(head);
     let line = text.lines().next().unwrap_or("").to_string();
-    state
-        .log
-        .lock()
-        .expect("lock")
-        .push(format!("{line} -> {what}"));
+    let mut log = state.log.lock().expect("lock");
+    log.push(format!("{line} -> {what}"));
+    log.len() - 1
+}
+
+/// The status of the final (non-1xx) response at the start of `buf`, once its line arrived.
+fn final_status(buf: &[u8]) -> Option<u16> {
+    let mut rest = buf;
+    loop {
+        let line_end = find(rest, b"\r\n")?;
+        let line = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
+        if !(100..200).contains(&status) {
+            return Some(status);
+        }
+        rest = &rest[find(rest, b"\r\n\r\n")? + 4..];
+    }
 }
 
 /// Reads and discards a request body (Content-Length or chunked).
@@ -1005,31 +1051,49 @@ fn upstream_head(head: &str) -> String {
     out
 }
 
-fn forward(conn: TcpStream, head: &str, upstream: SocketAddr, truncate: bool) {
+/// Passes one request to `upstream` and its response back (cut short if `truncate`);
+/// returns the final response's status when one was seen.
+fn forward(conn: TcpStream, head: &str, upstream: SocketAddr, truncate: bool) -> Option<u16> {
     let Ok(mut up) = TcpStream::connect(upstream) else {
         // Upstream down: close as a dead server would look through a proxy.
-        return;
+        return None;
     };
     if up.write_all(upstream_head(head).as_bytes()).is_err() {
-        return;
+        return None;
     }
     // Client -> upstream (the request body), until either side closes.
     let (Ok(mut client_in), Ok(mut up_out)) = (conn.try_clone(), up.try_clone()) else {
-        return;
+        return None;
     };
     let pump = std::thread::spawn(move || {
         let _ = std::io::copy(&mut client_in, &mut up_out);
         let _ = up_out.shutdown(Shutdown::Write);
     });
     let mut client_out = conn;
+    let mut status = None;
     if truncate {
         truncate_response(&mut up, &mut client_out);
     } else {
-        let _ = std::io::copy(&mut up, &mut client_out);
+        let mut head = Vec::new();
+        let mut chunk = vec![0u8; 256 * 1024];
+        loop {
+            let n = match up.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if status.is_none() && head.len() < 64 * 1024 {
+                head.extend_from_slice(&chunk[..n]);
+                status = final_status(&head);
+            }
+            if client_out.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+        }
     }
     let _ = client_out.shutdown(Shutdown::Both);
     let _ = up.shutdown(Shutdown::Both);
     let _ = pump.join();
+    status
 }
 
 /// Passes interim (1xx) responses, buffers the final one to EOF, sends part of it: half of
@@ -1168,7 +1232,8 @@ pub fn artifact(dir: &Path, name: &str, data: &[u8]) -> (PathBuf, String) {
 
 /// Deterministic pseudo-random bytes (xorshift), so big test files need no RNG crate.
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    // Distinct seeds give distinct streams (never zero: xorshift would stay at zero).
+    let mut x = seed.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         x ^= x << 13;

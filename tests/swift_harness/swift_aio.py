@@ -1,6 +1,6 @@
 """A real, all-in-one Swift on 127.0.0.1 for tests and benchmarks (test harness only).
 
-    python -I swift_aio.py --root DIR --ring-cache DIR [--accounts N] [--cleanup]
+    python -I swift_aio.py --root DIR --ring-cache DIR [--accounts N] [--token-life S] [--cleanup]
                            [--keystone-url URL --keystone-password PW --keystone-site DIR]
 
 Starts swift's own account, container and object servers and a tempauth proxy (plus, with
@@ -187,7 +187,7 @@ use = egg:swift#versioned_writes
 """
 
 
-def tempauth_proxy_conf(port, etc, srv, accounts):
+def tempauth_proxy_conf(port, etc, srv, accounts, token_life):
     users = "".join(
         "user_t%d_tester = testing .admin\n" % i for i in range(accounts)
     )
@@ -197,8 +197,10 @@ def tempauth_proxy_conf(port, etc, srv, accounts):
         "pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats "
         "tempurl tempauth copy slo dlo versioned_writes proxy-logging proxy-server\n"
         + PROXY_COMMON
-        + "\n[filter:tempauth]\nuse = egg:swift#tempauth\ntoken_life = 86400\n"
-        "user_probe_probe = probe .admin\n" + users
+        + "\n[filter:tempauth]\nuse = egg:swift#tempauth\n"
+        + "token_life = %d\n" % token_life
+        + "user_probe_probe = probe .admin\n"
+        + users
     )
 
 
@@ -304,7 +306,9 @@ class Cluster(object):
         install_rings(rings, self.etc, self.ports)
         conf = self.write(
             "proxy-server.conf",
-            tempauth_proxy_conf(self.ports["proxy"], self.etc, self.srv, self.args.accounts),
+            tempauth_proxy_conf(
+                self.ports["proxy"], self.etc, self.srv, self.args.accounts, self.args.token_life
+            ),
         )
         self.spawn("proxy", "proxy", conf)
         if self.args.keystone_url:
@@ -412,6 +416,7 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("--ring-cache", required=True)
     parser.add_argument("--accounts", type=int, default=64)
+    parser.add_argument("--token-life", type=int, default=86400, help="tempauth token_life")
     parser.add_argument("--keystone-url")
     parser.add_argument("--keystone-password")
     parser.add_argument("--keystone-site")
