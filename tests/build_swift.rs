@@ -3,7 +3,6 @@
 //! nothing, scoped delivery passes the URL to the node script, and Swift down changes nothing.
 
 #[path = "swift_harness/mod.rs"]
-#[allow(dead_code)]
 mod swift_harness;
 
 use std::fs;
