@@ -1606,3 +1606,60 @@ fn expired_token_is_renewed() {
         assert_eq!(fetch(&url), (200, sha.clone()), "{what}");
     }
 }
+
+/// `--refresh` never re-signs a URL for an object that is gone or no longer holds the
+/// content its name promises; the env file is then left byte for byte.
+#[test]
+fn refresh_refuses_missing_or_changed_objects() {
+    let case = Case::new();
+    let scenarios: [(&str, fn(&Account, &str)); 3] = [
+        ("deleted", |acct, object| {
+            let resp = acct.request("DELETE", "changing", Some(object), &[], None);
+            assert_eq!(resp.status, 204);
+        }),
+        ("overwritten with another sha256", |acct, object| {
+            acct.put_object(
+                "changing",
+                object,
+                b"other bytes",
+                &[("X-Object-Meta-Sha256", &sha256_hex(b"other bytes"))],
+            );
+        }),
+        (
+            "overwritten by a plain upload (no sha256 metadata)",
+            |acct, object| {
+                acct.put_object("changing", object, b"other bytes", &[]);
+            },
+        ),
+    ];
+    for (i, (what, change)) in scenarios.into_iter().enumerate() {
+        let (file, sha) = case.artifact(&format!("art{i}.tar.gz"), &noise(5_000, 70 + i as u64));
+        let env_file = case.path(&format!("env{i}.yaml"));
+        let json = case.upload(&file, &["--container", "changing", "--env-file", &env_file]);
+        change(&case.acct, str_field(&json, "object"));
+        let before = fs::read(&env_file).expect("env file");
+        let run = case.run(&[
+            "upload",
+            "--refresh",
+            "--env-file",
+            &env_file,
+            "--refresh-margin",
+            "1000000000",
+        ]);
+        if run.code == 0 {
+            let url = yaml_urls(Path::new(&env_file)).remove(0);
+            let (status, body_sha) = fetch(&url);
+            panic!(
+                "{what}: refresh succeeded and re-signed {url} (GET: {status}, body sha256 \
+                 {body_sha}, the artifact's is {sha})\n{}",
+                run.describe()
+            );
+        }
+        assert!(!run.stderr.trim().is_empty(), "{what}: no message");
+        assert_eq!(
+            fs::read(&env_file).expect("env file"),
+            before,
+            "{what}: env file changed"
+        );
+    }
+}
