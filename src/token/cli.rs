@@ -99,28 +99,33 @@ fn inspect(args: InspectArgs) -> Result<Outcome> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let mut renderer = Renderer::new(args.format, now);
-    if args.token == "-" {
-        let stdin = std::io::stdin().lock();
-        inspector.inspect_lines(stdin, |line, result| renderer.add(line, result))?;
-        if renderer.count() == 0 {
-            return Err(Error::InvalidValue {
-                name: "token input",
-                value: "standard input".into(),
-                reason: "holds no token (give one per line, or the token as an argument)".into(),
-            });
-        }
+    // Results stream to stdout as tokens are read; the binary prints the summary after.
+    let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let mut renderer = Renderer::new(args.format, now, out);
+    let (tokens, source) = if args.token == "-" {
+        let stdin = std::io::stdin();
+        (
+            inspector.inspect_stream(stdin, &mut renderer)?,
+            "standard input",
+        )
     } else {
-        inspector.inspect_lines(args.token.as_bytes(), |line, result| {
-            renderer.add(line, result)
-        })?;
-        if renderer.count() == 0 {
-            return Err(Error::InvalidValue {
-                name: "token",
-                value: "''".into(),
-                reason: "is empty".into(),
-            });
-        }
+        (
+            inspector.inspect_stream(args.token.as_bytes(), &mut renderer)?,
+            "the TOKEN argument",
+        )
+    };
+    if tokens == 0 {
+        return Err(Error::InvalidValue {
+            name: "token input",
+            value: source.into(),
+            reason: "holds no token (give one per line on stdin, or the token as an argument)"
+                .into(),
+        });
     }
-    Ok(renderer.finish(&inspector))
+    let (_, outcome) = renderer.finish(&inspector).map_err(|source| Error::Io {
+        op: "write results to",
+        path: "standard output".into(),
+        source,
+    })?;
+    Ok(outcome)
 }

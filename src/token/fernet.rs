@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use aes::Aes128;
+use aes::Aes128Dec;
 use aes::cipher::{BlockDecryptMut, InnerIvInit, KeyInit, block_padding::Pkcs7};
 use base64::Engine;
 use base64::alphabet::URL_SAFE;
@@ -58,7 +58,8 @@ pub struct KeyInfo {
 struct Slot {
     info: KeyInfo,
     mac: hmac::Key,
-    aes: Aes128,
+    /// Decryption key schedule only (tokens are never encrypted here).
+    aes: Aes128Dec,
 }
 
 /// The keys of one Fernet repository, ready to decrypt. Prints as `[redacted]`.
@@ -175,7 +176,7 @@ impl FernetKeyring {
                         fingerprint: key.fingerprint(),
                     },
                     mac: hmac::Key::new(hmac::HMAC_SHA256, key.signing_key()),
-                    aes: Aes128::new_from_slice(key.encryption_key())
+                    aes: Aes128Dec::new_from_slice(key.encryption_key())
                         .expect("the encryption half is 16 bytes"),
                 }
             })
@@ -295,7 +296,8 @@ impl FernetKeyring {
         let iv: &[u8; 16] = raw[9..HEADER].try_into().expect("16 bytes");
         let ciphertext = &signed[HEADER..];
         scratch.plain.resize(ciphertext.len(), 0);
-        let plaintext = cbc::Decryptor::<Aes128>::inner_iv_init(slot.aes.clone(), iv.into())
+        // By reference: a clone of the key schedule would be zeroized on drop, per token.
+        let plaintext = cbc::Decryptor::<&Aes128Dec>::inner_iv_init(&slot.aes, iv.into())
             .decrypt_padded_b2b_mut::<Pkcs7>(ciphertext, &mut scratch.plain)
             .map_err(|_| FernetError::BadPadding(Box::new(slot.info.clone())))?;
         Ok(Decrypted {

@@ -14,7 +14,7 @@ pub mod payload;
 pub mod report;
 pub mod time;
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 
 use crate::error::{Error, Result};
 use fernet::{FernetError, FernetKeyring, KeyInfo, Scratch};
@@ -200,17 +200,28 @@ impl Inspector {
         }
     }
 
-    /// Inspects every token of `input`, one per line (blank lines skipped, line numbers kept),
-    /// feeding each result to `sink`. Returns the number of tokens seen.
-    pub fn inspect_lines<R, F>(&self, mut input: R, mut sink: F) -> Result<usize>
-    where
-        R: BufRead,
-        F: FnMut(usize, &Inspection<'_>),
-    {
+    /// Inspects every token of `input`, one per line (blank lines skipped, line numbers
+    /// kept), handing each result to `sink` as soon as it is known, and calling
+    /// [`Sink::idle`] before waiting for more input (so a live stream, such as a log being
+    /// followed, shows its results at once). Returns the number of tokens seen. A sink that
+    /// hits a closed pipe (`| head`) ends the run quietly.
+    pub fn inspect_stream<R: Read, S: Sink>(&self, input: R, sink: &mut S) -> Result<usize> {
+        let mut input = BufReader::with_capacity(64 * 1024, input);
         let mut line = Vec::with_capacity(256);
         let mut scratch = Scratch::default();
         let (mut number, mut tokens) = (0, 0);
+        let write_err = |source: std::io::Error| Error::Io {
+            op: "write results to",
+            path: "standard output".into(),
+            source,
+        };
         loop {
+            if input.buffer().is_empty() {
+                match sink.idle() {
+                    Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(tokens),
+                    other => other.map_err(write_err)?,
+                }
+            }
             line.clear();
             let n = input
                 .read_until(b'\n', &mut line)
@@ -227,8 +238,22 @@ impl Inspector {
                 continue;
             }
             tokens += 1;
-            sink(number, &self.inspect(&line, &mut scratch));
+            match sink.result(number, &self.inspect(&line, &mut scratch)) {
+                Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(tokens),
+                other => other.map_err(write_err)?,
+            }
         }
+    }
+}
+
+/// Where inspection results go, one token at a time.
+pub trait Sink {
+    /// The result for the token on input line `line` (numbered from 1, blank lines counted).
+    fn result(&mut self, line: usize, inspection: &Inspection<'_>) -> std::io::Result<()>;
+
+    /// No more input is buffered: the next read may block. A chance to flush output.
+    fn idle(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -394,29 +419,42 @@ mod tests {
 
     #[test]
     fn lines_are_numbered_from_the_input_and_blank_ones_skipped() {
+        struct Lines(Vec<(usize, bool)>);
+        impl Sink for Lines {
+            fn result(&mut self, line: usize, r: &Inspection<'_>) -> std::io::Result<()> {
+                self.0.push((line, matches!(r, Inspection::Failed(_))));
+                Ok(())
+            }
+        }
         let inspector = inspector();
         let token = vectors()["fernet"][0]["token"].as_str().unwrap().to_owned();
         let input = format!("{token}\n\n   \nnot-a-token\n{token}");
-        let mut seen = vec![];
+        let mut seen = Lines(vec![]);
         let n = inspector
-            .inspect_lines(input.as_bytes(), |line, r| {
-                seen.push((line, matches!(r, Inspection::Failed(_))))
-            })
+            .inspect_stream(input.as_bytes(), &mut seen)
             .unwrap();
         assert_eq!(n, 3);
-        assert_eq!(seen, [(1, false), (4, true), (5, false)]);
+        assert_eq!(seen.0, [(1, false), (4, true), (5, false)]);
     }
 
     #[test]
-    fn failure_codes_are_unique_and_kebab_case() {
-        let mut seen = std::collections::BTreeSet::new();
-        for code in FAILURE_CODES {
-            assert!(seen.insert(code), "duplicate code {code}");
-            assert!(
-                code.chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '-' || c.is_ascii_digit()),
-                "{code}"
-            );
+    fn a_closed_pipe_ends_the_run_quietly() {
+        struct Closed(usize);
+        impl Sink for Closed {
+            fn result(&mut self, _: usize, _: &Inspection<'_>) -> std::io::Result<()> {
+                self.0 += 1;
+                Err(ErrorKind::BrokenPipe.into())
+            }
         }
+        let token = vectors()["fernet"][0]["token"].as_str().unwrap().to_owned();
+        let input = format!("{token}\n{token}\n");
+        let mut sink = Closed(0);
+        assert_eq!(
+            inspector()
+                .inspect_stream(input.as_bytes(), &mut sink)
+                .unwrap(),
+            1
+        );
+        assert_eq!(sink.0, 1);
     }
 }

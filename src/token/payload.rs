@@ -37,21 +37,30 @@ pub enum Id {
     Text(String),
 }
 
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Id {
+    /// Appends the id as keystone shows it (ids are most of what `token inspect` prints, so
+    /// this skips `fmt`).
+    pub fn push_to(&self, out: &mut String) {
         match self {
             Id::Uuid(bytes) => {
-                // One write instead of sixteen: ids are most of what `token inspect` prints.
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                let mut out = [0u8; 32];
+                let mut hex = [0u8; 32];
                 for (i, b) in bytes.iter().enumerate() {
-                    out[2 * i] = HEX[usize::from(b >> 4)];
-                    out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+                    hex[2 * i] = HEX[usize::from(b >> 4)];
+                    hex[2 * i + 1] = HEX[usize::from(b & 0xf)];
                 }
-                f.write_str(std::str::from_utf8(&out).expect("hex is ASCII"))
+                out.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
             }
-            Id::Text(text) => f.write_str(text),
+            Id::Text(text) => out.push_str(text),
         }
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(32);
+        self.push_to(&mut text);
+        f.write_str(&text)
     }
 }
 

@@ -1,70 +1,143 @@
-//! Rendering inspection results for `-f table|json|value`, one result per token, built as the
-//! tokens stream by so nothing per token is kept but the output itself.
+//! Rendering inspection results for `-f table|json|value`, one result per token.
+//!
+//! Table and value output is written to the given writer as each token is inspected (a
+//! followed log shows results at once; 100,000 tokens need no memory beyond the write
+//! buffer); the summary line comes back in the [`Outcome`]. JSON is one document, so its
+//! results are collected and returned as the outcome's value.
 //!
 //! Table: a head line per token (`line N: ok fernet key 2 (primary, ...)`) and the fields
 //! indented below; failures on one line with their code. JSON: `{"results": [...]}` with
-//! keystone's field names. Value: one line per token, `LINE ok KEY ROLE TYPE USER SCOPE EXPIRES`
-//! or `LINE failed CODE`.
+//! keystone's field names. Value: one line per token, `LINE ok KEY ROLE TYPE USER SCOPE EXPIRES
+//! valid|expired` (`-` for no scope; JWS tokens show `public` as the role) or `LINE failed CODE`.
 
-use std::fmt::{Display, Write};
+use std::io;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::payload::Id;
 use super::time::IsoTime;
-use super::{Inspection, Inspector};
+use super::{Inspection, Inspector, Sink};
 use crate::cli::Format;
 use crate::keys::repo::KeyRole;
 use crate::output::Outcome;
 
-/// Accumulates the output of a run.
+/// Renders the results of a run into `out` (table, value) or a JSON document.
 #[derive(Debug)]
-pub struct Renderer {
+pub struct Renderer<W: io::Write> {
     format: Format,
     now: i64,
+    out: W,
+    /// One token's text, reused.
     text: String,
     results: Vec<Value>,
     decoded: usize,
     failed: usize,
 }
 
-fn field(out: &mut String, name: &str, value: impl Display) {
+/// Appends itself to the table without going through `fmt`: the table is written for every
+/// token of a run, and `fmt` costs as much as the decryption.
+trait Text {
+    fn push_to(&self, out: &mut String);
+}
+
+impl Text for str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Text for String {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Text for Arc<str> {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Text for Id {
+    fn push_to(&self, out: &mut String) {
+        Id::push_to(self, out);
+    }
+}
+
+impl Text for IsoTime {
+    fn push_to(&self, out: &mut String) {
+        IsoTime::push_to(self, out);
+    }
+}
+
+impl Text for Value {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(&self.to_string());
+    }
+}
+
+/// A list as `a, b, c`, or `-` when empty.
+impl<T: Text> Text for [T] {
+    fn push_to(&self, out: &mut String) {
+        if self.is_empty() {
+            out.push('-');
+        }
+        for (i, item) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            item.push_to(out);
+        }
+    }
+}
+
+impl<T: Text> Text for Vec<T> {
+    fn push_to(&self, out: &mut String) {
+        self.as_slice().push_to(out);
+    }
+}
+
+/// `    name                 value`, the value column aligned.
+fn field<T: Text + ?Sized>(out: &mut String, name: &str, value: &T) {
     const PAD: &str = "                         ";
     out.push_str("    ");
     out.push_str(name);
     out.push_str(&PAD[..21usize.saturating_sub(name.len())]);
-    let _ = write!(out, "{value}");
+    value.push_to(out);
     out.push('\n');
 }
 
-fn opt_field<T: Display>(out: &mut String, name: &str, value: &Option<T>) {
+fn opt_field<T: Text>(out: &mut String, name: &str, value: &Option<T>) {
     if let Some(v) = value {
         field(out, name, v);
     }
 }
 
-struct Joined<'a, T>(&'a [T]);
-
-impl<T: Display> Display for Joined<'_, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("-");
-        }
-        for (i, item) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            item.fmt(f)?;
-        }
-        Ok(())
+fn push_int(out: &mut String, n: impl Into<i128>) {
+    let n = n.into();
+    if n < 0 {
+        out.push('-');
     }
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("digits are ASCII"));
 }
 
 fn expiry(out: &mut String, at: IsoTime, now: i64) {
+    field(out, "expires_at", &at);
     if at.seconds() < now {
-        field(out, "expires_at", format_args!("{at} (expired)"));
-    } else {
-        field(out, "expires_at", at);
+        out.pop();
+        out.push_str(" (expired)\n");
     }
 }
 
@@ -82,13 +155,15 @@ fn created(timestamp: u64) -> Option<IsoTime> {
         .and_then(IsoTime::from_seconds)
 }
 
-impl Renderer {
-    /// A renderer for `format`; `now` (Unix seconds) decides what is shown as expired.
-    pub fn new(format: Format, now: i64) -> Self {
+impl<W: io::Write> Renderer<W> {
+    /// A renderer for `format` writing to `out`; `now` (Unix seconds) decides what is shown
+    /// as expired.
+    pub fn new(format: Format, now: i64, out: W) -> Self {
         Renderer {
             format,
             now,
-            text: String::new(),
+            out,
+            text: String::with_capacity(1024),
             results: Vec::new(),
             decoded: 0,
             failed: 0,
@@ -100,29 +175,27 @@ impl Renderer {
         self.decoded + self.failed
     }
 
-    fn expired(&self, at: IsoTime) -> &'static str {
-        if at.seconds() < self.now {
-            " (expired)"
-        } else {
-            ""
-        }
-    }
-
     /// Adds the result for the token on input line `line`.
-    pub fn add(&mut self, line: usize, inspection: &Inspection<'_>) {
+    pub fn add(&mut self, line: usize, inspection: &Inspection<'_>) -> io::Result<()> {
         match inspection {
             Inspection::Failed(_) => self.failed += 1,
             _ => self.decoded += 1,
         }
         match self.format {
-            Format::Table => self.add_text(line, inspection),
+            Format::Table => {
+                self.text.clear();
+                self.add_text(line, inspection);
+                self.out.write_all(self.text.as_bytes())
+            }
+            Format::Value => {
+                self.text.clear();
+                self.add_value(line, inspection);
+                self.out.write_all(self.text.as_bytes())
+            }
             Format::Json => {
                 let value = self.json(line, inspection);
                 self.results.push(value);
-            }
-            Format::Value => {
-                let value = Value::String(self.value_line(line, inspection));
-                self.results.push(value);
+                Ok(())
             }
         }
     }
@@ -130,7 +203,9 @@ impl Renderer {
     fn add_text(&mut self, line: usize, inspection: &Inspection<'_>) {
         let now = self.now;
         let out = &mut self.text;
-        let _ = write!(out, "line {line}: ");
+        out.push_str("line ");
+        push_int(out, line as u64);
+        out.push_str(": ");
         match inspection {
             Inspection::Fernet {
                 key,
@@ -149,35 +224,35 @@ impl Renderer {
                 ] {
                     out.push_str(part);
                 }
-                let _ = writeln!(out, " (version {})", p.version);
+                out.push_str(" (version ");
+                push_int(out, p.version);
+                out.push_str(")\n");
                 field(out, "user_id", &p.user_id);
-                field(
-                    out,
-                    "methods",
-                    format_args!("{} (bitmask {})", Joined(&p.methods), p.methods_bitmask),
-                );
+                field(out, "methods", &p.methods);
+                out.pop();
+                out.push_str(" (bitmask ");
+                push_int(out, p.methods_bitmask);
+                out.push_str(")\n");
                 opt_field(out, "system", &p.system);
                 opt_field(out, "domain_id", &p.domain_id);
                 opt_field(out, "project_id", &p.project_id);
                 opt_field(out, "trust_id", &p.trust_id);
-                if let Some(groups) = &p.federated_group_ids {
-                    field(out, "federated_group_ids", Joined::<Id>(groups));
-                }
+                opt_field(out, "federated_group_ids", &p.federated_group_ids);
                 opt_field(out, "identity_provider_id", &p.identity_provider_id);
                 opt_field(out, "protocol_id", &p.protocol_id);
                 opt_field(out, "access_token_id", &p.access_token_id);
                 opt_field(out, "app_cred_id", &p.app_cred_id);
                 opt_field(out, "thumbprint", &p.thumbprint);
                 match created(*timestamp) {
-                    Some(at) => field(out, "issued_at", at),
+                    Some(at) => field(out, "issued_at", &at),
                     None => field(
                         out,
                         "issued_at",
-                        format_args!("unix time {timestamp} (out of range)"),
+                        &format!("unix time {timestamp} (out of range)"),
                     ),
                 }
                 expiry(out, p.expires_at, now);
-                field(out, "audit_ids", Joined(&p.audit_ids));
+                field(out, "audit_ids", &p.audit_ids);
             }
             Inspection::Jws { key, claims: c } => {
                 for part in [
@@ -192,7 +267,7 @@ impl Renderer {
                     out.push_str(part);
                 }
                 field(out, "user_id", &c.user_id);
-                field(out, "methods", Joined(&c.methods));
+                field(out, "methods", &c.methods);
                 opt_field(out, "system", &c.system);
                 opt_field(out, "domain_id", &c.domain_id);
                 opt_field(out, "project_id", &c.project_id);
@@ -203,9 +278,9 @@ impl Renderer {
                 opt_field(out, "access_token_id", &c.access_token_id);
                 opt_field(out, "app_cred_id", &c.app_cred_id);
                 opt_field(out, "thumbprint", &c.thumbprint);
-                field(out, "issued_at", c.issued_at);
+                field(out, "issued_at", &c.issued_at);
                 expiry(out, c.expires_at, now);
-                field(out, "audit_ids", Joined(&c.audit_ids));
+                field(out, "audit_ids", &c.audit_ids);
             }
             Inspection::Failed(f) => {
                 for part in ["FAILED ", f.format, " ", f.code, ": ", &f.message, "\n"] {
@@ -244,69 +319,102 @@ impl Renderer {
         value
     }
 
-    fn value_line(&self, line: usize, inspection: &Inspection<'_>) -> String {
-        fn scope<T: Display>(ids: [&Option<T>; 3]) -> String {
-            ids.iter()
-                .find_map(|id| id.as_ref().map(|v| v.to_string()))
-                .unwrap_or_else(|| "-".into())
-        }
-        match inspection {
+    fn add_value(&mut self, line: usize, inspection: &Inspection<'_>) {
+        let now = self.now;
+        let out = &mut self.text;
+        push_int(out, line as u64);
+        let (expires_at, scope): (IsoTime, Option<&dyn Text>) = match inspection {
             Inspection::Fernet {
                 key, payload: p, ..
-            } => format!(
-                "{line} ok {} {} {} {} {} {}{}",
-                key.file,
-                key.role,
-                p.kind,
-                p.user_id,
-                scope([
-                    &p.project_id,
-                    &p.domain_id,
-                    &p.system.as_ref().map(|s| Id::Text(s.clone())),
-                ]),
-                p.expires_at,
-                self.expired(p.expires_at)
-            ),
-            Inspection::Jws { key, claims: c } => format!(
-                "{line} ok {} public {} {} {} {}{}",
-                key.file,
-                c.kind,
-                c.user_id,
-                scope([&c.project_id, &c.domain_id, &c.system]),
-                c.expires_at,
-                self.expired(c.expires_at)
-            ),
-            Inspection::Failed(f) => format!("{line} failed {}", f.code),
+            } => {
+                for part in [
+                    " ok ",
+                    &key.file,
+                    " ",
+                    role_name(key.role),
+                    " ",
+                    p.kind.name(),
+                    " ",
+                ] {
+                    out.push_str(part);
+                }
+                p.user_id.push_to(out);
+                let scope = (p.project_id.as_ref().map(|id| id as &dyn Text))
+                    .or(p.domain_id.as_ref().map(|id| id as &dyn Text))
+                    .or(p.system.as_ref().map(|s| s as &dyn Text));
+                (p.expires_at, scope)
+            }
+            Inspection::Jws { key, claims: c } => {
+                for part in [
+                    " ok ",
+                    &key.file,
+                    " public ",
+                    c.kind.name(),
+                    " ",
+                    &c.user_id,
+                ] {
+                    out.push_str(part);
+                }
+                let scope = (c.project_id.as_ref())
+                    .or(c.domain_id.as_ref())
+                    .or(c.system.as_ref())
+                    .map(|s| s as &dyn Text);
+                (c.expires_at, scope)
+            }
+            Inspection::Failed(f) => {
+                out.push_str(" failed ");
+                out.push_str(f.code);
+                out.push('\n');
+                return;
+            }
+        };
+        out.push(' ');
+        match scope {
+            Some(scope) => scope.push_to(out),
+            None => out.push('-'),
         }
+        out.push(' ');
+        expires_at.push_to(out);
+        out.push_str(if expires_at.seconds() < now {
+            " expired\n"
+        } else {
+            " valid\n"
+        });
     }
 
-    /// The outcome of the run: exit 0 when every token decoded, 1 when any did not.
-    pub fn finish(self, inspector: &Inspector) -> Outcome {
+    /// Flushes the output and returns the writer and the outcome of the run: exit 0 when
+    /// every token decoded, 1 when any did not. The outcome's text is the summary line
+    /// (table) or empty (value: one line per token and nothing else); its JSON the whole
+    /// document (json) or the counts.
+    pub fn finish(mut self, inspector: &Inspector) -> io::Result<(W, Outcome)> {
+        match self.out.flush() {
+            // `| head` closed the pipe: not an error (the binary treats it the same way).
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            other => other?,
+        }
         let summary = format!(
             "{} token(s): {} decoded, {} failed",
             self.count(),
             self.decoded,
             self.failed
         );
-        let mut text = self.text;
-        text.push_str(&summary);
-        text.push('\n');
-        let json = match self.format {
-            Format::Table => json!({"summary": summary}),
+        let counts = json!({
+            "tokens": self.decoded + self.failed,
+            "decoded": self.decoded,
+            "failed": self.failed,
+        });
+        let (text, json) = match self.format {
+            Format::Table => (format!("{summary}\n"), counts),
+            Format::Value => (String::new(), Value::Null),
             Format::Json => {
-                let mut top = json!({
-                    "fernet_repository": inspector.fernet().map(|r| r.path()),
-                    "fernet_keys": inspector.fernet().map(|r| r.key_names()),
-                    "jws_public_dir": inspector.jws().map(|v| v.path()),
-                    "tokens": self.decoded + self.failed,
-                    "decoded": self.decoded,
-                    "failed": self.failed,
-                });
+                let mut top = counts;
+                top["fernet_repository"] = json!(inspector.fernet().map(|r| r.path()));
+                top["fernet_keys"] = json!(inspector.fernet().map(|r| r.key_names()));
+                top["jws_public_dir"] = json!(inspector.jws().map(|v| v.path()));
                 // Moved in, not through `json!`, which would copy every result.
                 top["results"] = Value::Array(self.results);
-                top
+                (format!("{summary}\n"), top)
             }
-            Format::Value => Value::Array(self.results),
         };
         let mut warnings: Vec<String> = inspector
             .fernet()
@@ -315,11 +423,152 @@ impl Renderer {
         if self.failed > 0 && self.format != Format::Table {
             warnings.push(summary);
         }
-        Outcome {
+        let outcome = Outcome {
             text,
             json,
             warning: (!warnings.is_empty()).then(|| warnings.join("\nWARNING: ")),
             code: u8::from(self.failed > 0),
+        };
+        Ok((self.out, outcome))
+    }
+}
+
+impl<W: io::Write> Sink for Renderer<W> {
+    fn result(&mut self, line: usize, inspection: &Inspection<'_>) -> io::Result<()> {
+        self.add(line, inspection)
+    }
+
+    fn idle(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::test_support::{inspector, vectors};
+
+    /// Renders the vector `name` and a bad token as `format`, `now` = 2030-01-01.
+    fn render(format: Format, name: &str) -> (String, Outcome) {
+        let inspector = inspector();
+        let v = vectors()["fernet"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap();
+        let input = format!("{}\n\nnot*base64\n", v["token"].as_str().unwrap());
+        let mut renderer = Renderer::new(format, 1_893_456_000, Vec::new());
+        inspector
+            .inspect_stream(input.as_bytes(), &mut renderer)
+            .unwrap();
+        let (out, outcome) = renderer.finish(inspector).unwrap();
+        (String::from_utf8(out).unwrap(), outcome)
+    }
+
+    fn expected(name: &str, field: &str) -> String {
+        let v = vectors()["fernet"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap();
+        match &v["expected"][field] {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => panic!("{other}"),
         }
+    }
+
+    #[test]
+    fn table_shows_a_block_per_token_and_one_line_per_failure() {
+        let (out, outcome) = render(Format::Table, "trust-scoped");
+        let e = |f| expected("trust-scoped", f);
+        let fingerprint = crate::token::test_support::fixture_key("2").fingerprint();
+        let want = format!(
+            "line 1: ok fernet key 2 (primary, {}) trust-scoped (version 3)\n\
+             \x20   user_id              {}\n\
+             \x20   methods              token (bitmask 4)\n\
+             \x20   project_id           {}\n\
+             \x20   trust_id             {}\n\
+             \x20   issued_at            {}\n\
+             \x20   expires_at           {}\n\
+             \x20   audit_ids            {}\n\
+             line 3: FAILED fernet bad-base64: not URL-safe base64: character '*' at position 3\n",
+            &fingerprint[..12],
+            e("user_id"),
+            e("project_id"),
+            e("trust_id"),
+            e("issued_at"),
+            e("expires_at"),
+            e("audit_ids"),
+        );
+        assert_eq!(out, want);
+        assert_eq!(outcome.text, "2 token(s): 1 decoded, 1 failed\n");
+        assert_eq!(outcome.code, 1);
+    }
+
+    #[test]
+    fn value_shows_one_line_per_token() {
+        let (out, outcome) = render(Format::Value, "domain-scoped-default");
+        let e = |f| expected("domain-scoped-default", f);
+        assert_eq!(
+            out,
+            format!(
+                "1 ok 2 primary domain-scoped {} default {} valid\n3 failed bad-base64\n",
+                e("user_id"),
+                e("expires_at")
+            )
+        );
+        assert_eq!((outcome.text.as_str(), &outcome.json), ("", &Value::Null));
+    }
+
+    #[test]
+    fn json_is_one_document_with_keystones_field_names() {
+        let (out, outcome) = render(Format::Json, "federated-unscoped");
+        assert!(out.is_empty());
+        let json = &outcome.json;
+        assert_eq!(
+            (json["tokens"].as_u64(), json["failed"].as_u64()),
+            (Some(2), Some(1))
+        );
+        let r = &json["results"][0];
+        for field in [
+            "user_id",
+            "identity_provider_id",
+            "protocol_id",
+            "expires_at",
+        ] {
+            assert_eq!(
+                r[field],
+                expected("federated-unscoped", field).as_str(),
+                "{field}"
+            );
+        }
+        let v = vectors()["fernet"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "federated-unscoped")
+            .unwrap();
+        assert_eq!(
+            r["federated_group_ids"],
+            v["expected"]["federated_group_ids"]
+        );
+        assert_eq!(
+            (r["line"].as_u64(), r["ok"].as_bool()),
+            (Some(1), Some(true))
+        );
+        assert_eq!(r["key"]["role"], "primary");
+        assert_eq!(r["expired"], false);
+        assert_eq!(
+            json["results"][1],
+            serde_json::json!({"line": 3, "ok": false, "format": "fernet", "code": "bad-base64",
+                "message": "not URL-safe base64: character '*' at position 3"})
+        );
     }
 }
