@@ -100,7 +100,7 @@ SIZE="$(stat -c %s "$FILE")"
 cat "$FILE" >/dev/null # both sides read from the page cache
 
 # --- runs --------------------------------------------------------------------------------------
-# timed NAME I CMD... : runs CMD under /usr/bin/time -v, appends "name wall_us rss_kib
+# timed NAME I CMD... : runs CMD under /usr/bin/time -v, appends "name i wall_us rss_kib
 # user_s sys_s" to
 # $W/results.txt; stdout of CMD goes to $W/NAME-I.out.
 timed() {
@@ -114,7 +114,8 @@ timed() {
   rss="$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$W/$name-$i.time")"
   user="$(sed -n 's/^\s*User time (seconds): //p' "$W/$name-$i.time")"
   sys="$(sed -n 's/^\s*System time (seconds): //p' "$W/$name-$i.time")"
-  printf '%s %s %s %s %s\n' "$name" "$((t1 - t0))" "$rss" "$user" "$sys" >>"$W/results.txt"
+  printf '%s %s %s %s %s %s\n' "$name" "$i" "$((t1 - t0))" "$rss" "$user" "$sys" \
+    >>"$W/results.txt"
   log "$name run $i: $(((t1 - t0) / 1000)) ms, CPU ${user}+${sys} s, max RSS ${rss} KiB" \
     "(load $(cut -d' ' -f1 /proc/loadavg))"
 }
@@ -157,20 +158,33 @@ done
 # --- report ------------------------------------------------------------------------------------
 "$PY" -I - "$W/results.txt" "$out/swift.json" "$SIZE" "$RUNS" "$RSS_TARGET_KIB" \
   "$swift_version" "$swiftclient_version" "$("$BIN" --version)" "$(nproc)" "$(uname -srm)" \
-  "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PYEOF'
-import datetime, json, statistics, sys
+  "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" "$W/swift/log/proxy.log" <<'PYEOF'
+import datetime, json, re, statistics, sys
 (results, dest, size, runs, rss_target, swift_version, swiftclient_version, ok_version, ncpu,
- kernel, load_start, load_end) = sys.argv[1:]
+ kernel, load_start, load_end, proxy_log) = sys.argv[1:]
+
+# Swift's own view of each object PUT (proxy-logging's request time), per container: the
+# part of the wall time spent streaming the body, the rest being the client's own work
+# (start-up, hashing, auth, HEADs, verification).
+put_s = {}
+pattern = re.compile(r" PUT /v1/[^/ ]+/(bench-(?:ok|sc)-\d+)/\S+ HTTP/\S+ 201 .* (tx\S+) - ([0-9.]+) ")
+for line in open(proxy_log, errors="replace"):
+    m = pattern.search(line)
+    if m:
+        put_s[m.group(1)] = put_s.get(m.group(1), 0.0) + float(m.group(3))
 size, rss_target = int(size), int(rss_target)
 rows = {}
 for line in open(results):
-    name, us, rss, user, system = line.split()
-    rows.setdefault(name, []).append((int(us) / 1e6, int(rss), float(user) + float(system)))
+    name, i, us, rss, user, system = line.split()
+    container = "bench-%s-%s" % ("ok" if name == "overcloud-keys" else "sc", i)
+    rows.setdefault(name, []).append(
+        (int(us) / 1e6, int(rss), float(user) + float(system), put_s.get(container)))
 summary = {}
 for name, vals in rows.items():
-    walls = [w for w, _, _ in vals]
-    rsss = [r for _, r, _ in vals]
-    cpus = [c for _, _, c in vals]
+    walls = [w for w, _, _, _ in vals]
+    rsss = [r for _, r, _, _ in vals]
+    cpus = [c for _, _, c, _ in vals]
+    puts = [p for _, _, _, p in vals if p is not None]
     med = statistics.median(walls)
     summary[name] = {
         "runs": len(vals),
@@ -179,6 +193,8 @@ for name, vals in rows.items():
         "throughput_mib_s": size / 1048576 / med,
         "max_rss_kib": {"median": statistics.median(rsss), "max": max(rsss), "all": rsss},
         "cpu_s": {"median": statistics.median(cpus), "all": cpus},
+        "object_put_s_server_side": {
+            "median": statistics.median(puts) if puts else None, "all": puts},
     }
 ok, sc = summary["overcloud-keys"], summary["swiftclient"]
 targets = {
@@ -204,20 +220,24 @@ print()
 print("Upload of a %.0f MiB file to a local Swift %s (median of %s runs each)"
       % (size / 1048576, swift_version, runs))
 print()
-print("%-34s %10s %10s %12s %14s" % ("client", "wall (s)", "MB/s", "CPU (s)",
-                                     "peak RSS (MiB)"))
-print("-" * 84)
+print("%-34s %9s %8s %12s %9s %15s" % ("client", "wall (s)", "MB/s", "object PUT (s)",
+                                        "CPU (s)", "peak RSS (MiB)"))
+print("-" * 92)
 for name, label in (("overcloud-keys", "overcloud-keys upload (release)"),
                     ("swiftclient", "swift upload (swiftclient %s)" % swiftclient_version)):
     s = summary[name]
-    print("%-34s %10.2f %10.1f %12.2f %14.1f" % (
-        label, s["wall_s"]["median"], s["throughput_mb_s"], s["cpu_s"]["median"],
+    put = s["object_put_s_server_side"]["median"]
+    print("%-34s %9.2f %8.1f %14s %9.2f %15.1f" % (
+        label, s["wall_s"]["median"], s["throughput_mb_s"],
+        "%.2f" % put if put is not None else "-", s["cpu_s"]["median"],
         s["max_rss_kib"]["max"] / 1024))
 print()
 print("target: faster than swiftclient   %s (x%.2f)"
       % ("MET" if targets["faster_than_swiftclient"] else "MISSED", targets["speedup"]))
 print("target: peak RSS < 64 MiB         %s (%.1f MiB)"
       % ("MET" if targets["rss_under_64_mib"] else "MISSED", ok["max_rss_kib"]["max"] / 1024))
+print("object PUT: Swift's proxy-logging request time of the object PUT(s); wall minus that")
+print("is the client's own work (start-up, hashing before the PUT, auth, HEADs, verification).")
 print("load average: %s at start, %s at end (%s CPUs)" % (load_start, load_end, ncpu))
 print()
 print("written: %s" % dest)
