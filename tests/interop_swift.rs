@@ -1612,7 +1612,8 @@ fn expired_token_is_renewed() {
 #[test]
 fn refresh_refuses_missing_or_changed_objects() {
     let case = Case::new();
-    let scenarios: [(&str, fn(&Account, &str)); 3] = [
+    type Change = fn(&Account, &str);
+    let scenarios: [(&str, Change); 3] = [
         ("deleted", |acct, object| {
             let resp = acct.request("DELETE", "changing", Some(object), &[], None);
             assert_eq!(resp.status, 204);

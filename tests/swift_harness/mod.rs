@@ -217,10 +217,11 @@ impl Swift {
             .expect("read launcher stdout");
         if line.trim().is_empty() {
             let status = child.wait().expect("wait launcher");
-            panic!(
-                "swift_aio.py exited ({status}) before the cluster answered:\n{}",
-                fs::read_to_string(&launcher_log).unwrap_or_default()
-            );
+            let log = fs::read_to_string(&launcher_log).unwrap_or_default();
+            if !keep {
+                let _ = fs::remove_dir_all(&root);
+            }
+            panic!("swift_aio.py exited ({status}) before the cluster answered:\n{log}");
         }
         let info: ClusterInfo = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("bad launcher line {line:?}: {e}"));

@@ -430,12 +430,14 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    started = False
     try:
         try:
             cluster.start()
         except Exception as exc:  # report, then stop what started
             sys.stderr.write("swift_aio: %s\n" % exc)
             return 1
+        started = True
         sys.stdout.write(json.dumps(cluster.info()) + "\n")
         sys.stdout.flush()
         # Runs until the harness closes stdin (or dies), or a signal arrives.
@@ -444,7 +446,8 @@ def main():
         return 0
     finally:
         cluster.stop()
-        if args.cleanup:
+        # A failed start leaves --root (and the logs saying why) to whoever reads them.
+        if args.cleanup and started:
             shutil.rmtree(cluster.root, ignore_errors=True)
 
 
