@@ -952,11 +952,11 @@ fn refresh_resigns_without_reupload() {
     );
     let old_url = str_field(&json, "temp_url").to_string();
     let object = str_field(&json, "object").to_string();
-    let stamp = case
-        .acct
-        .head_object("refresh", &object)
-        .header("x-timestamp")
-        .map(String::from);
+    let head = case.acct.head_object("refresh", &object);
+    let stamp = (
+        head.header("last-modified").map(String::from),
+        head.header("x-timestamp").map(String::from),
+    );
     let old = TempUrl::parse(&old_url);
     while swift_harness::now() <= old.expires {
         std::thread::sleep(Duration::from_millis(200));
@@ -988,13 +988,14 @@ fn refresh_resigns_without_reupload() {
         new.expires
     );
     assert_eq!(fetch(new_url), (200, sha), "refreshed URL works");
+    let head = case.acct.head_object("refresh", &object);
     assert_eq!(
-        case.acct
-            .head_object("refresh", &object)
-            .header("x-timestamp")
-            .map(String::from),
+        (
+            head.header("last-modified").map(String::from),
+            head.header("x-timestamp").map(String::from),
+        ),
         stamp,
-        "object not uploaded again"
+        "object not uploaded again (Last-Modified, X-Timestamp)"
     );
     assert_eq!(case.acct.list("refresh"), vec![object.clone()]);
 
