@@ -495,12 +495,14 @@ fn swift_url(
 }
 
 /// HEAD through the TempURL itself (a GET signature allows HEAD): the object is still there
-/// and its recorded SHA-256 is the artifact's.
+/// and its ETag is the artifact's MD5. (Swift's tempurl middleware strips
+/// `X-Object-Meta-*` from TempURL responses, so the recorded SHA-256 is not visible here;
+/// the object name already carries the SHA-256 prefix.)
 fn url_serves(url: &str, artifact: &Path) -> bool {
     let Ok(bytes) = fs::read(artifact) else {
         return false;
     };
-    let want = crate::keys::fernet::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let want = crate::keys::fernet::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(30)))
         .build()
@@ -508,9 +510,9 @@ fn url_serves(url: &str, artifact: &Path) -> bool {
     match agent.head(url).call() {
         Ok(response) => response
             .headers()
-            .get("x-object-meta-sha256")
+            .get("etag")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case(&want)),
+            .is_some_and(|v| v.trim_matches('"').eq_ignore_ascii_case(&want)),
         Err(_) => false,
     }
 }

@@ -78,7 +78,8 @@ fn all_roles_build_publishes_a_verified_temp_url_and_reruns_change_nothing() {
     let body = swift_harness::http("GET", &urls[0], &[], None);
     assert_eq!(body.status, 200);
     assert_eq!(body.body, fs::read(&artifact).unwrap());
-    // Re-run: same URL, nothing changed.
+    // Re-run a second later (a fresh signature would differ): same URL, nothing changed.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let mtime = fs::metadata(&env).unwrap().mtime_nsec();
     let again = ok(build(&wd, &acct.st_env(), &["--delivery", "all-roles"]));
     assert_eq!(again["changed"], false, "{again}");
