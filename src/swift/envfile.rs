@@ -430,17 +430,22 @@ pub fn refresh(opts: &RefreshOptions) -> Result<RefreshReport> {
         let head = expect(head, "HEAD", &target, &[200])?;
         let stored = head.header("x-object-meta-sha256").map(str::to_lowercase);
         let named = artifact_hash(&parsed.object);
-        if let (Some(stored), Some(named)) = (&stored, named)
-            && !stored.starts_with(named)
-        {
-            return Err(env_error(
-                &opts.env_file,
-                format!(
-                    "{}/{} now holds sha256 {stored}, not the content its name ({named}) promises",
-                    parsed.container, parsed.object
-                ),
-                "upload the artifact again with `overcloud-keys upload FILE`",
-            ));
+        if let Some(named) = named {
+            // A name that promises a content hash must be backed by a recorded SHA-256 that
+            // matches it: an object overwritten without one is not what the URL promised.
+            let holds = stored
+                .clone()
+                .unwrap_or_else(|| "no recorded sha256".into());
+            if !stored.as_deref().is_some_and(|s| s.starts_with(named)) {
+                return Err(env_error(
+                    &opts.env_file,
+                    format!(
+                        "{}/{} now holds {holds}, not the content its name ({named}) promises",
+                        parsed.container, parsed.object
+                    ),
+                    "upload the artifact again with `overcloud-keys upload FILE`",
+                ));
+            }
         }
         let (key, _) = tempurl::ensure_key(&mut swift, &parsed.account_url, &parsed.container)?;
         let digest = opts.digest.or(parsed.digest).unwrap_or_default();

@@ -544,7 +544,20 @@ pub fn upload_prepared(
                 let size = head
                     .header("content-length")
                     .and_then(|v| v.parse::<u64>().ok());
-                if sha.as_deref() == Some(digest.sha256.as_str()) && size == Some(digest.size) {
+                // Metadata alone can be set by anyone: the ETag (MD5 of the content, or of
+                // the segment ETags for a static large object) must match too.
+                let etag = head
+                    .header("etag")
+                    .map(|e| e.trim_matches('"').to_lowercase());
+                let want_etag = if slo {
+                    slo_etag(&digest.segments)
+                } else {
+                    digest.md5.clone().unwrap_or_default()
+                };
+                if sha.as_deref() == Some(digest.sha256.as_str())
+                    && size == Some(digest.size)
+                    && etag.as_deref() == Some(want_etag.as_str())
+                {
                     Existing::Same(head)
                 } else {
                     Existing::Different(
