@@ -82,30 +82,32 @@ def restore_padding(token):  # keystone's TokenFormatter.restore_padding
     missing = len(token) % 4
     return token + "=" * (4 - missing) if missing else token
 
-best = float("inf")
+best_wall = best_cpu = float("inf")
 for _ in range(int(sys.argv[2])):
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for token in tokens:
         msgpack.unpackb(crypto.decrypt(restore_padding(token).encode()))
-    best = min(best, time.perf_counter() - start)
-print("%.3f" % (best / len(tokens) * 1e6))
+    best_wall = min(best_wall, time.perf_counter() - wall)
+    best_cpu = min(best_cpu, time.process_time() - cpu)
+print("%.3f %.3f" % (best_wall / len(tokens) * 1e6, best_cpu / len(tokens) * 1e6))
 EOF
 py_us="$("$py" -I "$work/unpack.py" "$work/keys" "$runs" <"$work/tokens")"
 
 echo "overcloud-keys token inspect (release build, whole process)..." >&2
+# Best wall time and best CPU time (user + sys) of RUNS runs, in microseconds.
 measure() {
-  local start end best=""
+  local t
   for _ in $(seq "$runs"); do
-    start="$(date +%s%N)"
-    "$bin" "$@" --key-repository "$work/keys" <"$work/tokens" >"$work/out" 2>"$work/err" || {
+    t="$({
+      TIMEFORMAT='%3R %3U %3S'
+      time "$bin" "$@" --key-repository "$work/keys" <"$work/tokens" >"$work/out" 2>"$work/err"
+    } 2>&1)" || {
       cat "$work/err" >&2
       exit 1
     }
-    end="$(date +%s%N)"
-    local us=$(((end - start) / 1000))
-    if [ -z "$best" ] || [ "$us" -lt "$best" ]; then best="$us"; fi
-  done
-  echo "$best"
+    echo "$t"
+  done | awk 'NR == 1 || $1 < w { w = $1 } NR == 1 || $2 + $3 < c { c = $2 + $3 }
+    END { printf "%d %d\n", w * 1e6, c * 1e6 }'
 }
 table_us="$(measure token inspect)"
 grep -q "^$n token(s): $n decoded, 0 failed$" "$work/out" || {
@@ -113,16 +115,28 @@ grep -q "^$n token(s): $n decoded, 0 failed$" "$work/out" || {
   exit 1
 }
 value_us="$(measure -f value token inspect)"
+[ "$(grep -c ' ok ' "$work/out")" = "$n" ] || {
+  echo "unexpected -f value output" >&2
+  exit 1
+}
 json_us="$(measure -f json token inspect)"
 grep -q "\"decoded\": $n" "$work/out" || {
   echo "unexpected JSON output" >&2
   exit 1
 }
 
-awk -v n="$n" -v py="$py_us" -v t="$table_us" -v v="$value_us" -v j="$json_us" 'BEGIN {
-  printf "tokens: %d (80%% primary key, 20%% secondary; 6 payload versions)\n", n
-  printf "python  decrypt+unpack loop only     %8.3f us/token\n", py
-  printf "rust    -f table, whole process      %8.3f us/token  ratio %.1fx\n", t / n, py / (t / n)
-  printf "rust    -f value, whole process      %8.3f us/token  ratio %.1fx\n", v / n, py / (v / n)
-  printf "rust    -f json,  whole process      %8.3f us/token  ratio %.1fx\n", j / n, py / (j / n)
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v load="$load" -v n="$n" -v py="$py_us" -v t="$table_us" -v v="$value_us" -v j="$json_us" 'BEGIN {
+  split(py, p, " "); split(t, tt, " "); split(v, vv, " "); split(j, jj, " ")
+  printf "tokens: %d (80%% primary key, 20%% secondary; 6 payload versions); load average %s\n", n, load
+  printf "per token, best of runs              wall us   cpu us   ratio (wall)  ratio (cpu)\n"
+  printf "python  MultiFernet decrypt+unpack  %8.3f %8.3f   (decryption loop only)\n", p[1], p[2]
+  row("rust    -f table, whole process", tt)
+  row("rust    -f value, whole process", vv)
+  row("rust    -f json,  whole process", jj)
+  print "(-f json builds one JSON document in memory; table and value stream)"
+}
+function row(name, r,   w, c) {
+  w = r[1] / n; c = r[2] / n
+  printf "%-35s %8.3f %8.3f   %10.1fx %11.1fx\n", name, w, c, p[1] / w, p[2] / c
 }'

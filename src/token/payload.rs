@@ -70,6 +70,44 @@ impl serde::Serialize for Id {
     }
 }
 
+/// An audit id: raw bytes in the payload, shown as URL-safe base64 without padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditId {
+    /// Keystone's own: 16 random bytes (22 characters).
+    Random([u8; 16]),
+    /// Any other length (never written by keystone 30, shown all the same).
+    Other(Vec<u8>),
+}
+
+impl AuditId {
+    /// The raw bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            AuditId::Random(raw) => raw,
+            AuditId::Other(raw) => raw,
+        }
+    }
+
+    /// Appends the id as keystone shows it.
+    pub fn push_to(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.bytes(), out);
+    }
+}
+
+impl fmt::Display for AuditId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(24);
+        self.push_to(&mut text);
+        f.write_str(&text)
+    }
+}
+
+impl serde::Serialize for AuditId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// The payload versions keystone 30 emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -236,7 +274,7 @@ pub struct Payload {
     /// Expiry.
     pub expires_at: IsoTime,
     /// Audit ids (the first is this token's, a second one its parent chain's).
-    pub audit_ids: Vec<String>,
+    pub audit_ids: Vec<AuditId>,
 }
 
 fn names<S: serde::Serializer>(names: &[Arc<str>], s: S) -> Result<S::Ok, S::Error> {
@@ -325,11 +363,15 @@ fn expires(r: &mut Reader<'_>) -> Result<IsoTime, PayloadError> {
     })
 }
 
-fn audit_ids(r: &mut Reader<'_>) -> Result<Vec<String>, PayloadError> {
+fn audit_ids(r: &mut Reader<'_>) -> Result<Vec<AuditId>, PayloadError> {
     let n = r.array("audit_ids")?;
     let mut out = Vec::with_capacity(n.min(4) as usize);
     for _ in 0..n {
-        out.push(URL_SAFE_NO_PAD.encode(r.bytes("audit_ids")?));
+        let bytes = r.bytes("audit_ids")?;
+        out.push(match <[u8; 16]>::try_from(bytes) {
+            Ok(raw) => AuditId::Random(raw),
+            Err(_) => AuditId::Other(bytes.to_vec()),
+        });
     }
     Ok(out)
 }

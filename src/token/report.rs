@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::payload::Id;
+use super::payload::{AuditId, Id};
 use super::time::IsoTime;
 use super::{Inspection, Inspector, Sink};
 use crate::cli::Format;
@@ -62,6 +62,12 @@ impl Text for Arc<str> {
 impl Text for Id {
     fn push_to(&self, out: &mut String) {
         Id::push_to(self, out);
+    }
+}
+
+impl Text for AuditId {
+    fn push_to(&self, out: &mut String) {
+        AuditId::push_to(self, out);
     }
 }
 

@@ -11,6 +11,9 @@ use std::fmt;
 const MIN_SECONDS: i64 = -62_135_596_800;
 const MAX_SECONDS: i64 = 253_402_300_799;
 
+/// "00" to "99", two digits at a time.
+const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
 /// A whole-second UTC time inside Python's `datetime` range. Displays as keystone's ISO 8601.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IsoTime(i64);
@@ -59,18 +62,17 @@ impl IsoTime {
         let secs = self.0.rem_euclid(86_400) as u32;
         let (year, month, day) = civil_from_days(days);
         let mut text = *b"0000-00-00T00:00:00.000000Z";
-        let mut put = |at: usize, width: usize, mut value: u32| {
-            for i in (at..at + width).rev() {
-                text[i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
+        let mut pair = |at: usize, value: u32| {
+            let i = 2 * value as usize;
+            text[at..at + 2].copy_from_slice(&PAIRS[i..i + 2]);
         };
-        put(0, 4, year as u32);
-        put(5, 2, month);
-        put(8, 2, day);
-        put(11, 2, secs / 3600);
-        put(14, 2, secs / 60 % 60);
-        put(17, 2, secs % 60);
+        pair(0, year as u32 / 100);
+        pair(2, year as u32 % 100);
+        pair(5, month);
+        pair(8, day);
+        pair(11, secs / 3600);
+        pair(14, secs / 60 % 60);
+        pair(17, secs % 60);
         out.push_str(std::str::from_utf8(&text).expect("digits are ASCII"));
     }
 }
