@@ -1,6 +1,8 @@
 //! `build`, `pack` and `render` through the binary: idempotence, reproducibility, the
 //! rotate-then-build contract, extraction as a node does it, and bad input.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

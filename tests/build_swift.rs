@@ -2,6 +2,8 @@
 //! verified object whose TempURL serves the artifact without credentials, a re-run changes
 //! nothing, scoped delivery passes the URL to the node script, and Swift down changes nothing.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 #[path = "swift_harness/mod.rs"]
 mod swift_harness;
 

@@ -2,6 +2,8 @@
 //! credential rules, JWS phases, `repo check` findings, and bad input (exit 2, one error line
 //! naming the path, a hint, nothing changed).
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 mod cli_support;
 
 use std::fs;

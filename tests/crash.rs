@@ -8,6 +8,8 @@
 //! bounded by an iteration count and a time budget; its statistics are printed (run with
 //! `--nocapture` to see them).
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 mod cli_support;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,8 @@
 //!
 //! Each test owns a temp directory, database copy and port, so they run in parallel.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 mod keystone_harness;
 
 use std::fs;

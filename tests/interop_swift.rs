@@ -1,6 +1,8 @@
 //! Interop: `overcloud-keys upload` against a real Swift 2.38.3 (all-in-one on 127.0.0.1,
 //! `tests/swift_harness`), checked with a plain HTTP client and Swift's own answers.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 #[path = "keystone_harness/mod.rs"]
 mod keystone_harness;
 #[path = "swift_harness/mod.rs"]

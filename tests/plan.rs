@@ -2,6 +2,8 @@
 //! guard and its record, `repo manifest` / `repo check --against`, and the provider
 //! cutover (`switch` pre-flight and environments, `plan cutover` runbook snapshots).
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 mod cli_support;
 
 use std::fs;

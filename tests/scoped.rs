@@ -1,6 +1,8 @@
 //! Role-scoped delivery: the rendered files, and the node-side script run for real as root
 //! against a fake node root (good tarball, tampered tarball, wrong checksum, foreign entry).
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -3,6 +3,8 @@
 //! contract (exit 3, the URL and attempts named, the env file untouched). The behaviour
 //! against a real Swift is in tests/interop_swift.rs.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
 mod cli_support;
 
 use std::fs;
