@@ -91,6 +91,19 @@ impl serde::Serialize for IsoTime {
     }
 }
 
+/// Unix seconds as UTC ISO 8601 (`2025-01-31T16:20:00Z`), without a date library. The one
+/// formatter the crate uses for whole-second times (rotation records, TempURL expiries).
+pub fn utc(unix: u64) -> String {
+    let (year, month, day) = civil_from_days((unix / 86_400) as i64);
+    let secs = unix % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
