@@ -161,6 +161,27 @@ pub struct RenderArgs {
     /// Keystone's separate receipt directory, set in jws.yaml (e.g. /etc/keystone/fernet-receipts).
     #[arg(long, value_name = "PATH")]
     pub receipt_dir: Option<String>,
+    /// The key tarball (from `pack`) to deliver role-scoped.
+    ///
+    /// Renders keystone-keys-pre.yaml and keystone-keys-scoped.yaml (0600): the tarball is
+    /// embedded, or with --artifact-url fetched from that TempURL; either way the node checks
+    /// its SHA-256. Without --tarball, --artifact-file/--artifact-url render
+    /// deployment-artifacts.yaml (all-roles).
+    #[arg(long, value_name = "FILE")]
+    pub tarball: Option<PathBuf>,
+    /// Who receives the tarball. Default: scoped (needs --tarball); all-roles renders
+    /// deployment-artifacts.yaml.
+    #[arg(long, value_enum, default_value_t = crate::config::Delivery::Scoped)]
+    pub delivery: crate::config::Delivery,
+    /// Layout the tarball was packed for (containerized or baremetal).
+    #[arg(long, value_enum, default_value_t = crate::artifact::LayoutKind::Containerized)]
+    pub layout: crate::artifact::LayoutKind,
+    /// Your environment files (repeatable): an existing <Role>ExtraConfigPre is chained.
+    #[arg(long = "check-env", value_name = "FILE")]
+    pub check_env: Vec<PathBuf>,
+    /// roles_data file to check --role names against.
+    #[arg(long, value_name = "FILE")]
+    pub roles_data: Option<PathBuf>,
 }
 
 /// `build`.

@@ -482,7 +482,50 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
         })?;
         write(heat::names::JWS, &text, fsutil::PUBLIC_FILE_MODE)?;
     }
-    if !args.artifact_file.is_empty() || !args.artifact_url.is_empty() {
+    if let Some(roles_data) = &args.roles_data {
+        heat::scoped::check_roles(&args.roles, roles_data)?;
+    }
+    let scoped = args.delivery == overcloud_keys::config::Delivery::Scoped;
+    if scoped
+        && args.tarball.is_none()
+        && !(args.artifact_file.is_empty() && args.artifact_url.is_empty())
+    {
+        return Err(Error::InvalidValue {
+            name: "render --delivery scoped",
+            value: "no --tarball".into(),
+            reason: "scoped delivery needs the tarball (--tarball FILE) to embed it or to checksum it; use --delivery all-roles for deployment-artifacts.yaml".into(),
+        });
+    }
+    if let (true, Some(tarball)) = (scoped, &args.tarball) {
+        let bytes = fsutil::read_small(tarball)?;
+        let layout = Layout::new(args.layout);
+        let key_dirs = overcloud_keys::artifact::key_dirs_in(&bytes, &layout.root)?;
+        let sha256 =
+            overcloud_keys::keys::fernet::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let existing = heat::scoped::existing_mappings(&args.check_env)?;
+        let output_dir = std::path::absolute(dir).map_err(fsutil::io_err("resolve", dir))?;
+        let source = match args.artifact_url.first() {
+            Some(url) => heat::scoped::Source::Url(url),
+            None => heat::scoped::Source::Embedded(&bytes),
+        };
+        for file in heat::scoped::render(&heat::scoped::ScopedInputs {
+            stack: &args.stack,
+            roles: &args.roles,
+            output_dir: &output_dir,
+            sha256: &sha256,
+            layout_root: &layout.root,
+            key_dirs: &key_dirs,
+            source,
+            existing: &existing,
+        })? {
+            let mode = if file.secret {
+                fsutil::SECRET_FILE_MODE
+            } else {
+                fsutil::PUBLIC_FILE_MODE
+            };
+            write(&file.name, &file.text, mode)?;
+        }
+    } else if !args.artifact_file.is_empty() || !args.artifact_url.is_empty() {
         let refs = if args.artifact_url.is_empty() {
             heat::ArtifactRefs::Files(args.artifact_file.clone())
         } else {

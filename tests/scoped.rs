@@ -395,3 +395,102 @@ fn unknown_role_in_roles_data_is_refused_before_writing() {
     );
     assert!(!wd.exists());
 }
+
+#[test]
+fn render_scoped_from_a_packed_tarball() {
+    let tmp = TempDir::new().unwrap();
+    let jws = tmp.path().join("jws");
+    let (private, public) = (jws.join("private"), jws.join("public"));
+    let created = run(&[
+        "jws",
+        "create",
+        "--private-dir",
+        private.to_str().unwrap(),
+        "--public-dir",
+        public.to_str().unwrap(),
+    ]);
+    assert!(created.status.success());
+    let tarball = tmp.path().join("keys.tar.gz");
+    let packed = run(&[
+        "pack",
+        "--output",
+        tarball.to_str().unwrap(),
+        "--jws-private",
+        private.to_str().unwrap(),
+        "--jws-public",
+        public.to_str().unwrap(),
+        "-f",
+        "json",
+    ]);
+    assert!(
+        packed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packed.stderr)
+    );
+    let sha = serde_json::from_slice::<Value>(&packed.stdout).unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out_dir = tmp.path().join("env");
+    let rendered = run(&[
+        "render",
+        "--output-dir",
+        out_dir.to_str().unwrap(),
+        "--tarball",
+        tarball.to_str().unwrap(),
+    ]);
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let inputs = scoped_inputs(&out_dir);
+    assert_eq!(inputs["OvercloudKeysArtifactSha256"], sha);
+    assert_eq!(
+        inputs["OvercloudKeysKeyDirs"],
+        "var/lib/config-data/puppet-generated/keystone/etc/keystone/jws-keys"
+    );
+    assert_eq!(
+        B64.decode(&inputs["OvercloudKeysArtifactBase64"]).unwrap(),
+        fs::read(&tarball).unwrap()
+    );
+    assert!(out_dir.join("keystone-keys-pre.yaml").exists());
+    // Packed for the containerized layout, rendered for baremetal: refused.
+    let wrong = run(&[
+        "render",
+        "--output-dir",
+        tmp.path().join("w").to_str().unwrap(),
+        "--tarball",
+        tarball.to_str().unwrap(),
+        "--layout",
+        "baremetal",
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
+    // Scoped delivery without the tarball: refused, nothing written.
+    let none = tmp.path().join("none");
+    let refused = run(&[
+        "render",
+        "--output-dir",
+        none.to_str().unwrap(),
+        "--artifact-file",
+        "/var/lib/x.tar.gz",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--tarball"));
+    assert!(!none.join("deployment-artifacts.yaml").exists());
+    let all = run(&[
+        "render",
+        "--output-dir",
+        none.to_str().unwrap(),
+        "--artifact-file",
+        "/var/lib/x.tar.gz",
+        "--delivery",
+        "all-roles",
+    ]);
+    assert!(all.status.success());
+    assert!(
+        fs::read_to_string(none.join("deployment-artifacts.yaml"))
+            .unwrap()
+            .contains("  - /var/lib/x.tar.gz\n")
+    );
+}

@@ -205,6 +205,38 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
     })
 }
 
+/// The key directories a packed tarball owns: its directory entries directly below the
+/// layout root (`<root>/jws-keys`, `<root>/fernet-receipts`, ...).
+pub fn key_dirs_in(tar_gz: &[u8], root: &str) -> Result<Vec<String>, PackError> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tar_gz));
+    let mut dirs = vec![];
+    for entry in archive.entries()? {
+        let entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Directory {
+            continue;
+        }
+        let path = entry
+            .path()?
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
+        if let Some((parent, _)) = path.rsplit_once('/')
+            && parent == root
+        {
+            dirs.push(path);
+        }
+    }
+    if dirs.is_empty() {
+        return Err(PackError::BadPath(
+            root.into(),
+            "the tarball has no key directory below this layout root (packed for another --layout?)",
+        ));
+    }
+    dirs.sort();
+    dirs.dedup();
+    Ok(dirs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +263,28 @@ mod tests {
         let one = pack(vec![file("x/k", b"1", 0o600)]).unwrap();
         let two = pack(vec![file("x/k", b"2", 0o600)]).unwrap();
         assert_ne!(one.sha256, two.sha256);
+    }
+
+    #[test]
+    fn key_dirs_are_the_directories_below_the_root() {
+        let dir = |p: &str| Entry {
+            path: p.into(),
+            content: None,
+            mode: 0o700,
+            uid: 1,
+            gid: 1,
+        };
+        let packed = pack(vec![
+            dir("r/x/jws-keys"),
+            dir("r/x/jws-keys/private"),
+            file("r/x/jws-keys/private/k", b"1", 0o600),
+        ])
+        .unwrap();
+        assert_eq!(
+            key_dirs_in(&packed.bytes, "r/x").unwrap(),
+            vec!["r/x/jws-keys".to_string()]
+        );
+        assert!(key_dirs_in(&packed.bytes, "etc/keystone").is_err());
     }
 
     #[test]

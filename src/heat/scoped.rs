@@ -197,7 +197,8 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
                 url => url,
             },
         )?,
-        secret: matches!(inputs.source, Source::Embedded(_)),
+        // Embedded tarball or TempURL: either one hands out the keys.
+        secret: true,
     });
     Ok(out)
 }
@@ -329,7 +330,7 @@ mod tests {
         ))
         .unwrap();
         let env = files.iter().find(|f| f.name == names::ENV).unwrap();
-        assert!(!env.secret);
+        assert!(env.secret, "a TempURL is a bearer credential");
         assert!(env.text.contains("OvercloudKeysArtifactUrl"));
     }
 }
