@@ -345,7 +345,8 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     )?);
     if let (true, Some(packed)) = (scoped, &packed) {
         let existing = scoped::existing_mappings(&settings.check_env)?;
-        let key_dirs = key_dirs(&layout, &tar_sources);
+        // Read from the tarball itself, as `render --tarball` does: one source of truth.
+        let key_dirs = artifact::key_dirs_in(&packed.bytes, &layout.root)?;
         for file in scoped::render(&scoped::ScopedInputs {
             stack: &settings.stack,
             roles: &settings.roles,
@@ -515,19 +516,6 @@ fn url_serves(url: &str, artifact: &Path) -> bool {
             .is_some_and(|v| v.trim_matches('"').eq_ignore_ascii_case(&want)),
         Err(_) => false,
     }
-}
-
-/// The top-level key directories the tarball owns (relative to /).
-fn key_dirs(layout: &Layout, tar: &Sources) -> Vec<String> {
-    tar.kinds()
-        .into_iter()
-        .map(|k| match k {
-            RepoKind::Fernet => layout.tar_path(dirs::FERNET),
-            RepoKind::Receipt => layout.tar_path(dirs::RECEIPT),
-            RepoKind::Credential => layout.tar_path(dirs::CREDENTIAL),
-            RepoKind::Jws => layout.tar_path(dirs::JWS),
-        })
-        .collect()
 }
 
 fn reach(settings: &Settings, tar: &Sources, baremetal: bool, scoped: bool) -> Vec<SecretReach> {
