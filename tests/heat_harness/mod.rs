@@ -16,6 +16,10 @@
 //! binaries share it). A first run takes about two minutes (mostly the venv), later ones about
 //! a second per call.
 
+#[path = "../support/venv.rs"]
+#[allow(clippy::duplicate_mod)] // shared by the harnesses; a test crate may include two of them
+mod venv_support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -36,20 +40,7 @@ fn repo() -> PathBuf {
 
 /// The heat venv's python (`scripts/venv.sh heat`: created once, cached, flock-guarded).
 fn venv_python() -> Result<PathBuf, String> {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/venv.sh"))
-        .arg("heat")
-        .output()
-        .map_err(|e| format!("cannot run scripts/venv.sh heat: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "scripts/venv.sh heat failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let venv = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok(Path::new(&venv).join("bin/python"))
+    Ok(venv_support::venv("heat")?.join("bin/python"))
 }
 
 fn setup() -> Result<Harness, String> {

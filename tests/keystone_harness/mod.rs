@@ -15,6 +15,10 @@
 
 #![allow(dead_code)] // shared test module: not every test crate uses every helper
 
+#[path = "../support/venv.rs"]
+#[allow(clippy::duplicate_mod)] // shared by the harnesses; a test crate may include two of them
+mod venv_support;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read, Write};
@@ -63,23 +67,7 @@ pub fn overcloud_keys_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
 /// The keystone venv (created on first use by `scripts/venv.sh keystone`).
 pub fn venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/venv.sh");
-        let out = Command::new(&script)
-            .arg("keystone")
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/venv.sh");
-        assert!(out.status.success(), "scripts/venv.sh keystone failed");
-        let path = PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim());
-        assert!(
-            path.join("bin/python").exists(),
-            "no python in {}",
-            path.display()
-        );
-        path
-    })
+    VENV.get_or_init(|| venv_support::venv("keystone").unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// The venv's python.

@@ -21,6 +21,10 @@
 
 #![allow(dead_code)] // shared test module: not every test crate uses every helper
 
+#[path = "../support/venv.rs"]
+#[allow(clippy::duplicate_mod)] // shared by the harnesses; a test crate may include two of them
+mod venv_support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -52,23 +56,7 @@ fn harness_dir() -> PathBuf {
 /// The swift venv (swift==2.38.3 + python-swiftclient), created on first use.
 pub fn venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/venv.sh");
-        let out = Command::new(&script)
-            .arg("swift")
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/venv.sh swift");
-        assert!(out.status.success(), "scripts/venv.sh swift failed");
-        let path = PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim());
-        assert!(
-            path.join("bin/python").exists(),
-            "no python in {}",
-            path.display()
-        );
-        path
-    })
+    VENV.get_or_init(|| venv_support::venv("swift").unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// The swift venv's python.
