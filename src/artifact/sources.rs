@@ -87,10 +87,7 @@ pub fn check_delivery(layout: LayoutKind, sources: &Sources) -> Result<()> {
 /// Runs the full `repo check` and refuses on any error (a repository that fails the check
 /// is never packed or rendered).
 pub fn require_clean(path: &std::path::Path, kind: RepoKind) -> Result<()> {
-    let report = match kind {
-        RepoKind::Jws => unreachable!("JWS is checked through require_clean_jws"),
-        kind => check::check_numbered(path, kind, &CheckOptions::full())?,
-    };
+    let report = check::check_path(path, Some(kind), &CheckOptions::full())?;
     refuse_findings(path, &report.findings)
 }
 
