@@ -20,6 +20,8 @@
 #   BENCH_SIZE_MIB=1024   file size
 #   BENCH_RUNS=3          runs per client (the median is reported)
 #   BENCH_KEEP=1          keep the work directory (file, logs, Swift)
+#   BENCH_OK_ARGS="..."   extra arguments for `overcloud-keys upload` (word-split)
+#   BENCH_SC_ARGS="..."   extra arguments for `swift upload` (word-split)
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -103,20 +105,39 @@ cat "$FILE" >/dev/null # both sides read from the page cache
 # timed NAME I CMD... : runs CMD under /usr/bin/time -v, appends "name i wall_us rss_kib
 # user_s sys_s" to
 # $W/results.txt; stdout of CMD goes to $W/NAME-I.out.
+# server_ticks: CPU time (clock ticks, user + system) used so far by the Swift servers (the
+# launcher's child processes), to show how much of each upload is the server's own work.
+server_ticks() {
+  local total=0 pid stat
+  for pid in $(pgrep -P "$aio_pid"); do
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+    stat="${stat##*) }" # fields after the command name
+    # shellcheck disable=SC2086 # word-split the fields on purpose
+    set -- $stat
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+
 timed() {
-  local name="$1" i="$2" t0 t1
+  local name="$1" i="$2" t0 t1 s0 s1
   shift 2
+  s0="$(server_ticks)"
   t0="${EPOCHREALTIME/[.,]/}"
   /usr/bin/time -v -o "$W/$name-$i.time" "$@" >"$W/$name-$i.out" 2>"$W/$name-$i.err" \
     || die "$name run $i failed: $(tail -n 5 "$W/$name-$i.err")"
   t1="${EPOCHREALTIME/[.,]/}"
+  s1="$(server_ticks)"
+  local server_s
+  server_s="$(awk -v t="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
   local rss user sys
   rss="$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$W/$name-$i.time")"
   user="$(sed -n 's/^\s*User time (seconds): //p' "$W/$name-$i.time")"
   sys="$(sed -n 's/^\s*System time (seconds): //p' "$W/$name-$i.time")"
-  printf '%s %s %s %s %s %s\n' "$name" "$i" "$((t1 - t0))" "$rss" "$user" "$sys" \
-    >>"$W/results.txt"
-  log "$name run $i: $(((t1 - t0) / 1000)) ms, CPU ${user}+${sys} s, max RSS ${rss} KiB" \
+  printf '%s %s %s %s %s %s %s\n' "$name" "$i" "$((t1 - t0))" "$rss" "$user" "$sys" \
+    "$server_s" >>"$W/results.txt"
+  log "$name run $i: $(((t1 - t0) / 1000)) ms, CPU ${user}+${sys} s, server CPU ${server_s} s," \
+    "max RSS ${rss} KiB" \
     "(load $(cut -d' ' -f1 /proc/loadavg))"
 }
 
@@ -125,11 +146,13 @@ object_bytes() { # CONTAINER OBJECT
 }
 
 : >"$W/results.txt"
+read -ra ok_args <<<"${BENCH_OK_ARGS:-}"
+read -ra sc_args <<<"${BENCH_SC_ARGS:-}"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
   c="bench-ok-$i"
   timed overcloud-keys "$i" env HOME="$W/home" "$BIN" upload "$FILE" --container "$c" \
-    --env-file "$W/env-$i.yaml" -f json
+    --env-file "$W/env-$i.yaml" -f json "${ok_args[@]}"
   url="$("$PY" -I -c '
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -147,12 +170,12 @@ print(find(doc) or "")' "$W/overcloud-keys-$i.out")"
   [ -n "$url" ] || die "no TempURL in overcloud-keys -f json output: $(cat "$W/overcloud-keys-$i.out")"
   got="$(curl -sf --noproxy '*' "$url" | sha256sum | cut -d' ' -f1)"
   [ "$got" = "$SHA" ] || die "the TempURL of run $i does not return the file (sha256 $got)"
-  "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null
+  "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null 2>&1 || "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null 2>&1 || true
 
   c="bench-sc-$i"
-  timed swiftclient "$i" "$PY" -I -B "$SWIFT_CLI" upload "$c" "$FILE" --object-name artifact.bin
+  timed swiftclient "$i" "$PY" -I -B "$SWIFT_CLI" upload "$c" "$FILE" --object-name artifact.bin "${sc_args[@]}"
   [ "$(object_bytes "$c" artifact.bin)" = "$SIZE" ] || die "swift upload run $i stored a wrong size"
-  "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null
+  "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null 2>&1 || "$PY" -I -B "$SWIFT_CLI" delete "$c" >/dev/null 2>&1 || true
 done
 
 # --- report ------------------------------------------------------------------------------------
@@ -175,16 +198,18 @@ for line in open(proxy_log, errors="replace"):
 size, rss_target = int(size), int(rss_target)
 rows = {}
 for line in open(results):
-    name, i, us, rss, user, system = line.split()
+    name, i, us, rss, user, system, server = line.split()
     container = "bench-%s-%s" % ("ok" if name == "overcloud-keys" else "sc", i)
     rows.setdefault(name, []).append(
-        (int(us) / 1e6, int(rss), float(user) + float(system), put_s.get(container)))
+        (int(us) / 1e6, int(rss), float(user) + float(system), put_s.get(container),
+         float(server)))
 summary = {}
 for name, vals in rows.items():
-    walls = [w for w, _, _, _ in vals]
-    rsss = [r for _, r, _, _ in vals]
-    cpus = [c for _, _, c, _ in vals]
-    puts = [p for _, _, _, p in vals if p is not None]
+    walls = [v[0] for v in vals]
+    rsss = [v[1] for v in vals]
+    cpus = [v[2] for v in vals]
+    puts = [v[3] for v in vals if v[3] is not None]
+    servers = [v[4] for v in vals]
     med = statistics.median(walls)
     summary[name] = {
         "runs": len(vals),
@@ -193,6 +218,7 @@ for name, vals in rows.items():
         "throughput_mib_s": size / 1048576 / med,
         "max_rss_kib": {"median": statistics.median(rsss), "max": max(rsss), "all": rsss},
         "cpu_s": {"median": statistics.median(cpus), "all": cpus},
+        "server_cpu_s": {"median": statistics.median(servers), "all": servers},
         "object_put_s_server_side": {
             "median": statistics.median(puts) if puts else None, "all": puts},
     }
@@ -220,17 +246,17 @@ print()
 print("Upload of a %.0f MiB file to a local Swift %s (median of %s runs each)"
       % (size / 1048576, swift_version, runs))
 print()
-print("%-34s %9s %8s %12s %9s %15s" % ("client", "wall (s)", "MB/s", "object PUT (s)",
-                                        "CPU (s)", "peak RSS (MiB)"))
-print("-" * 92)
+print("%-34s %9s %8s %12s %9s %11s %15s" % ("client", "wall (s)", "MB/s", "object PUT (s)",
+                                             "CPU (s)", "server CPU", "peak RSS (MiB)"))
+print("-" * 104)
 for name, label in (("overcloud-keys", "overcloud-keys upload (release)"),
                     ("swiftclient", "swift upload (swiftclient %s)" % swiftclient_version)):
     s = summary[name]
     put = s["object_put_s_server_side"]["median"]
-    print("%-34s %9.2f %8.1f %14s %9.2f %15.1f" % (
+    print("%-34s %9.2f %8.1f %14s %9.2f %11.2f %15.1f" % (
         label, s["wall_s"]["median"], s["throughput_mb_s"],
         "%.2f" % put if put is not None else "-", s["cpu_s"]["median"],
-        s["max_rss_kib"]["max"] / 1024))
+        s["server_cpu_s"]["median"], s["max_rss_kib"]["max"] / 1024))
 print()
 print("target: faster than swiftclient   %s (x%.2f)"
       % ("MET" if targets["faster_than_swiftclient"] else "MISSED", targets["speedup"]))
@@ -238,6 +264,7 @@ print("target: peak RSS < 64 MiB         %s (%.1f MiB)"
       % ("MET" if targets["rss_under_64_mib"] else "MISSED", ok["max_rss_kib"]["max"] / 1024))
 print("object PUT: Swift's proxy-logging request time of the object PUT(s); wall minus that")
 print("is the client's own work (start-up, hashing before the PUT, auth, HEADs, verification).")
+print("CPU: the client process (user + system); server CPU: the Swift servers during that run.")
 print("load average: %s at start, %s at end (%s CPUs)" % (load_start, load_end, ncpu))
 print()
 print("written: %s" % dest)
