@@ -934,6 +934,142 @@ fn large_file_uploads_as_slo() {
     assert_eq!(sha256_hex(&resp.body), sha);
 }
 
+/// The SLO manifest as Swift stores it: each segment's size in bytes.
+fn manifest_sizes(case: &Case, container: &str, object: &str) -> Vec<u64> {
+    let raw = http(
+        "GET",
+        &format!(
+            "{}?multipart-manifest=get",
+            case.acct.url(container, Some(object))
+        ),
+        &[("X-Auth-Token", &case.acct.token)],
+        None,
+    );
+    assert_eq!(raw.status, 200, "{}", raw.text());
+    let segments: Vec<serde_json::Value> =
+        serde_json::from_slice(&raw.body).expect("SLO manifest JSON");
+    segments
+        .iter()
+        .map(|seg| seg["bytes"].as_u64().expect("bytes"))
+        .collect()
+}
+
+/// A large file with its FILE.sha256 is hashed while it uploads: segments start at 8 MiB and
+/// double up to --segment-size, the TempURL serves the file, and the same file again is
+/// reused (hashed, compared, not uploaded). Without FILE.sha256 it is hashed first and goes
+/// up the same way.
+#[test]
+fn large_file_streams_in_doubling_segments() {
+    let case = Case::new();
+    const MIB: usize = 1 << 20;
+    let data = noise(30 * MIB, 21);
+    let (file, sha) = case.artifact("stream.tar.gz", &data);
+    let args = [
+        "--container",
+        "stream",
+        "--slo-threshold",
+        "1048576",
+        "--segment-size",
+        "16777216",
+        "--env-file",
+        &case.path("env.yaml"),
+    ];
+    let json = case.upload(&file, &args);
+    assert_eq!(json["action"], "uploaded", "{json:#}");
+    let object = str_field(&json, "object").to_string();
+    // 8 MiB, 16 MiB (the maximum), then the 6 MiB left.
+    let sizes = manifest_sizes(&case, "stream", &object);
+    assert_eq!(
+        sizes,
+        [8 * MIB as u64, 16 * MIB as u64, 6 * MIB as u64],
+        "{json:#}"
+    );
+    assert_eq!(json["segments"], 3);
+    assert_eq!(json["hashed_while_uploading"], true);
+    assert_eq!(fetch(str_field(&json, "temp_url")), (200, sha.clone()));
+
+    let again = case.upload(&file, &args);
+    assert_eq!(again["action"], "reused", "{again:#}");
+    assert_eq!(again["hashed_while_uploading"], false);
+    assert_eq!(again["object"], object.as_str());
+
+    // No FILE.sha256: hashed before the upload, the same segments and object.
+    fs::remove_file(case.dir().join("stream.tar.gz.sha256")).expect("remove .sha256");
+    let unrecorded = case.upload(
+        &file,
+        &[
+            "--container",
+            "stream2",
+            "--slo-threshold",
+            "1048576",
+            "--segment-size",
+            "16777216",
+            "--env-file",
+            &case.path("env2.yaml"),
+        ],
+    );
+    assert_eq!(unrecorded["object"], object.as_str());
+    assert_eq!(unrecorded["hashed_while_uploading"], false);
+    assert_eq!(manifest_sizes(&case, "stream2", &object), sizes);
+    assert_eq!(fetch(str_field(&unrecorded, "temp_url")), (200, sha));
+}
+
+/// A FILE.sha256 that does not match FILE is found only once the streamed segments are up:
+/// exit 2, the segments and the container this run created are deleted again, nothing
+/// points at the object and no env file is written.
+#[test]
+fn streamed_upload_with_a_stale_checksum_leaves_nothing() {
+    let case = Case::new();
+    let data = noise(3 << 20, 22);
+    let (file, _) = case.artifact("stale.tar.gz", &data);
+    let stale = sha256_hex(b"an older artifact");
+    fs::write(
+        case.dir().join("stale.tar.gz.sha256"),
+        format!("{stale}  stale.tar.gz\n"),
+    )
+    .expect("write .sha256");
+    let env_file = case.path("env.yaml");
+    let run = case.run(&[
+        "upload",
+        file.to_str().expect("utf-8"),
+        "--container",
+        "stale",
+        "--slo-threshold",
+        "1048576",
+        "--segment-size",
+        "1048576",
+        "--env-file",
+        &env_file,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.describe());
+    assert!(run.stderr.contains(".sha256"), "{}", run.describe());
+    assert!(!Path::new(&env_file).exists(), "env file written");
+    assert_eq!(
+        case.acct.head_container("stale").status,
+        404,
+        "container left behind: {:?}",
+        case.acct.list("stale")
+    );
+
+    // Into a container that already exists: the segments go, the container stays.
+    case.acct.request("PUT", "kept", None, &[], None);
+    let run = case.run(&[
+        "upload",
+        file.to_str().expect("utf-8"),
+        "--container",
+        "kept",
+        "--slo-threshold",
+        "1048576",
+        "--segment-size",
+        "1048576",
+        "--env-file",
+        &env_file,
+    ]);
+    assert_eq!(run.code, 2, "{}", run.describe());
+    assert_eq!(case.acct.head_container("kept").status, 204);
+    assert_eq!(case.acct.list("kept"), Vec::<String>::new());
+}
+
 /// `--refresh` re-signs an expired URL without uploading again, and leaves a URL alone
 /// when it is not due.
 #[test]

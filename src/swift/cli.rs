@@ -81,13 +81,16 @@ pub struct UploadArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
 
-    /// Segment size of a static large object, bytes. Default: 1073741824 (1 GiB).
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    /// Largest segment of a static large object, bytes. The first segment is 8 MiB (or this,
+    /// if smaller) and each next one twice as long up to this, so the upload starts at once
+    /// while the rest is hashed. Default: 268435456 (256 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = upload::DEFAULT_SEGMENT_SIZE)]
     pub segment_size: u64,
 
-    /// Files larger than this go up as a static large object, bytes. Default: 5368709120
-    /// (5 GiB, Swift's largest single object).
-    #[arg(long, value_name = "BYTES", default_value_t = upload::MAX_SINGLE_OBJECT)]
+    /// Files larger than this go up as a static large object, bytes (at most 5368709120,
+    /// Swift's largest single object). With FILE.sha256 beside it, such a file is hashed while
+    /// it uploads instead of in a pass of its own first. Default: 268435456 (256 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = upload::DEFAULT_SLO_THRESHOLD)]
     pub slo_threshold: u64,
 
     /// With --refresh: re-sign URLs expiring within this many seconds. Default: 2592000 (30 days).
@@ -214,6 +217,7 @@ pub fn run(args: UploadArgs) -> Result<Outcome> {
         "segments": report.segments,
         "segments_container": report.segments_container,
         "segments_reused": report.segments_reused,
+        "hashed_while_uploading": report.hashed_while_uploading,
         "container_created": report.container_created,
         // The bearer URL itself: pipelines asked for JSON to get it.
         "temp_url": report.temp_url.expose(),

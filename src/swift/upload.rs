@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use md5::{Digest as _, Md5};
 use serde::Serialize;
@@ -26,6 +26,11 @@ use crate::fsutil::io_err;
 pub const MAX_SINGLE_OBJECT: u64 = 5 << 30;
 /// Most segments in one manifest (`max_manifest_segments`).
 pub const MAX_SEGMENTS: u64 = 1000;
+/// Default `--slo-threshold`: larger files go up as a static large object, hashed while they
+/// upload (see [`prepare`]).
+pub const DEFAULT_SLO_THRESHOLD: u64 = 256 << 20;
+/// Default `--segment-size`: the largest segment of a static large object.
+pub const DEFAULT_SEGMENT_SIZE: u64 = 256 << 20;
 /// Default `--temp-url-expiry`: one year, as tripleo-common's upload-swift-artifacts.
 pub const DEFAULT_EXPIRY: i64 = 31_536_000;
 /// Default `--container`.
@@ -44,7 +49,7 @@ pub struct UploadOptions {
     pub digest: Digest,
     /// Overwrite an object that exists with another SHA-256.
     pub replace: bool,
-    /// Segment size of a static large object.
+    /// Largest segment of a static large object (they start at 8 MiB and double).
     pub segment_size: u64,
     /// Files larger than this go up as a static large object.
     pub slo_threshold: u64,
@@ -60,8 +65,8 @@ impl Default for UploadOptions {
             expiry: DEFAULT_EXPIRY,
             digest: Digest::Sha256,
             replace: false,
-            segment_size: 1 << 30,
-            slo_threshold: MAX_SINGLE_OBJECT,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            slo_threshold: DEFAULT_SLO_THRESHOLD,
             connect: ConnectOptions::default(),
         }
     }
@@ -147,6 +152,13 @@ pub fn validate_expiry(seconds: i64) -> Result<u64> {
 }
 
 impl UploadOptions {
+    /// How a static large object is cut.
+    pub fn plan(&self) -> SegmentPlan {
+        SegmentPlan {
+            max: self.segment_size,
+        }
+    }
+
     /// Checks every option before anything is read or sent.
     pub fn validate(&self) -> Result<()> {
         validate_container(&self.container)?;
@@ -159,7 +171,7 @@ impl UploadOptions {
                 "--slo-threshold",
                 self.slo_threshold,
                 "must be 1 byte to 5 GiB (Swift's largest single object)",
-                "leave the default (5 GiB)",
+                "leave the default (256 MiB)",
             )
             .into());
         }
@@ -168,7 +180,7 @@ impl UploadOptions {
                 "--segment-size",
                 self.segment_size,
                 "must be 1 byte to 5 GiB",
-                "leave the default (1 GiB)",
+                "leave the default (256 MiB)",
             )
             .into());
         }
@@ -196,6 +208,41 @@ pub struct SegmentDigest {
     pub md5: String,
 }
 
+/// How a static large object is cut: the first segment is small so that its upload starts
+/// almost at once (it must be hashed before its first byte is sent), and each next one is
+/// twice as long, up to `max`. Hashing runs at several times the upload's speed, so it stays
+/// ahead of the upload from then on; few segments keep Swift's per-object work low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentPlan {
+    /// The largest segment (`--segment-size`).
+    pub max: u64,
+}
+
+impl SegmentPlan {
+    /// The first segment's length, at most.
+    pub const FIRST: u64 = 8 << 20;
+
+    /// Length of segment `index` (the last one of a file may be shorter).
+    pub fn len_of(&self, index: usize) -> u64 {
+        let doubled = u32::try_from(index)
+            .ok()
+            .and_then(|i| Self::FIRST.checked_shl(i))
+            .filter(|len| *len >> index.min(63) == Self::FIRST)
+            .unwrap_or(u64::MAX);
+        doubled.min(self.max)
+    }
+
+    /// How many segments a file of `size` bytes has (an empty file has one).
+    pub fn count(&self, size: u64) -> u64 {
+        let (mut covered, mut count) = (0u64, 0u64);
+        while covered < size {
+            covered = covered.saturating_add(self.len_of(count as usize));
+            count += 1;
+        }
+        count.max(1)
+    }
+}
+
 /// What the file hashes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDigest {
@@ -212,22 +259,44 @@ pub struct FileDigest {
 const CHUNK: usize = 1 << 20;
 
 /// Hashes a file in one streaming pass: SHA-256 (ring) and MD5 in two threads fed the same
-/// 1 MiB chunks (a few MiB in flight at most). With `segment_size`, MD5 is per segment.
-pub fn hash_file(path: &Path, segment_size: Option<u64>, progress: bool) -> Result<FileDigest> {
+/// 1 MiB chunks (a few MiB in flight at most). With a segment plan, MD5 is per segment.
+pub fn hash_file(path: &Path, plan: Option<SegmentPlan>, progress: bool) -> Result<FileDigest> {
+    hash_file_to(path, plan, progress, None)
+}
+
+/// [`hash_file`], also sending each segment's digest to `segments_to` as soon as it is
+/// complete, so an upload can start on it while the rest of the file is hashed. The channel's
+/// bound keeps the hashing at most that many segments ahead; when the receiver is gone the
+/// hashing stops (the returned digest is then partial).
+fn hash_file_to(
+    path: &Path,
+    plan: Option<SegmentPlan>,
+    progress: bool,
+    segments_to: Option<SyncSender<SegmentDigest>>,
+) -> Result<FileDigest> {
+    if segments_to.is_some() {
+        yield_cpu();
+    }
     let mut file = File::open(path).map_err(io_err("open", path))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = Progress::new("hashing", total, progress);
     let (sha_tx, sha_rx) = sync_channel::<Arc<Vec<u8>>>(4);
     let (md5_tx, md5_rx) = sync_channel::<Arc<Vec<u8>>>(4);
     let (size, sha256, (md5, segments)) = std::thread::scope(|scope| {
-        let sha = scope.spawn(move || {
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            for chunk in sha_rx {
-                ctx.update(&chunk);
-            }
-            hex(ctx.finish().as_ref())
-        });
-        let md5 = scope.spawn(move || md5_worker(md5_rx, segment_size));
+        let sha = std::thread::Builder::new()
+            .name("ok-sha256".into())
+            .spawn_scoped(scope, move || {
+                let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+                for chunk in sha_rx {
+                    ctx.update(&chunk);
+                }
+                hex(ctx.finish().as_ref())
+            })
+            .unwrap();
+        let md5 = std::thread::Builder::new()
+            .name("ok-md5".into())
+            .spawn_scoped(scope, move || md5_worker(md5_rx, plan, segments_to))
+            .unwrap();
         let mut size = 0u64;
         let read = loop {
             let mut buf = vec![0u8; CHUNK];
@@ -270,9 +339,10 @@ pub fn hash_file(path: &Path, segment_size: Option<u64>, progress: bool) -> Resu
 
 fn md5_worker(
     chunks: Receiver<Arc<Vec<u8>>>,
-    segment_size: Option<u64>,
+    plan: Option<SegmentPlan>,
+    segments_to: Option<SyncSender<SegmentDigest>>,
 ) -> (Option<String>, Vec<SegmentDigest>) {
-    let Some(segment_size) = segment_size else {
+    let Some(plan) = plan else {
         let mut whole = Md5::new();
         for chunk in chunks {
             whole.update(&chunk[..]);
@@ -282,6 +352,7 @@ fn md5_worker(
     let mut segments = vec![];
     let mut hasher = Md5::new();
     let (mut offset, mut filled) = (0u64, 0u64);
+    let mut segment_size = plan.len_of(0);
     for chunk in chunks {
         let mut data = &chunk[..];
         while !data.is_empty() {
@@ -290,24 +361,45 @@ fn md5_worker(
             filled += take as u64;
             data = &data[take..];
             if filled == segment_size {
-                segments.push(SegmentDigest {
+                let segment = SegmentDigest {
                     offset,
                     len: filled,
                     md5: hex(&hasher.finalize_reset()),
-                });
+                };
+                if !deliver(&segments_to, &segment) {
+                    // Nobody is uploading any more: dropping `chunks` stops the reader.
+                    return (None, segments);
+                }
+                segments.push(segment);
                 offset += filled;
                 filled = 0;
+                segment_size = plan.len_of(segments.len());
             }
         }
     }
     if filled > 0 || segments.is_empty() {
-        segments.push(SegmentDigest {
+        let segment = SegmentDigest {
             offset,
             len: filled,
             md5: hex(&hasher.finalize()),
-        });
+        };
+        if deliver(&segments_to, &segment) {
+            segments.push(segment);
+        }
     }
     (None, segments)
+}
+
+/// Lowers the calling thread's priority to the lowest (nice 19), so that hashing ahead of an
+/// upload only takes CPU time nothing else wants (threads created afterwards inherit it).
+fn yield_cpu() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+}
+
+/// Sends `segment` to the uploader, if there is one; false when it has gone.
+fn deliver(to: &Option<SyncSender<SegmentDigest>>, segment: &SegmentDigest) -> bool {
+    to.as_ref()
+        .is_none_or(|tx| tx.send(segment.clone()).is_ok())
 }
 
 /// The ETag Swift gives a static large object: MD5 of the concatenated segment ETags.
@@ -363,14 +455,25 @@ fn content_type(object: &str) -> &'static str {
     }
 }
 
+/// The first word of `FILE.sha256` (sha256sum format) beside the file, lowercased, when that
+/// file can be read.
+fn recorded_checksum(file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(crate::pipeline::checksum_path(file)).ok()?;
+    Some(text.split_whitespace().next().unwrap_or("").to_lowercase())
+}
+
+/// A SHA-256 in hex, as [`hash_file`] writes it.
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// `FILE.sha256` (sha256sum format) beside the file, when present, must agree.
 fn check_recorded_checksum(file: &Path, sha256: &str) -> Result<()> {
-    let checksum_file = crate::pipeline::checksum_path(file);
-    let Ok(text) = std::fs::read_to_string(&checksum_file) else {
+    let Some(recorded) = recorded_checksum(file) else {
         return Ok(());
     };
-    let recorded = text.split_whitespace().next().unwrap_or("").to_lowercase();
     if recorded != sha256 {
+        let checksum_file = crate::pipeline::checksum_path(file);
         return Err(SwiftError::ChecksumMismatch {
             file: file.into(),
             checksum_file,
@@ -418,6 +521,9 @@ pub struct UploadReport {
     pub segments_container: Option<String>,
     /// Segments that were already in Swift with the right ETag (a resumed upload).
     pub segments_reused: usize,
+    /// The file was hashed while it uploaded (a static large object with `FILE.sha256`),
+    /// rather than in a pass of its own before.
+    pub hashed_while_uploading: bool,
     /// The container was created.
     pub container_created: bool,
     /// The signed URL.
@@ -443,11 +549,17 @@ pub fn upload_artifact(opts: &UploadOptions, file: &Path) -> Result<UploadReport
     upload_prepared(&mut swift, opts, file, prepared)
 }
 
-/// A file hashed and named, ready to upload.
+/// A file named (and, unless it is streamed, hashed), ready to upload.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// Its hashes (per segment when it goes up as a static large object).
-    pub digest: FileDigest,
+    /// Its hashes (per segment when it goes up as a static large object); `None` when they
+    /// are taken during the upload (see [`prepare`]).
+    pub digest: Option<FileDigest>,
+    /// Bytes, as the file's metadata gave them.
+    pub size: u64,
+    /// The SHA-256 the object is named after: computed, or the one `FILE.sha256` records
+    /// (then checked against the file before anything points at the object).
+    pub sha256: String,
     /// The object name.
     pub object: String,
     /// Whether it goes up as a static large object.
@@ -456,12 +568,17 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
-/// Hashes and names `file` (no network): the local half of an upload.
+/// Names `file` and, where needed, hashes it (no network): the local half of an upload.
+///
+/// A static large object whose `FILE.sha256` records its checksum (every `build` and `pack`
+/// artifact) is not hashed here: its name is known from that record, and each segment is
+/// hashed while the previous one uploads, its MD5 still sent as `ETag` before its body.
+/// Hashing first would add a full read of the file (MD5 runs at ~500 MB/s) to every upload.
 pub fn prepare(opts: &UploadOptions, file: &Path) -> Result<Prepared> {
     opts.validate()?;
     let meta = regular_file(file)?;
     let slo = meta.len() > opts.slo_threshold;
-    if slo && meta.len().div_ceil(opts.segment_size) > MAX_SEGMENTS {
+    if slo && opts.plan().count(meta.len()) > MAX_SEGMENTS {
         return Err(invalid(
             "--segment-size",
             opts.segment_size,
@@ -473,20 +590,33 @@ pub fn prepare(opts: &UploadOptions, file: &Path) -> Result<Prepared> {
         )
         .into());
     }
-    let digest = hash_file(
-        file,
-        slo.then_some(opts.segment_size),
-        opts.connect.progress,
-    )?;
-    check_recorded_checksum(file, &digest.sha256)?;
-    let (object, warning) = object_name(file, &digest.sha256, opts.object.as_deref());
+    let streamed = recorded_checksum(file).filter(|sha| slo && is_sha256_hex(sha));
+    let (digest, sha256) = match streamed {
+        Some(recorded) => (None, recorded),
+        None => {
+            let digest = hash_for(opts, file, slo)?;
+            let sha256 = digest.sha256.clone();
+            (Some(digest), sha256)
+        }
+    };
+    let (object, warning) = object_name(file, &sha256, opts.object.as_deref());
     validate_object(&object)?;
     Ok(Prepared {
         digest,
+        size: meta.len(),
+        sha256,
         object,
         slo,
         warnings: warning.into_iter().collect(),
     })
+}
+
+/// Hashes `file` whole before the upload (per segment when `slo`), and checks it against
+/// `FILE.sha256`.
+fn hash_for(opts: &UploadOptions, file: &Path, slo: bool) -> Result<FileDigest> {
+    let digest = hash_file(file, slo.then_some(opts.plan()), opts.connect.progress)?;
+    check_recorded_checksum(file, &digest.sha256)?;
+    Ok(digest)
 }
 
 /// The file's metadata, if it is a regular file.
@@ -523,7 +653,9 @@ pub fn upload_prepared(
     prepared: Prepared,
 ) -> Result<UploadReport> {
     let Prepared {
-        digest,
+        mut digest,
+        size,
+        sha256,
         object,
         slo,
         mut warnings,
@@ -540,30 +672,13 @@ pub fn upload_prepared(
         match head.status {
             404 => Existing::Missing,
             200 | 204 => {
-                let sha = head.header("x-object-meta-sha256").map(str::to_lowercase);
-                let size = head
-                    .header("content-length")
-                    .and_then(|v| v.parse::<u64>().ok());
-                // Metadata alone can be set by anyone: the ETag (MD5 of the content, or of
-                // the segment ETags for a static large object) must match too.
-                let etag = head
-                    .header("etag")
-                    .map(|e| e.trim_matches('"').to_lowercase());
-                let want_etag = if slo {
-                    slo_etag(&digest.segments)
-                } else {
-                    digest.md5.clone().unwrap_or_default()
+                // Whether it is this file takes the file's own hashes: take them now if the
+                // upload was to hash while streaming.
+                let digest = match &mut digest {
+                    Some(known) => &*known,
+                    None => digest.insert(hash_for(opts, file, slo)?),
                 };
-                if sha.as_deref() == Some(digest.sha256.as_str())
-                    && size == Some(digest.size)
-                    && etag.as_deref() == Some(want_etag.as_str())
-                {
-                    Existing::Same(head)
-                } else {
-                    Existing::Different(
-                        sha.unwrap_or_else(|| "unknown (no X-Object-Meta-Sha256)".into()),
-                    )
-                }
+                classify(head, digest, slo)
             }
             _ => return Err(expect(head, "HEAD", &url, &[200]).unwrap_err()),
         }
@@ -578,7 +693,7 @@ pub fn upload_prepared(
             object,
             file: file.into(),
             existing: existing.clone(),
-            new: digest.sha256,
+            new: sha256,
         }
         .into());
     }
@@ -587,14 +702,16 @@ pub fn upload_prepared(
     }
 
     let mut segments_in = None;
-    let (action, etag, segments_reused) = match existing {
+    let hashed_while_uploading = digest.is_none();
+    let (action, etag, segments_reused, digest) = match existing {
         Existing::Same(head) => {
             let etag = head
                 .header("etag")
                 .unwrap_or_default()
                 .trim_matches('"')
                 .to_string();
-            (UploadAction::Reused, etag, 0)
+            let digest = digest.expect("hashed to compare with the existing object");
+            (UploadAction::Reused, etag, 0, digest)
         }
         other => {
             let action = if matches!(other, Existing::Missing) {
@@ -606,7 +723,7 @@ pub fn upload_prepared(
                 UploadAction::Replaced
             };
             let ctype = content_type(&object);
-            let (etag, reused) = if slo {
+            let uploaded = if slo {
                 // A container-scoped TempURL key authorizes requests to its own container
                 // only, and Swift fetches the segments with the URL's authorization: with
                 // such a key (the usual case, and the one created here) the segments must
@@ -619,21 +736,26 @@ pub fn upload_prepared(
                     };
                 validate_container(&segments_container)?;
                 segments_in = Some(segments_container.clone());
-                put_slo(
-                    swift,
-                    opts,
-                    &account,
-                    &segments_container,
-                    &object,
-                    file,
-                    &digest,
-                    ctype,
-                )?
+                let target = SloTarget {
+                    account: &account,
+                    segments_container: &segments_container,
+                    object: &object,
+                    content_type: ctype,
+                    size,
+                    sha256: &sha256,
+                    fresh: !container_exists && segments_container == opts.container,
+                };
+                put_slo(swift, opts, file, &target, digest)
             } else {
+                let digest = digest.expect("single objects are hashed before the upload");
                 let md5 = digest.md5.clone().unwrap_or_default();
-                put_object(swift, opts, &url, file, &digest, &md5, ctype)?;
-                (md5, 0)
+                put_object(swift, opts, &url, file, &digest, &md5, ctype).map(|()| (md5, 0, digest))
             };
+            let (etag, reused, digest) = uploaded.inspect_err(|_| {
+                if !container_exists {
+                    remove_if_empty(swift, &account, &opts.container);
+                }
+            })?;
             verify(
                 swift,
                 &url,
@@ -644,7 +766,7 @@ pub fn upload_prepared(
                     slo,
                 },
             )?;
-            (action, etag, reused)
+            (action, etag, reused, digest)
         }
     };
 
@@ -674,11 +796,38 @@ pub fn upload_prepared(
         },
         segments_container: segments_in,
         segments_reused,
+        hashed_while_uploading,
         container_created: !container_exists,
         temp_url,
         key_source,
         warnings,
     })
+}
+
+/// Whether the object `head` describes is the file `digest` describes: the same SHA-256
+/// metadata, size, and ETag (metadata alone can be set by anyone; the ETag is the MD5 of the
+/// content, or of the segment ETags for a static large object).
+fn classify(head: Reply, digest: &FileDigest, slo: bool) -> Existing {
+    let sha = head.header("x-object-meta-sha256").map(str::to_lowercase);
+    let size = head
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok());
+    let etag = head
+        .header("etag")
+        .map(|e| e.trim_matches('"').to_lowercase());
+    let want_etag = if slo {
+        slo_etag(&digest.segments)
+    } else {
+        digest.md5.clone().unwrap_or_default()
+    };
+    if sha.as_deref() == Some(digest.sha256.as_str())
+        && size == Some(digest.size)
+        && etag.as_deref() == Some(want_etag.as_str())
+    {
+        Existing::Same(head)
+    } else {
+        Existing::Different(sha.unwrap_or_else(|| "unknown (no X-Object-Meta-Sha256)".into()))
+    }
 }
 
 /// Fetches the first byte through the signed URL, without credentials, as a node will:
@@ -718,6 +867,12 @@ fn container_head(swift: &mut Swift, account: &str, container: &str) -> Result<O
         404 => Ok(None),
         _ => expect(head, "HEAD", &url, &[200, 204]).map(Some),
     }
+}
+
+/// Deletes a container this upload created, after the upload failed. Best effort, and safe:
+/// Swift refuses to delete a container that holds anything (409).
+fn remove_if_empty(swift: &mut Swift, account: &str, container: &str) {
+    let _ = swift.request("DELETE", &container_url(account, container), &[], None);
 }
 
 fn create_container(swift: &mut Swift, account: &str, container: &str) -> Result<()> {
@@ -765,70 +920,186 @@ fn put_object(
     result
 }
 
-/// Segments into `seg_container` under `<object>/slo/<sha256>/<size>/<segment size>/`
-/// (content-addressed, so a re-run skips segments already there), then the manifest.
-/// Returns the SLO ETag and how many segments were reused.
-#[allow(clippy::too_many_arguments)]
+/// Where a static large object goes.
+struct SloTarget<'a> {
+    account: &'a str,
+    segments_container: &'a str,
+    object: &'a str,
+    content_type: &'a str,
+    /// Bytes, from the file's metadata (for the progress bar).
+    size: u64,
+    /// The SHA-256 the object is named after: computed, or recorded in `FILE.sha256`.
+    sha256: &'a str,
+    /// The segments container was created by this upload (so it holds no segment yet).
+    fresh: bool,
+}
+
+impl SloTarget<'_> {
+    /// Segment `index`'s object name: content-addressed by the whole file, so a re-run finds
+    /// the segments an interrupted upload left.
+    fn segment_name(&self, index: usize, plan: SegmentPlan) -> String {
+        format!(
+            "{}/slo/{}/{}/{}-{}/{index:08}",
+            self.object,
+            self.sha256,
+            self.size,
+            SegmentPlan::FIRST,
+            plan.max
+        )
+    }
+}
+
+/// Segments into the segments container, then the manifest; returns the SLO ETag, how many
+/// segments were already there, and the file's digest.
+///
+/// Segments hashed before (`known`) go up one after another. Otherwise a thread hashes
+/// segment n+1 while segment n uploads (each segment's MD5 is still its `ETag`, sent before
+/// its body), and the whole file must hash to the SHA-256 the object is named after before
+/// the manifest makes the segments an object; if it does not, the segments uploaded now are
+/// deleted again.
 fn put_slo(
     swift: &mut Swift,
     opts: &UploadOptions,
-    account: &str,
-    seg_container: &str,
-    object: &str,
     file: &Path,
-    digest: &FileDigest,
-    ctype: &str,
-) -> Result<(String, usize)> {
-    if container_head(swift, account, seg_container)?.is_none() {
-        create_container(swift, account, seg_container)?;
+    target: &SloTarget<'_>,
+    known: Option<FileDigest>,
+) -> Result<(String, usize, FileDigest)> {
+    let created = container_head(swift, target.account, target.segments_container)?.is_none();
+    if created {
+        create_container(swift, target.account, target.segments_container)?;
     }
-    let prefix = format!(
-        "{object}/slo/{}/{}/{}",
-        digest.sha256, digest.size, opts.segment_size
+    let bar = Progress::new("uploading", target.size, opts.connect.progress);
+    let fresh = created || target.fresh;
+    let result = match known {
+        Some(digest) => {
+            let segments = digest.segments.clone().into_iter();
+            put_segments(swift, opts, file, target, segments, fresh, &bar).map(|put| (digest, put))
+        }
+        None => std::thread::scope(|scope| {
+            // One digest queued and one being hashed: at most two segments ahead.
+            let (tx, rx) = sync_channel(1);
+            let plan = opts.plan();
+            let hasher = std::thread::Builder::new()
+                .name("ok-read".into())
+                .spawn_scoped(scope, move || {
+                    hash_file_to(file, Some(plan), false, Some(tx))
+                })
+                .unwrap();
+            // `rx` is dropped when put_segments returns, which stops the hasher on an error.
+            let put = put_segments(swift, opts, file, target, rx.into_iter(), fresh, &bar);
+            let hashed = hasher.join().expect("hash thread");
+            let put = put?;
+            let digest = hashed?;
+            if digest.sha256 != target.sha256 || put.count != digest.segments.len() {
+                for name in &put.uploaded {
+                    // Best effort: nothing points at them, and a re-run would overwrite them.
+                    let url = object_url(target.account, target.segments_container, name);
+                    let _ = swift.request("DELETE", &url, &[], None);
+                }
+                check_recorded_checksum(file, &digest.sha256)?;
+                return Err(SwiftError::VerifyFailed {
+                    url: object_url(target.account, &opts.container, target.object),
+                    what: format!(
+                        "{} segment(s) uploaded, {} hashed (the file changed during the upload?)",
+                        put.count,
+                        digest.segments.len()
+                    ),
+                }
+                .into());
+            }
+            Ok((digest, put))
+        }),
+    };
+    bar.finish();
+    let (digest, put) = result.inspect_err(|_| {
+        if created {
+            remove_if_empty(swift, target.account, target.segments_container);
+        }
+    })?;
+
+    let manifest: Vec<serde_json::Value> = digest
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| {
+            serde_json::json!({
+                "path": format!(
+                    "/{}/{}",
+                    target.segments_container,
+                    target.segment_name(i, opts.plan())
+                ),
+                "etag": seg.md5,
+                "size_bytes": seg.len,
+            })
+        })
+        .collect();
+    let etag = slo_etag(&digest.segments);
+    let body = serde_json::to_vec(&manifest).expect("manifest serializes");
+    let url = format!(
+        "{}?multipart-manifest=put",
+        object_url(target.account, &opts.container, target.object)
     );
-    let bar = Progress::new("uploading", digest.size, opts.connect.progress);
-    let mut manifest = Vec::with_capacity(digest.segments.len());
-    let mut reused = 0;
-    for (i, seg) in digest.segments.iter().enumerate() {
-        let name = format!("{prefix}/{i:08}");
-        let url = object_url(account, seg_container, &name);
-        let head = swift.request("HEAD", &url, &[], None)?;
-        let present = head.status == 200
-            && head.header("etag").map(|e| e.trim_matches('"')) == Some(seg.md5.as_str())
-            && head.header("content-length").and_then(|v| v.parse().ok()) == Some(seg.len);
+    let headers = [
+        // Swift's slo middleware answers 422 unless this is the MD5 of the segment ETags.
+        ("ETag", etag.as_str()),
+        ("X-Object-Meta-Sha256", digest.sha256.as_str()),
+        ("Content-Type", target.content_type),
+    ];
+    put_checked(swift, &url, &headers, &Payload::Bytes(&body))?;
+    Ok((etag, put.reused, digest))
+}
+
+/// What [`put_segments`] did.
+struct SegmentsPut {
+    /// Segments handled.
+    count: usize,
+    /// Segments that were already there with the right ETag and size.
+    reused: usize,
+    /// Names of the segments uploaded now.
+    uploaded: Vec<String>,
+}
+
+/// Uploads each segment as it arrives, with its MD5 as `ETag`, unless Swift already has it
+/// (not asked when the container is `fresh`).
+fn put_segments(
+    swift: &mut Swift,
+    opts: &UploadOptions,
+    file: &Path,
+    target: &SloTarget<'_>,
+    segments: impl Iterator<Item = SegmentDigest>,
+    fresh: bool,
+    bar: &Progress,
+) -> Result<SegmentsPut> {
+    let mut put = SegmentsPut {
+        count: 0,
+        reused: 0,
+        uploaded: vec![],
+    };
+    for (i, seg) in segments.enumerate() {
+        let name = target.segment_name(i, opts.plan());
+        let url = object_url(target.account, target.segments_container, &name);
+        let present = !fresh && {
+            let head = swift.request("HEAD", &url, &[], None)?;
+            head.status == 200
+                && head.header("etag").map(|e| e.trim_matches('"')) == Some(seg.md5.as_str())
+                && head.header("content-length").and_then(|v| v.parse().ok()) == Some(seg.len)
+        };
         if present {
-            reused += 1;
+            put.reused += 1;
             bar.set(seg.offset + seg.len);
         } else {
             let payload = Payload::File {
                 path: file,
                 offset: seg.offset,
                 len: seg.len,
-                progress: Some(&bar),
+                progress: Some(bar),
             };
             put_checked(swift, &url, &[("ETag", seg.md5.as_str())], &payload)?;
+            put.uploaded.push(name);
         }
-        manifest.push(serde_json::json!({
-            "path": format!("/{seg_container}/{name}"),
-            "etag": seg.md5,
-            "size_bytes": seg.len,
-        }));
+        put.count += 1;
     }
-    bar.finish();
-    let etag = slo_etag(&digest.segments);
-    let body = serde_json::to_vec(&manifest).expect("manifest serializes");
-    let url = format!(
-        "{}?multipart-manifest=put",
-        object_url(account, &opts.container, object)
-    );
-    let headers = [
-        // Swift's slo middleware answers 422 unless this is the MD5 of the segment ETags.
-        ("ETag", etag.as_str()),
-        ("X-Object-Meta-Sha256", digest.sha256.as_str()),
-        ("Content-Type", ctype),
-    ];
-    put_checked(swift, &url, &headers, &Payload::Bytes(&body))?;
-    Ok((etag, reused))
+    Ok(put)
 }
 
 struct Expected<'a> {
@@ -947,7 +1218,7 @@ mod tests {
         assert_eq!(whole.sha256, hex(&Sha256::digest(&data)));
         assert_eq!(whole.md5.as_deref(), Some(md5_hex(&data).as_str()));
         let seg = 700_000u64;
-        let split = hash_file(&path, Some(seg), false).unwrap();
+        let split = hash_file(&path, Some(SegmentPlan { max: seg }), false).unwrap();
         assert_eq!(split.sha256, whole.sha256);
         assert_eq!(split.md5, None);
         let expected: Vec<SegmentDigest> = data
@@ -970,6 +1241,82 @@ mod tests {
             hash_file(&empty, None, false).unwrap().md5.as_deref(),
             Some("d41d8cd98f00b204e9800998ecf8427e")
         );
+    }
+
+    #[test]
+    fn segments_start_small_and_double_up_to_the_maximum() {
+        const MIB: u64 = 1 << 20;
+        let plan = SegmentPlan { max: 256 * MIB };
+        let lens: Vec<u64> = (0..9).map(|i| plan.len_of(i) / MIB).collect();
+        assert_eq!(lens, [8, 16, 32, 64, 128, 256, 256, 256, 256]);
+        // 1 GiB: 8+16+32+64+128+256+256+256 = 1016 MiB, then 8 MiB more.
+        assert_eq!(plan.count(1024 * MIB), 9);
+        assert_eq!(plan.count(8 * MIB), 1);
+        assert_eq!(plan.count(8 * MIB + 1), 2);
+        assert_eq!(plan.count(0), 1);
+        // A maximum below the first length makes every segment that long.
+        let small = SegmentPlan { max: 1000 };
+        assert_eq!((small.len_of(0), small.len_of(70)), (1000, 1000));
+        assert_eq!(small.count(3001), 4);
+        // Far indexes do not overflow.
+        let huge = SegmentPlan { max: u64::MAX };
+        assert_eq!(huge.len_of(200), u64::MAX);
+        assert_eq!(huge.len_of(60), u64::MAX);
+        assert_eq!(huge.len_of(3), 64 * MIB);
+    }
+
+    #[test]
+    fn segments_reach_the_uploader_as_they_are_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(CHUNK * 3 + 777)).map(|i| (i % 241) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let seg = 500_000u64;
+        let (tx, rx) = sync_channel(1);
+        let (digest, sent) = std::thread::scope(|scope| {
+            let hasher = scope
+                .spawn(|| hash_file_to(&path, Some(SegmentPlan { max: seg }), false, Some(tx)));
+            let sent: Vec<SegmentDigest> = rx.into_iter().collect();
+            (hasher.join().unwrap().unwrap(), sent)
+        });
+        assert_eq!(sent, digest.segments, "every segment is sent, in order");
+        assert_eq!(
+            digest,
+            hash_file(&path, Some(SegmentPlan { max: seg }), false).unwrap()
+        );
+        assert_eq!(sent.len(), data.len().div_ceil(seg as usize));
+
+        // An uploader that stops after the first segment stops the hashing (no deadlock),
+        // and the digest it leaves is partial.
+        let (tx, rx) = sync_channel(0);
+        let partial = std::thread::scope(|scope| {
+            let hasher = scope
+                .spawn(|| hash_file_to(&path, Some(SegmentPlan { max: seg }), false, Some(tx)));
+            let first = rx.recv().unwrap();
+            assert_eq!(first, digest.segments[0]);
+            drop(rx);
+            hasher.join().unwrap().unwrap()
+        });
+        assert!(partial.segments.len() < digest.segments.len());
+    }
+
+    #[test]
+    fn recorded_checksums_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar.gz");
+        std::fs::write(&path, b"x").unwrap();
+        assert_eq!(recorded_checksum(&path), None);
+        let sha = hex(&Sha256::digest(b"x"));
+        std::fs::write(
+            crate::pipeline::checksum_path(&path),
+            format!("{}  a.tar.gz\n", sha.to_uppercase()),
+        )
+        .unwrap();
+        assert_eq!(recorded_checksum(&path).as_deref(), Some(sha.as_str()));
+        assert!(is_sha256_hex(&sha));
+        assert!(!is_sha256_hex(&sha[1..]));
+        assert!(!is_sha256_hex(&sha.to_uppercase()));
+        assert!(!is_sha256_hex(&format!("{}g", &sha[1..])));
     }
 
     #[test]
