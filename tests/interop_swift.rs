@@ -1374,6 +1374,110 @@ fn connection_reset_is_retried() {
     f.assert_ok(&run, base + 2, "reset x2 on the object PUT");
 }
 
+/// A large file hashed while it uploads, through the proxy: a reset on a segment PUT is
+/// retried; past --retries the upload stops (exit 3, no env file, no object), and a re-run
+/// finds the segments already up (same content, same names) and sends only the rest.
+#[test]
+fn streamed_segments_are_retried_and_resumed() {
+    let case = Case::new();
+    let proxy = FaultProxy::passthrough(case.swift.proxy_addr());
+    let (file, sha) = case.artifact("resume.tar.gz", &noise(4 << 20, 23));
+    let storage = case.acct.storage_url_via(&proxy.url());
+    let upload = |container: &str, extra: &[&str]| {
+        let env_file = case.path(&format!("{container}.yaml"));
+        let mut args = vec![
+            "upload",
+            file.to_str().expect("utf-8"),
+            "--container",
+            container,
+            "--os-storage-url",
+            &storage,
+            "--env-file",
+            &env_file,
+            "--slo-threshold",
+            "1048576",
+            "--segment-size",
+            "1048576",
+            "-f",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        case.run(&args)
+    };
+    let segment_puts = |log: &[String], container: &str| {
+        log.iter()
+            .filter(|l| l.starts_with("PUT ") && l.contains(&format!("/{container}/")))
+            .filter(|l| l.contains("/slo/"))
+            .count()
+    };
+
+    // Fault-free: 4 segments of 1 MiB, one PUT each.
+    let run = upload("clean", &[]);
+    run.expect_code(0);
+    assert_eq!(run.json()["hashed_while_uploading"], true);
+    let log = proxy.log();
+    assert_eq!(segment_puts(&log, "clean"), 4, "{log:#?}");
+    // Requests before the third segment PUT, in a fresh container.
+    let third = log
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("PUT ") && l.contains("/slo/"))
+        .nth(2)
+        .map(|(i, _)| i)
+        .expect("a third segment PUT");
+
+    // A reset on the third segment PUT, once: retried, one extra PUT.
+    proxy.reset_counts();
+    proxy.set_fault_after(Fault::Reset, third, 1);
+    let run = upload("retried", &["--retries", "2"]);
+    run.expect_code(0);
+    let log = proxy.log();
+    assert!(
+        log[third].starts_with("PUT ") && log[third].contains("/slo/"),
+        "the fault hit a segment PUT: {log:#?}"
+    );
+    assert_eq!(segment_puts(&log, "retried"), 5, "{log:#?}");
+    assert_eq!(
+        fetch(run.json()["temp_url"].as_str().expect("url")),
+        (200, sha.clone())
+    );
+
+    // Resets past --retries on the third segment: exit 3, nothing points at anything.
+    proxy.reset_counts();
+    proxy.set_fault_after(Fault::Reset, third, 100);
+    let run = upload("resumed", &["--retries", "1"]);
+    run.expect_code(3);
+    assert!(
+        !Path::new(&case.path("resumed.yaml")).exists(),
+        "env file written"
+    );
+    proxy.set_fault(Fault::None, 0);
+    let listed = case.acct.list("resumed");
+    assert_eq!(
+        listed.len(),
+        2,
+        "the two segments sent before the fault: {listed:#?}"
+    );
+    assert!(
+        listed.iter().all(|name| name.contains("/slo/")),
+        "{listed:#?}"
+    );
+
+    // The re-run keeps those two and sends the other two.
+    proxy.reset_counts();
+    let run = upload("resumed", &[]);
+    run.expect_code(0);
+    let json = run.json();
+    assert_eq!(json["segments_reused"], 2, "{json:#}");
+    assert_eq!(
+        segment_puts(&proxy.log(), "resumed"),
+        2,
+        "{:#?}",
+        proxy.log()
+    );
+    assert_eq!(fetch(json["temp_url"].as_str().expect("url")), (200, sha));
+}
+
 /// A truncated reply is retried: first request, and the object PUT (stored by Swift, reply
 /// lost on the way back).
 #[test]
