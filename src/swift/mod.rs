@@ -1,7 +1,7 @@
 //! Swift delivery of deployment artifacts, as tripleo-common's upload-swift-artifacts did for
 //! OSP 10-16, with integrity checks: authentication (clouds.yaml / `OS_*` with Keystone v3,
 //! tempauth), a retrying HTTP client, verified uploads (ETag + SHA-256, static large objects
-//! above 5 GiB), signed TempURLs with container-key management, and
+//! above 256 MiB, hashed while they upload), signed TempURLs with container-key management, and
 //! `deployment-artifacts.yaml` in tripleo-common's format.
 //!
 //! Invariant: nothing points at an object (no TempURL is returned, no env file is written)

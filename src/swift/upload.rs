@@ -1,6 +1,8 @@
 //! Verified uploads: hash the file (MD5 for the ETag, SHA-256 for the name and metadata),
 //! refuse or reuse an existing object, PUT with `ETag` so Swift rejects a corrupted body,
-//! HEAD to verify size, ETag and SHA-256, and only then sign a TempURL.
+//! HEAD to verify size, ETag and SHA-256, and only then sign a TempURL. A large file whose
+//! `FILE.sha256` names it goes up as a static large object hashed while it uploads: each
+//! segment is hashed before its own PUT (its MD5 is still the `ETag`), the next one meanwhile.
 //!
 //! Invariants: memory does not depend on the file size (1 MiB chunks, streamed from disk);
 //! an object that exists with another SHA-256 is never touched without `replace`; nothing
