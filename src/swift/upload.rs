@@ -226,10 +226,10 @@ impl SegmentPlan {
 
     /// Length of segment `index` (the last one of a file may be shorter).
     pub fn len_of(&self, index: usize) -> u64 {
+        // FIRST << index, or u64::MAX once a bit would be shifted out.
         let doubled = u32::try_from(index)
             .ok()
-            .and_then(|i| Self::FIRST.checked_shl(i))
-            .filter(|len| *len >> index.min(63) == Self::FIRST)
+            .and_then(|i| Self::FIRST.checked_shl(i).filter(|len| len >> i == Self::FIRST))
             .unwrap_or(u64::MAX);
         doubled.min(self.max)
     }
@@ -294,11 +294,11 @@ fn hash_file_to(
                 }
                 hex(ctx.finish().as_ref())
             })
-            .unwrap();
+            .expect("spawn the SHA-256 thread");
         let md5 = std::thread::Builder::new()
             .name("ok-md5".into())
             .spawn_scoped(scope, move || md5_worker(md5_rx, plan, segments_to))
-            .unwrap();
+            .expect("spawn the MD5 thread");
         let mut size = 0u64;
         let read = loop {
             let mut buf = vec![0u8; CHUNK];
@@ -986,7 +986,7 @@ fn put_slo(
                 .spawn_scoped(scope, move || {
                     hash_file_to(file, Some(plan), false, Some(tx))
                 })
-                .unwrap();
+                .expect("spawn the hashing thread");
             // `rx` is dropped when put_segments returns, which stops the hasher on an error.
             let put = put_segments(swift, opts, file, target, rx.into_iter(), fresh, &bar);
             let hashed = hasher.join().expect("hash thread");
