@@ -229,7 +229,11 @@ impl SegmentPlan {
         // FIRST << index, or u64::MAX once a bit would be shifted out.
         let doubled = u32::try_from(index)
             .ok()
-            .and_then(|i| Self::FIRST.checked_shl(i).filter(|len| len >> i == Self::FIRST))
+            .and_then(|i| {
+                Self::FIRST
+                    .checked_shl(i)
+                    .filter(|len| len >> i == Self::FIRST)
+            })
             .unwrap_or(u64::MAX);
         doubled.min(self.max)
     }
