@@ -4,7 +4,7 @@
 //! `FILE.sha256` names it goes up as a static large object hashed while it uploads: each
 //! segment is hashed before its own PUT (its MD5 is still the `ETag`), the next one meanwhile.
 //!
-//! Invariants: memory does not depend on the file size (1 MiB chunks, streamed from disk);
+//! Invariants: memory does not depend on the file size (256 KiB chunks, streamed from disk);
 //! an object that exists with another SHA-256 is never touched without `replace`; nothing
 //! points at an object (no TempURL returned) before its HEAD matched the file.
 
@@ -262,10 +262,10 @@ pub struct FileDigest {
     pub segments: Vec<SegmentDigest>,
 }
 
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 
 /// Hashes a file in one streaming pass: SHA-256 (ring) and MD5 in two threads fed the same
-/// 1 MiB chunks (a few MiB in flight at most). With a segment plan, MD5 is per segment.
+/// 256 KiB chunks (about 2 MiB in flight at most). With a segment plan, MD5 is per segment.
 pub fn hash_file(path: &Path, plan: Option<SegmentPlan>, progress: bool) -> Result<FileDigest> {
     hash_file_to(path, plan, progress, None)
 }
