@@ -747,6 +747,42 @@ fn account_key_is_used_when_the_container_has_none() {
             .header("x-account-meta-temp-url-key"),
         Some("account-wide-key")
     );
+
+    // An account key authorizes every container: a large object's segments go in
+    // `<container>_segments`, created for them, and the URL serves the whole file.
+    let slo_args = ["--slo-threshold", "1048576", "--segment-size", "1048576"];
+    let (big, big_sha) = case.artifact("acct-big.tar.gz", &noise(3 << 20, 24));
+    let env2 = case.path("e2.yaml");
+    let mut args = vec!["--container", "acct", "--env-file", &env2];
+    args.extend_from_slice(&slo_args);
+    let json = case.upload(&big, &args);
+    assert_eq!(json["segments_container"], "acct_segments", "{json:#}");
+    assert_eq!(json["hashed_while_uploading"], true);
+    assert_eq!(case.acct.list("acct_segments").len(), 3);
+    assert_eq!(fetch(str_field(&json, "temp_url")), (200, big_sha));
+
+    // A stale FILE.sha256: the segments container this run created is removed again.
+    let (stale, _) = case.artifact("acct-stale.tar.gz", &noise(3 << 20, 25));
+    fs::write(
+        case.dir().join("acct-stale.tar.gz.sha256"),
+        format!("{}  acct-stale.tar.gz\n", sha256_hex(b"something else")),
+    )
+    .expect("write .sha256");
+    let env3 = case.path("e3.yaml");
+    let mut args = vec![
+        "upload",
+        stale.to_str().expect("utf-8"),
+        "--container",
+        "acct2",
+        "--env-file",
+        &env3,
+    ];
+    args.extend_from_slice(&slo_args);
+    let run = case.run(&args);
+    assert_eq!(run.code, 2, "{}", run.describe());
+    assert_eq!(case.acct.head_container("acct2_segments").status, 404);
+    assert_eq!(case.acct.head_container("acct2").status, 404);
+    assert!(!Path::new(&env3).exists(), "env file written");
 }
 
 /// An object already there with another checksum is refused (exit 2, untouched) unless

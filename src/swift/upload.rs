@@ -970,7 +970,9 @@ fn put_slo(
     target: &SloTarget<'_>,
     known: Option<FileDigest>,
 ) -> Result<(String, usize, FileDigest)> {
-    let created = container_head(swift, target.account, target.segments_container)?.is_none();
+    // The object's own container exists by now; a separate segments container may not.
+    let created = target.segments_container != opts.container
+        && container_head(swift, target.account, target.segments_container)?.is_none();
     if created {
         create_container(swift, target.account, target.segments_container)?;
     }
