@@ -1050,6 +1050,45 @@ fn large_file_streams_in_doubling_segments() {
     assert_eq!(fetch(str_field(&unrecorded, "temp_url")), (200, sha));
 }
 
+/// `--replace` of a large object deletes the segments of the object it replaces (only those
+/// under `<object>/slo/`, where this tool puts them), once the new one is verified.
+#[test]
+fn replacing_a_large_object_deletes_its_old_segments() {
+    let case = Case::new();
+    let slo = |file: &Path, extra: &[&str]| {
+        let env_file = case.path("env.yaml");
+        let mut args = vec![
+            "--container",
+            "rep",
+            "--object",
+            "fixed.bin",
+            "--slo-threshold",
+            "1048576",
+            "--segment-size",
+            "1048576",
+            "--env-file",
+            &env_file,
+        ];
+        args.extend_from_slice(extra);
+        case.upload(file, &args)
+    };
+    let (first, _) = case.artifact("first.bin", &noise(3 << 20, 26));
+    let json = slo(&first, &[]);
+    assert_eq!(json["segments"], 3, "{json:#}");
+    let old: Vec<String> = case.acct.list("rep");
+    assert_eq!(old.len(), 4, "manifest + 3 segments: {old:#?}");
+
+    let (second, sha) = case.artifact("second.bin", &noise((2 << 20) + 5, 27));
+    let json = slo(&second, &["--replace"]);
+    assert_eq!(json["action"], "replaced", "{json:#}");
+    let now = case.acct.list("rep");
+    assert_eq!(now.len(), 4, "manifest + 3 new segments only: {now:#?}");
+    for name in old.iter().filter(|n| n.contains("/slo/")) {
+        assert!(!now.contains(name), "old segment {name} left: {now:#?}");
+    }
+    assert_eq!(fetch(str_field(&json, "temp_url")), (200, sha));
+}
+
 /// A FILE.sha256 that does not match FILE is found only once the streamed segments are up:
 /// exit 2, the segments and the container this run created are deleted again, nothing
 /// points at the object and no env file is written.

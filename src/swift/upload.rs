@@ -641,7 +641,11 @@ pub fn regular_file(file: &Path) -> Result<std::fs::Metadata> {
 enum Existing {
     Missing,
     Same(Reply),
-    Different(String),
+    /// Another file: the SHA-256 it records, and whether it is a static large object.
+    Different {
+        sha256: String,
+        slo: bool,
+    },
 }
 
 /// [`upload_artifact`] over an existing connection.
@@ -691,7 +695,9 @@ pub fn upload_prepared(
     } else {
         Existing::Missing
     };
-    if let Existing::Different(existing) = &existing
+    if let Existing::Different {
+        sha256: existing, ..
+    } = &existing
         && !opts.replace
     {
         return Err(SwiftError::ObjectExists {
@@ -728,6 +734,15 @@ pub fn upload_prepared(
                 ));
                 UploadAction::Replaced
             };
+            // A large object being replaced: its segments, read before the new manifest
+            // overwrites the list.
+            let replaced = match other {
+                Existing::Different { slo: true, .. } => {
+                    replaced_segments(swift, &url, &opts.container, &object, &mut warnings)
+                }
+                _ => vec![],
+            };
+            let mut new_prefix = None;
             let ctype = content_type(&object);
             let uploaded = if slo {
                 // A container-scoped TempURL key authorizes requests to its own container
@@ -751,6 +766,10 @@ pub fn upload_prepared(
                     sha256: &sha256,
                     fresh: !container_exists && segments_container == opts.container,
                 };
+                new_prefix = Some(format!(
+                    "/{segments_container}/{}",
+                    target.segment_prefix(opts.plan())
+                ));
                 put_slo(swift, opts, file, &target, digest)
             } else {
                 let digest = digest.expect("single objects are hashed before the upload");
@@ -772,6 +791,8 @@ pub fn upload_prepared(
                     slo,
                 },
             )?;
+            let kept = new_prefix.as_deref();
+            delete_segments(swift, &account, &replaced, kept, &mut warnings);
             (action, etag, reused, digest)
         }
     };
@@ -832,7 +853,12 @@ fn classify(head: Reply, digest: &FileDigest, slo: bool) -> Existing {
     {
         Existing::Same(head)
     } else {
-        Existing::Different(sha.unwrap_or_else(|| "unknown (no X-Object-Meta-Sha256)".into()))
+        Existing::Different {
+            sha256: sha.unwrap_or_else(|| "unknown (no X-Object-Meta-Sha256)".into()),
+            slo: head
+                .header("x-static-large-object")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        }
     }
 }
 
@@ -941,17 +967,92 @@ struct SloTarget<'a> {
 }
 
 impl SloTarget<'_> {
-    /// Segment `index`'s object name: content-addressed by the whole file, so a re-run finds
-    /// the segments an interrupted upload left.
-    fn segment_name(&self, index: usize, plan: SegmentPlan) -> String {
+    /// Where the segments go (the object name, `/slo/`, then what they are cut from and how).
+    fn segment_prefix(&self, plan: SegmentPlan) -> String {
         format!(
-            "{}/slo/{}/{}/{}-{}/{index:08}",
+            "{}/slo/{}/{}/{}-{}/",
             self.object,
             self.sha256,
             self.size,
             SegmentPlan::FIRST,
             plan.max
         )
+    }
+
+    /// Segment `index`'s object name: content-addressed by the whole file, so a re-run finds
+    /// the segments an interrupted upload left.
+    fn segment_name(&self, index: usize, plan: SegmentPlan) -> String {
+        format!("{}{index:08}", self.segment_prefix(plan))
+    }
+}
+
+/// The segments (`/container/name`) of the large object at `url` that this tool made for
+/// `object` (under `<object>/slo/`, in `container` or `<container>_segments`): the ones a
+/// replacement may delete. Anything else the manifest lists is left alone. A manifest that
+/// cannot be read costs a warning, not the upload.
+fn replaced_segments(
+    swift: &mut Swift,
+    url: &str,
+    container: &str,
+    object: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    let reply = match swift.request("GET", &format!("{url}?multipart-manifest=get"), &[], None) {
+        Ok(reply) if reply.status == 200 => reply,
+        Ok(reply) => {
+            warnings.push(format!(
+                "the manifest of {container}/{object} could not be read ({}): its old segments stay",
+                reply.status
+            ));
+            return vec![];
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "the manifest of {container}/{object} could not be read ({e}): its old segments stay"
+            ));
+            return vec![];
+        }
+    };
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let ours = [
+        format!("/{container}/{object}/slo/"),
+        format!("/{container}_segments/{object}/slo/"),
+    ];
+    listed
+        .iter()
+        .filter_map(|seg| seg["name"].as_str())
+        .filter(|name| ours.iter().any(|prefix| name.starts_with(prefix.as_str())))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Deletes the `segments` (`/container/name`) of a replaced large object, except those under
+/// `kept` (the new object's own). Best effort: a segment left behind costs a warning.
+fn delete_segments(
+    swift: &mut Swift,
+    account: &str,
+    segments: &[String],
+    kept: Option<&str>,
+    warnings: &mut Vec<String>,
+) {
+    let mut left = 0;
+    for path in segments {
+        if kept.is_some_and(|prefix| path.starts_with(prefix)) {
+            continue;
+        }
+        let Some((container, name)) = path.trim_start_matches('/').split_once('/') else {
+            continue;
+        };
+        let url = object_url(account, container, name);
+        match swift.request("DELETE", &url, &[], None) {
+            Ok(reply) if matches!(reply.status, 204 | 404) => {}
+            _ => left += 1,
+        }
+    }
+    if left > 0 {
+        warnings.push(format!(
+            "{left} segment(s) of the replaced object could not be deleted (they are under <object>/slo/ and serve nothing now)"
+        ));
     }
 }
 
