@@ -251,6 +251,19 @@ struct FileBody<'a> {
 impl Read for FileBody<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.inner.read(buf) {
+            // The file ended before the range did: it shrank after it was hashed. A local
+            // error, not a network one to retry.
+            Ok(0) if !buf.is_empty() && self.inner.limit() > 0 => {
+                let e = io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the file ended {} byte(s) early: it changed during the upload",
+                        self.inner.limit()
+                    ),
+                );
+                *self.local_error.borrow_mut() = Some(io::Error::new(e.kind(), e.to_string()));
+                Err(e)
+            }
             Ok(n) => {
                 if let Some(p) = self.progress {
                     p.advance(n as u64);
@@ -561,6 +574,33 @@ impl Swift {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_ends_early_is_a_local_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let local_error = RefCell::new(None);
+        let read = |len: u64| {
+            let mut body = FileBody {
+                inner: File::open(&path).unwrap().take(len),
+                progress: None,
+                local_error: &local_error,
+            };
+            let mut out = Vec::new();
+            body.read_to_end(&mut out).map(|_| out)
+        };
+        assert_eq!(read(10).unwrap(), b"0123456789");
+        assert!(local_error.borrow().is_none());
+        // The range says 12 bytes, the file has 10 (it shrank after it was hashed).
+        let err = read(12).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let recorded = local_error.borrow_mut().take().expect("recorded as local");
+        assert!(
+            recorded.to_string().contains("2 byte(s) early"),
+            "{recorded}"
+        );
+    }
 
     #[test]
     fn only_5xx_is_retried() {
