@@ -1336,9 +1336,14 @@ struct Faulty {
 
 impl Faulty {
     fn new() -> Faulty {
+        Self::with_artifact("faulty.tar.gz", &noise(400_000, 20))
+    }
+
+    /// A Faulty case uploading `data` as `name` (with its `.sha256`).
+    fn with_artifact(name: &str, data: &[u8]) -> Faulty {
         let case = Case::new();
         let proxy = FaultProxy::passthrough(case.swift.proxy_addr());
-        let (file, sha) = case.artifact("faulty.tar.gz", &noise(400_000, 20));
+        let (file, sha) = case.artifact(name, data);
         Faulty {
             case,
             proxy,
@@ -1454,31 +1459,9 @@ fn connection_reset_is_retried() {
 /// finds the segments already up (same content, same names) and sends only the rest.
 #[test]
 fn streamed_segments_are_retried_and_resumed() {
-    let case = Case::new();
-    let proxy = FaultProxy::passthrough(case.swift.proxy_addr());
-    let (file, sha) = case.artifact("resume.tar.gz", &noise(4 << 20, 23));
-    let storage = case.acct.storage_url_via(&proxy.url());
-    let upload = |container: &str, extra: &[&str]| {
-        let env_file = case.path(&format!("{container}.yaml"));
-        let mut args = vec![
-            "upload",
-            file.to_str().expect("utf-8"),
-            "--container",
-            container,
-            "--os-storage-url",
-            &storage,
-            "--env-file",
-            &env_file,
-            "--slo-threshold",
-            "1048576",
-            "--segment-size",
-            "1048576",
-            "-f",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        case.run(&args)
-    };
+    let f = Faulty::with_artifact("resume.tar.gz", &noise(4 << 20, 23));
+    const SLO: [&str; 4] = ["--slo-threshold", "1048576", "--segment-size", "1048576"];
+    let upload = |container: &str, extra: &[&str]| f.upload(container, &[&SLO[..], extra].concat());
     let segment_puts = |log: &[String], container: &str| {
         log.iter()
             .filter(|l| l.starts_with("PUT ") && l.contains(&format!("/{container}/")))
@@ -1490,7 +1473,7 @@ fn streamed_segments_are_retried_and_resumed() {
     let run = upload("clean", &[]);
     run.expect_code(0);
     assert_eq!(run.json()["hashed_while_uploading"], true);
-    let log = proxy.log();
+    let log = f.proxy.log();
     assert_eq!(segment_puts(&log, "clean"), 4, "{log:#?}");
     // Requests before the third segment PUT, in a fresh container.
     let third = log
@@ -1502,11 +1485,11 @@ fn streamed_segments_are_retried_and_resumed() {
         .expect("a third segment PUT");
 
     // A reset on the third segment PUT, once: retried, one extra PUT.
-    proxy.reset_counts();
-    proxy.set_fault_after(Fault::Reset, third, 1);
+    f.proxy.reset_counts();
+    f.proxy.set_fault_after(Fault::Reset, third, 1);
     let run = upload("retried", &["--retries", "2"]);
     run.expect_code(0);
-    let log = proxy.log();
+    let log = f.proxy.log();
     assert!(
         log[third].starts_with("PUT ") && log[third].contains("/slo/"),
         "the fault hit a segment PUT: {log:#?}"
@@ -1514,20 +1497,20 @@ fn streamed_segments_are_retried_and_resumed() {
     assert_eq!(segment_puts(&log, "retried"), 5, "{log:#?}");
     assert_eq!(
         fetch(run.json()["temp_url"].as_str().expect("url")),
-        (200, sha.clone())
+        (200, f.sha.clone())
     );
 
     // Resets past --retries on the third segment: exit 3, nothing points at anything.
-    proxy.reset_counts();
-    proxy.set_fault_after(Fault::Reset, third, 100);
+    f.proxy.reset_counts();
+    f.proxy.set_fault_after(Fault::Reset, third, 100);
     let run = upload("resumed", &["--retries", "1"]);
     run.expect_code(3);
     assert!(
-        !Path::new(&case.path("resumed.yaml")).exists(),
+        !Path::new(&f.case.path("resumed.yaml")).exists(),
         "env file written"
     );
-    proxy.set_fault(Fault::None, 0);
-    let listed = case.acct.list("resumed");
+    f.proxy.set_fault(Fault::None, 0);
+    let listed = f.case.acct.list("resumed");
     assert_eq!(
         listed.len(),
         2,
@@ -1539,18 +1522,21 @@ fn streamed_segments_are_retried_and_resumed() {
     );
 
     // The re-run keeps those two and sends the other two.
-    proxy.reset_counts();
+    f.proxy.reset_counts();
     let run = upload("resumed", &[]);
     run.expect_code(0);
     let json = run.json();
     assert_eq!(json["segments_reused"], 2, "{json:#}");
     assert_eq!(
-        segment_puts(&proxy.log(), "resumed"),
+        segment_puts(&f.proxy.log(), "resumed"),
         2,
         "{:#?}",
-        proxy.log()
+        f.proxy.log()
     );
-    assert_eq!(fetch(json["temp_url"].as_str().expect("url")), (200, sha));
+    assert_eq!(
+        fetch(json["temp_url"].as_str().expect("url")),
+        (200, f.sha.clone())
+    );
 }
 
 /// A truncated reply is retried: first request, and the object PUT (stored by Swift, reply
