@@ -1539,6 +1539,60 @@ fn streamed_segments_are_retried_and_resumed() {
     );
 }
 
+/// A file that shrinks while its segments upload (after it was hashed): the segment being
+/// sent ends early, which is a local error naming the file (exit 2), not a network failure
+/// to retry; no env file.
+#[test]
+fn file_shrinking_during_upload_is_a_local_error() {
+    const MIB: usize = 1 << 20;
+    // Segments of 8, 16 and 32 MiB: the third is far larger than the socket buffers, so the
+    // client is still reading it from the file while the proxy holds the request.
+    let f = Faulty::with_artifact("shrink.tar.gz", &noise(56 * MIB, 28));
+    let slo = ["--slo-threshold", "1048576", "--segment-size", "33554432"];
+    f.upload("baseline", &slo).expect_code(0);
+    let third = f
+        .proxy
+        .log()
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("PUT ") && l.contains("/slo/"))
+        .nth(2)
+        .map(|(i, _)| i)
+        .expect("a third segment PUT");
+    f.proxy.reset_counts();
+    f.proxy.set_fault_after(Fault::Delay(3000), third, 1);
+    let run = std::thread::scope(|scope| {
+        let upload = scope.spawn(|| f.upload("shrunk", &slo));
+        let start = std::time::Instant::now();
+        while !f.proxy.log().iter().any(|l| l.contains("delayed")) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{:#?}",
+                f.proxy.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // 6 MiB of the third segment's 32 are left.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&f.file)
+            .and_then(|file| file.set_len(30 * MIB as u64))
+            .expect("truncate");
+        upload.join().expect("upload thread")
+    });
+    f.proxy.set_fault(Fault::None, 0);
+    assert_eq!(run.code, 2, "{}", run.describe());
+    assert!(
+        run.stderr.contains("changed during the upload") && run.stderr.contains("shrink.tar.gz"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        !Path::new(&f.case.path("shrunk.yaml")).exists(),
+        "env file written"
+    );
+}
+
 /// A truncated reply is retried: first request, and the object PUT (stored by Swift, reply
 /// lost on the way back).
 #[test]
