@@ -1454,6 +1454,16 @@ fn connection_reset_is_retried() {
     f.assert_ok(&run, base + 2, "reset x2 on the object PUT");
 }
 
+/// Where the `n`th (from 0) segment PUT stands in a proxy log.
+fn segment_put(log: &[String], n: usize) -> usize {
+    log.iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("PUT ") && l.contains("/slo/"))
+        .nth(n)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("no segment PUT #{n} in {log:#?}"))
+}
+
 /// A large file hashed while it uploads, through the proxy: a reset on a segment PUT is
 /// retried; past --retries the upload stops (exit 3, no env file, no object), and a re-run
 /// finds the segments already up (same content, same names) and sends only the rest.
@@ -1476,13 +1486,7 @@ fn streamed_segments_are_retried_and_resumed() {
     let log = f.proxy.log();
     assert_eq!(segment_puts(&log, "clean"), 4, "{log:#?}");
     // Requests before the third segment PUT, in a fresh container.
-    let third = log
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("PUT ") && l.contains("/slo/"))
-        .nth(2)
-        .map(|(i, _)| i)
-        .expect("a third segment PUT");
+    let third = segment_put(&log, 2);
 
     // A reset on the third segment PUT, once: retried, one extra PUT.
     f.proxy.reset_counts();
@@ -1550,15 +1554,7 @@ fn file_shrinking_during_upload_is_a_local_error() {
     let f = Faulty::with_artifact("shrink.tar.gz", &noise(56 * MIB, 28));
     let slo = ["--slo-threshold", "1048576", "--segment-size", "33554432"];
     f.upload("baseline", &slo).expect_code(0);
-    let third = f
-        .proxy
-        .log()
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("PUT ") && l.contains("/slo/"))
-        .nth(2)
-        .map(|(i, _)| i)
-        .expect("a third segment PUT");
+    let third = segment_put(&f.proxy.log(), 2);
     f.proxy.reset_counts();
     f.proxy.set_fault_after(Fault::Delay(3000), third, 1);
     let run = std::thread::scope(|scope| {

@@ -1026,8 +1026,9 @@ fn replaced_segments(
         .collect()
 }
 
-/// Deletes the `segments` (`/container/name`) of a replaced large object, except those under
-/// `kept` (the new object's own). Best effort: a segment left behind costs a warning.
+/// Deletes `segments` (`/container/name`: those of a replaced large object, or of an upload
+/// that failed its checksum), except those under `kept` (a new object's own). Best effort: a
+/// segment left behind costs a warning.
 fn delete_segments(
     swift: &mut Swift,
     account: &str,
@@ -1051,7 +1052,7 @@ fn delete_segments(
     }
     if left > 0 {
         warnings.push(format!(
-            "{left} segment(s) of the replaced object could not be deleted (they are under <object>/slo/ and serve nothing now)"
+            "{left} segment(s) could not be deleted (they are under <object>/slo/ and serve nothing now)"
         ));
     }
 }
@@ -1100,11 +1101,13 @@ fn put_slo(
             let put = put?;
             let digest = hashed?;
             if digest.sha256 != target.sha256 || put.count != digest.segments.len() {
-                for name in &put.uploaded {
-                    // Best effort: nothing points at them, and a re-run would overwrite them.
-                    let url = object_url(target.account, target.segments_container, name);
-                    let _ = swift.request("DELETE", &url, &[], None);
-                }
+                // Best effort: nothing points at them, and a re-run would overwrite them.
+                let paths: Vec<String> = put
+                    .uploaded
+                    .iter()
+                    .map(|name| format!("/{}/{name}", target.segments_container))
+                    .collect();
+                delete_segments(swift, target.account, &paths, None, &mut vec![]);
                 check_recorded_checksum(file, &digest.sha256)?;
                 return Err(SwiftError::VerifyFailed {
                     url: object_url(target.account, &opts.container, target.object),
