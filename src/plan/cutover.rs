@@ -78,6 +78,13 @@ pub enum Status {
     Confirm,
 }
 
+impl Status {
+    /// `Ok` when the check passed, else `Failed`.
+    fn passed(ok: bool) -> Status {
+        if ok { Status::Ok } else { Status::Failed }
+    }
+}
+
 /// One pre-flight check, with a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -188,11 +195,7 @@ fn jws_checks(
     let delivered = artifact.is_some_and(|a| a.has(&private_rel));
     out.push(check(
         "jws-private-delivered",
-        if delivered {
-            Status::Ok
-        } else {
-            Status::Failed
-        },
+        Status::passed(delivered),
         if delivered {
             format!("{name} carries jws-keys/private/private.pem")
         } else {
@@ -208,11 +211,7 @@ fn jws_checks(
         .unwrap_or_default();
     out.push(check(
         "jws-public-delivered",
-        if public.is_empty() {
-            Status::Failed
-        } else {
-            Status::Ok
-        },
+        Status::passed(!public.is_empty()),
         if public.is_empty() {
             format!("{name}: no JWS public key was delivered")
         } else {
@@ -296,11 +295,7 @@ fn fernet_checks(
     let delivered = by_params || by_tarball;
     out.push(check(
         code,
-        if delivered {
-            Status::Ok
-        } else {
-            Status::Failed
-        },
+        Status::passed(delivered),
         match (by_params, by_tarball) {
             (true, _) => format!(
                 "{purpose}: delivered by KeystoneFernetKeys in {} ({} keys, staged key 0 present)",
@@ -519,11 +514,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
                 .collect();
             out.push(check(
                 "fernet-repo-valid",
-                if errors.is_empty() {
-                    Status::Ok
-                } else {
-                    Status::Failed
-                },
+                Status::passed(errors.is_empty()),
                 if errors.is_empty() {
                     format!("{} is a valid Fernet repository", local.fernet.display())
                 } else {
