@@ -168,11 +168,7 @@ fn fernet_tokens_with_our_repositories() {
         404,
         "tampered token must not validate"
     );
-    assert!(
-        ks.log_errors().is_empty(),
-        "keystone logged errors:\n{}",
-        ks.log_errors()
-    );
+    ks.assert_no_log_errors();
 }
 
 /// Test 2: tokens survive our rotation while their key is in the repository and die with it;

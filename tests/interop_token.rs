@@ -345,11 +345,7 @@ fn fernet_tokens_of_every_scope_decode_as_keystone_validates_them() {
     // unscoped, project, domain, system, project (rescoped), trust, application credential
     assert_eq!(versions, [0, 2, 1, 8, 2, 3, 9]);
     assert_eq!(results[5]["user_id"], trustee_id.as_str());
-    assert!(
-        ks.log_errors().is_empty(),
-        "keystone logged errors:\n{}",
-        ks.log_errors()
-    );
+    ks.assert_no_log_errors();
 }
 
 /// After our rotation the inspector still reads a token issued before it (now under a
@@ -433,11 +429,7 @@ fn tokens_survive_rotation_and_foreign_tokens_are_refused() {
     );
     assert!(out.contains("line 3: ok fernet key 2 (primary, "), "{out}");
     assert!(out.ends_with("3 token(s): 1 decoded, 2 failed\n"), "{out}");
-    assert!(
-        ks.log_errors().is_empty(),
-        "keystone logged errors:\n{}",
-        ks.log_errors()
-    );
+    ks.assert_no_log_errors();
 }
 
 /// A project-scoped Fernet token made with `repo`'s primary key by keystone's own token
@@ -530,11 +522,7 @@ fn jws_tokens_verify_and_tampered_signatures_do_not() {
         out.contains("line 2: ok jws public key public.pem"),
         "{out}"
     );
-    assert!(
-        ks.log_errors().is_empty(),
-        "keystone logged errors:\n{}",
-        ks.log_errors()
-    );
+    ks.assert_no_log_errors();
 }
 
 /// Usage and I/O errors are exit 2 with a message, before any token is read.

@@ -648,6 +648,12 @@ impl Keystone {
         error_lines(&self.log())
     }
 
+    /// Fails the test when keystone logged an ERROR or CRITICAL line.
+    pub fn assert_no_log_errors(&self) {
+        let errors = self.log_errors();
+        assert!(errors.is_empty(), "keystone logged errors:\n{errors}");
+    }
+
     /// What to print when an assertion about keystone fails: log errors and server output.
     pub fn diagnostics(&self) -> String {
         let mut out = String::new();
