@@ -596,7 +596,10 @@ pub fn prepare(opts: &UploadOptions, file: &Path) -> Result<Prepared> {
         )
         .into());
     }
-    let streamed = recorded_checksum(file).filter(|sha| slo && is_sha256_hex(sha));
+    let streamed = slo
+        .then(|| recorded_checksum(file))
+        .flatten()
+        .filter(|sha| is_sha256_hex(sha));
     let (digest, sha256) = match streamed {
         Some(recorded) => (None, recorded),
         None => {
