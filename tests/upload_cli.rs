@@ -32,6 +32,17 @@ impl Case {
         Case { dir, vars: vec![] }
     }
 
+    /// A case whose tempauth credentials point at a closed port: anything that connects fails.
+    fn unreachable_tempauth() -> Self {
+        Self::new()
+            .env(
+                "ST_AUTH",
+                &format!("http://127.0.0.1:{}/auth/v1.0", closed_port()),
+            )
+            .env("ST_USER", "t:u")
+            .env("ST_KEY", "k")
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -185,13 +196,7 @@ fn incomplete_cloud_names_the_key_and_the_file() {
 #[test]
 fn container_with_a_slash_is_refused_before_anything_else() {
     // Credentials that point nowhere: the option is refused before any connection.
-    let case = Case::new()
-        .env(
-            "ST_AUTH",
-            &format!("http://127.0.0.1:{}/auth/v1.0", closed_port()),
-        )
-        .env("ST_USER", "t:u")
-        .env("ST_KEY", "k");
+    let case = Case::unreachable_tempauth();
     let out = case.run(&["keys.tar.gz", "--container", "artifacts/keys"]);
     expect_bad_input(
         &case,
@@ -204,13 +209,7 @@ fn container_with_a_slash_is_refused_before_anything_else() {
 #[test]
 fn zero_or_negative_expiry_is_refused() {
     for expiry in ["0", "-3600"] {
-        let case = Case::new()
-            .env(
-                "ST_AUTH",
-                &format!("http://127.0.0.1:{}/auth/v1.0", closed_port()),
-            )
-            .env("ST_USER", "t:u")
-            .env("ST_KEY", "k");
+        let case = Case::unreachable_tempauth();
         let out = case.run(&["keys.tar.gz", "--temp-url-expiry", expiry]);
         expect_bad_input(
             &case,
@@ -233,13 +232,7 @@ fn missing_file_is_named() {
 
 #[test]
 fn stale_checksum_file_is_refused_before_any_connection() {
-    let case = Case::new()
-        .env(
-            "ST_AUTH",
-            &format!("http://127.0.0.1:{}/auth/v1.0", closed_port()),
-        )
-        .env("ST_USER", "t:u")
-        .env("ST_KEY", "k");
+    let case = Case::unreachable_tempauth();
     fs::write(
         case.path("keys.tar.gz.sha256"),
         format!("{}  keys.tar.gz\n", "0".repeat(64)),
@@ -256,13 +249,7 @@ fn stale_checksum_file_is_refused_before_any_connection() {
 
 #[test]
 fn env_file_with_other_settings_is_refused_and_kept() {
-    let case = Case::new()
-        .env(
-            "ST_AUTH",
-            &format!("http://127.0.0.1:{}/auth/v1.0", closed_port()),
-        )
-        .env("ST_USER", "t:u")
-        .env("ST_KEY", "k");
+    let case = Case::unreachable_tempauth();
     let env = case.path("env.yaml");
     let text = "resource_registry:\n  OS::TripleO::Services::Foo: foo.yaml\nparameter_defaults:\n  DeployArtifactURLs: []\n";
     fs::write(&env, text).unwrap();
