@@ -37,6 +37,8 @@ pub enum Format {
     Json,
     /// Bare values, one per line.
     Value,
+    /// One YAML document, the same data as json.
+    Yaml,
 }
 
 /// Subcommands.
@@ -69,6 +71,18 @@ pub enum Command {
     /// changed writes nothing.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
+    /// Import the keys a deployed overcloud already uses into the work directory.
+    ///
+    /// Run it once on an undercloud whose stack is already deployed, before the first
+    /// `build`: otherwise build would mint new keys that log out every user and make every
+    /// stored credential undecryptable. Reads, in order: --from FILE; the OSP 17 passwords
+    /// file ~/overcloud-deploy/<stack>/<stack>-passwords.yaml; the OSP 13/16.2 plan
+    /// container's plan-environment.yaml in the undercloud's Swift. Keys are imported byte for
+    /// byte with their indices (0600 files, 0700 directories), then checked. A work directory
+    /// that already holds the same keys is left alone (exit 0); one holding other keys is
+    /// never replaced without --replace-workdir (exit 2).
+    #[command(after_help = EXIT_CODES)]
+    Adopt(AdoptArgs),
     /// Inspect tokens: which key decrypts or verifies them, and their payload (read-only).
     #[command(subcommand)]
     Token(crate::token::cli::TokenCommand),
@@ -239,6 +253,52 @@ pub struct BuildArgs {
     /// roles_data file to check --role names against.
     #[arg(long, value_name = "FILE")]
     pub roles_data: Option<PathBuf>,
+    /// Show what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create new keys even though the stack is already deployed.
+    ///
+    /// Without it, build refuses (exit 2, nothing written) when the Fernet or credential
+    /// repository is missing and the stack's passwords file or plan container exists: run
+    /// `overcloud-keys adopt` instead. With it, the next deploy invalidates every token in the
+    /// cloud, and new credential keys make every stored credential undecryptable.
+    #[arg(long)]
+    pub new_keys: bool,
+}
+
+/// `adopt`.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// TOML config file (the one `build` uses): its stack, workdir and os_cloud apply.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Heat stack name. Default: overcloud.
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// Work directory to import into (mode 0700). Default: ~/overcloud-keys/<stack>.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Read the deployed keys from this file instead of looking for them.
+    ///
+    /// An OSP 17 passwords file; any Heat environment with the keys in parameter_defaults
+    /// (`openstack stack environment show <stack> -f yaml`); a plan-environment.yaml
+    /// (passwords section); or a plan export tarball (`openstack overcloud plan export`).
+    /// KeystoneFernetKeys, or OSP 10/11's KeystoneFernetKey0/1, and KeystoneCredential0/1.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// The cloud in clouds.yaml for the undercloud's Swift (OSP 13/16.2 plan container).
+    ///
+    /// Default: OS_CLOUD, then OS_* variables, then ST_AUTH/ST_USER/ST_KEY.
+    #[arg(long, value_name = "NAME")]
+    pub os_cloud: Option<String>,
+    /// Replace work directory keys that differ from the deployed cloud's.
+    ///
+    /// The deliberate choice when the cloud's keys are the truth (for example after the
+    /// tripleo-ansible rotate-fernet-keys playbook): the work directory's repositories are
+    /// kept in keys/replaced-<unix time>/ and replaced by the cloud's. Without it, differing
+    /// keys stop adopt with exit 2 and nothing is written.
+    #[arg(long)]
+    pub replace_workdir: bool,
     /// Show what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,

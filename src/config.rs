@@ -86,6 +86,9 @@ pub struct ConfigFile {
     pub node_uid: Option<u32>,
     /// Group of key files on the nodes (tarball), default from the layout.
     pub node_gid: Option<u32>,
+    /// `build --new-keys` (a flag only: never read from the file).
+    #[serde(skip)]
+    pub new_keys: Option<bool>,
 }
 
 /// Fully resolved settings of a build.
@@ -121,6 +124,11 @@ pub struct Settings {
     pub node_uid: Option<u32>,
     /// Node group override.
     pub node_gid: Option<u32>,
+    /// Create keys even though the stack is already deployed (`build --new-keys`).
+    pub new_keys: bool,
+    /// The home directory holding `overcloud-deploy/<stack>/` (from `HOME`).
+    #[serde(skip)]
+    pub home: Option<PathBuf>,
 }
 
 /// Where and how `build --artifacts swift` uploads.
@@ -266,19 +274,27 @@ impl ConfigFile {
             roles_data: flags.roles_data.or(self.roles_data),
             node_uid: flags.node_uid.or(self.node_uid),
             node_gid: flags.node_gid.or(self.node_gid),
+            new_keys: flags.new_keys.unwrap_or(false),
+            home: home_dir(),
         })
     }
 }
 
+/// The invoking user's home directory (`HOME`), where tripleoclient keeps
+/// `overcloud-deploy/` and the default work directory lives.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
 /// `~/overcloud-keys/<stack>`.
 pub fn default_workdir(stack: &str) -> Result<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| Error::Config {
-            file: PathBuf::from("environment"),
-            message: "HOME is not set: pass --workdir".into(),
-        })?;
-    Ok(PathBuf::from(home).join("overcloud-keys").join(stack))
+    let home = home_dir().ok_or_else(|| Error::Config {
+        file: PathBuf::from("environment"),
+        message: "HOME is not set: pass --workdir".into(),
+    })?;
+    Ok(home.join("overcloud-keys").join(stack))
 }
 
 #[cfg(test)]

@@ -147,9 +147,56 @@ pub enum Error {
         /// `fernet` or `JWS public`.
         what: &'static str,
     },
+    /// A file or object that should record a deployed cloud's keys does not hold usable ones.
+    #[error("{origin}: {}{message}", key_prefix(key))]
+    AdoptSource {
+        /// The file, tarball or Swift object.
+        origin: String,
+        /// The parameter (or section) at fault; empty for the whole document.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// `adopt`: the work directory already holds keys other than the deployed cloud's.
+    #[error("{} holds keys other than the deployed cloud's ({source_name}): {detail}", workdir.display())]
+    AdoptConflict {
+        /// The work directory.
+        workdir: PathBuf,
+        /// Where the deployed keys were read.
+        source_name: String,
+        /// What each side would do to the cloud.
+        detail: String,
+    },
+    /// `adopt`: no record of a deployed cloud's keys was found.
+    #[error("found no deployed keys for stack {stack}: {looked}")]
+    NoDeployedKeys {
+        /// The stack.
+        stack: String,
+        /// Where we looked and why each place gave nothing.
+        looked: String,
+    },
+    /// `build`: the stack is deployed and the work directory has no repositories, so new
+    /// keys would replace the cloud's.
+    #[error("stack {stack} is already deployed ({evidence}) and {} holds no key repositories: new keys would log out every user and make every stored credential undecryptable", workdir.display())]
+    StackDeployed {
+        /// The stack.
+        stack: String,
+        /// What shows it is deployed.
+        evidence: String,
+        /// The work directory.
+        workdir: PathBuf,
+    },
     /// Swift, Keystone or an upload input (see [`crate::swift::SwiftError`]).
     #[error(transparent)]
     Swift(#[from] crate::swift::SwiftError),
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key} ")
+    }
 }
 
 fn describe_io(err: &io::Error) -> String {
@@ -233,6 +280,18 @@ impl Error {
             Error::NoKeys { .. } => {
                 "point --key-repository at keystone's [fernet_tokens] key_repository, or create keys with `overcloud-keys fernet setup`".into()
             }
+            Error::AdoptSource { .. } => {
+                "export the stack's environment again (`openstack stack environment show <stack> -f yaml > env.yaml`) and pass it with --from; nothing was written".into()
+            }
+            Error::AdoptConflict { .. } => {
+                "keep the work directory: do nothing (build and deploy as before); or take the cloud's keys with `overcloud-keys adopt --replace-workdir` (the current repositories are kept in keys/replaced-<time>/)".into()
+            }
+            Error::NoDeployedKeys { .. } => {
+                "a new cloud needs no adoption: run `overcloud-keys build`; otherwise pass --from FILE (`openstack stack environment show <stack> -f yaml`, a passwords file, plan-environment.yaml or a plan export)".into()
+            }
+            Error::StackDeployed { stack, .. } => format!(
+                "run `overcloud-keys adopt --stack {stack}` first (it imports the keys the cloud uses); --new-keys creates new ones anyway"
+            ),
             Error::Swift(e) => return e.hint(),
             _ => return None,
         })

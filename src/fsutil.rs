@@ -272,6 +272,41 @@ pub fn read_small(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(io_err("read", path))
 }
 
+/// Reads a whole input file (a config, an exported environment, a tarball) of at most
+/// `cap` bytes. Only a regular file is read: it is opened non-blocking (a FIFO cannot hang
+/// the run) and checked with fstat before the first byte (a device never ends).
+pub fn read_input(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(io_err("read", path))?;
+    let meta = file.metadata().map_err(io_err("inspect", path))?;
+    let refuse = |reason: String| Error::InvalidValue {
+        name: "input file",
+        value: path.display().to_string(),
+        reason,
+    };
+    if !meta.is_file() {
+        return Err(refuse("is not a regular file".into()));
+    }
+    if meta.len() > cap {
+        return Err(refuse(format!(
+            "is {} bytes; inputs of this kind are at most {cap}",
+            meta.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(io_err("read", path))?;
+    if out.len() as u64 > cap {
+        return Err(refuse(format!("grew past {cap} bytes while being read")));
+    }
+    Ok(out)
+}
+
 /// What a write did (or would do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

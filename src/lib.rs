@@ -8,6 +8,7 @@
 // Tests write fixtures directly; shipped code goes through fsutil (see clippy.toml).
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_macros))]
 
+pub mod adopt;
 pub mod artifact;
 pub mod check;
 pub mod cli;

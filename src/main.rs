@@ -11,7 +11,7 @@ use serde_json::json;
 use overcloud_keys::artifact::Layout;
 use overcloud_keys::artifact::sources::Sources;
 use overcloud_keys::check::{self, CheckOptions, RepoKind};
-use overcloud_keys::cli::{BuildArgs, PackArgs, RenderArgs};
+use overcloud_keys::cli::{AdoptArgs, BuildArgs, PackArgs, RenderArgs};
 use overcloud_keys::cli::{
     Cli, Command, CredentialCommand, Format, JwsCommand, JwsRotateCommand, NumberedCommand,
     OwnerArgs, RepoCommand,
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             let text = match format {
                 Format::Table => outcome.text,
                 Format::Json => serde_json::to_string_pretty(&outcome.json).expect("json") + "\n",
+                Format::Yaml => serde_yaml_ng::to_string(&outcome.json).expect("yaml"),
                 Format::Value => value_lines(&outcome.json),
             };
             // A closed pipe (`| head`) is not an error.
@@ -102,6 +103,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Pack(args) => pack_cmd(args),
         Command::Render(args) => render_cmd(args),
         Command::Build(args) => build_cmd(args),
+        Command::Adopt(args) => adopt_cmd(args),
         Command::Token(cmd) => overcloud_keys::token::cli::run(cmd),
         Command::Plan(cmd) => overcloud_keys::plan::cli::run_plan(cmd, cli.format),
         Command::Switch(args) => overcloud_keys::plan::cli::run_switch(args, cli.format),
@@ -581,12 +583,47 @@ fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
         os_cloud: args.os_cloud,
         check_env: (!args.check_env.is_empty()).then_some(args.check_env),
         roles_data: args.roles_data,
+        new_keys: Some(args.new_keys),
         ..Default::default()
     };
     let settings = file.resolve(flags, args.config.as_deref())?;
     let report = pipeline::build(&settings, args.dry_run)?;
     let mut out = Outcome::ok(
         output::build_text(&report),
+        serde_json::to_value(&report).expect("report serializes"),
+    );
+    if !report.warnings.is_empty() {
+        out.warning = Some(report.warnings.join("\nWARNING: "));
+    }
+    Ok(out)
+}
+
+fn adopt_cmd(args: AdoptArgs) -> Result<Outcome, Error> {
+    let file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let flags = ConfigFile {
+        stack: args.stack,
+        workdir: args.workdir,
+        os_cloud: args.os_cloud,
+        ..Default::default()
+    };
+    let settings = file.resolve(flags, args.config.as_deref())?;
+    let report = overcloud_keys::adopt::adopt(&overcloud_keys::adopt::AdoptOptions {
+        stack: settings.stack.clone(),
+        workdir: settings.workdir.clone(),
+        from: args.from,
+        home: settings.home.clone(),
+        swift: overcloud_keys::swift::ConnectOptions {
+            cloud: settings.swift.cloud.clone(),
+            ..Default::default()
+        },
+        dry_run: args.dry_run,
+        replace_workdir: args.replace_workdir,
+    })?;
+    let mut out = Outcome::ok(
+        output::adopt_text(&report),
         serde_json::to_value(&report).expect("report serializes"),
     );
     if !report.warnings.is_empty() {

@@ -45,7 +45,7 @@ pub fn check_report(
         .chain(sync)
         .collect();
     match format {
-        Format::Json => {
+        Format::Json | Format::Yaml => {
             let value = json!({
                 "ok": all.is_empty(),
                 "repositories": reports,
@@ -182,5 +182,51 @@ pub fn build_text(report: &crate::pipeline::BuildReport) -> String {
             report.deploy_args.join(" ")
         ));
     }
+    out
+}
+
+/// `adopt` for people: where the keys came from, what happened to each repository, and
+/// what to run next.
+pub fn adopt_text(report: &crate::adopt::AdoptReport) -> String {
+    use crate::adopt::AdoptStatus;
+    let mut out = format!(
+        "deployed keys of stack {} read from {}\n",
+        report.stack, report.source
+    );
+    for r in &report.repositories {
+        out.push_str(&format!(
+            "  {:<10} {:<13} {} (keys {:?})\n",
+            r.kind.to_string(),
+            r.action,
+            r.path.display(),
+            r.keys
+        ));
+        for code in &r.findings {
+            out.push_str(&format!("    repo check: {code}\n"));
+        }
+    }
+    if let Some(backup) = &report.backup {
+        out.push_str(&format!(
+            "  replaced repositories {} in {}\n",
+            if report.dry_run {
+                "would be kept"
+            } else {
+                "kept"
+            },
+            backup.display()
+        ));
+    }
+    out.push_str(match report.status {
+        AdoptStatus::NothingToAdopt => {
+            "nothing to adopt: the work directory already holds the deployed keys\n"
+        }
+        AdoptStatus::WorkdirIsDeployed => {
+            "nothing to adopt: the work directory's keys are the deployed ones (see the warning)\n"
+        }
+        AdoptStatus::WouldImport | AdoptStatus::WouldReplace => "dry run: nothing written\n",
+        AdoptStatus::Imported | AdoptStatus::Replaced => {
+            "next: `overcloud-keys build` renders these keys into fernet.yaml; deploy with it\n"
+        }
+    });
     out
 }

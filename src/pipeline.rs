@@ -207,8 +207,9 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         scoped::check_roles(&settings.roles, roles_data)?;
     }
     scoped::existing_mappings(&settings.check_env)?;
-    prepare_workdir(&settings.workdir, dry_run)?;
     let local = WorkdirLayout::new(&settings.workdir);
+    let new_keys_warning = guard_deployed_stack(settings, &local)?;
+    prepare_workdir(&settings.workdir, dry_run)?;
     let mut repositories = vec![
         ensure_repo(
             RepoKind::Fernet,
@@ -244,7 +245,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         deploy_args: vec![],
         delivery: "all-roles",
         secrets: vec![],
-        warnings: vec![],
+        warnings: new_keys_warning.into_iter().collect(),
     };
     if report
         .repositories
@@ -415,6 +416,53 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         ));
     }
     Ok(report)
+}
+
+/// Never mint keys for a stack that is already deployed: when the Fernet or credential
+/// repository is missing and the stack's passwords file or plan container exists, refuse
+/// (nothing written) unless `new_keys`, which instead returns the warning saying what breaks.
+fn guard_deployed_stack(settings: &Settings, local: &WorkdirLayout) -> Result<Option<String>> {
+    let mut missing = vec![];
+    for (kind, path) in [
+        (RepoKind::Fernet, &local.fernet),
+        (RepoKind::Credential, &local.credential),
+    ] {
+        if !repo::has_entries(path)? {
+            missing.push(kind);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let swift = crate::swift::ConnectOptions {
+        cloud: settings.swift.cloud.clone(),
+        storage_url: settings.swift.storage_url.clone(),
+        ..Default::default()
+    };
+    let Some(evidence) =
+        crate::adopt::deployed_evidence(&settings.stack, settings.home.as_deref(), &swift)?
+    else {
+        return Ok(None);
+    };
+    if !settings.new_keys {
+        return Err(Error::StackDeployed {
+            stack: settings.stack.clone(),
+            evidence,
+            workdir: settings.workdir.clone(),
+        });
+    }
+    let mut breaks = vec![];
+    if missing.contains(&RepoKind::Fernet) {
+        breaks.push("new Fernet keys: at the next deploy every token in the cloud becomes invalid (every user and service must authenticate again)");
+    }
+    if missing.contains(&RepoKind::Credential) {
+        breaks.push("new credential keys: every credential stored in keystone (EC2, TOTP secrets, anything encrypted with the credential keys) becomes undecryptable");
+    }
+    Ok(Some(format!(
+        "--new-keys: stack {} is already deployed ({evidence}); {}",
+        settings.stack,
+        breaks.join("; ")
+    )))
 }
 
 fn describe_artifact(sources: &Sources) -> Vec<String> {

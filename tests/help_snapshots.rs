@@ -20,6 +20,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["pack"],
     &["render"],
     &["build"],
+    &["adopt"],
     &["upload"],
     &["token", "inspect"],
     &["plan", "rotation"],

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod download;
 pub mod envfile;
 pub mod error;
 mod progress;

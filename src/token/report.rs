@@ -198,7 +198,7 @@ impl<W: io::Write> Renderer<W> {
                 self.add_value(line, inspection);
                 self.out.write_all(self.text.as_bytes())
             }
-            Format::Json => {
+            Format::Json | Format::Yaml => {
                 let value = self.json(line, inspection);
                 self.results.push(value);
                 Ok(())
@@ -412,7 +412,7 @@ impl<W: io::Write> Renderer<W> {
         let (text, json) = match self.format {
             Format::Table => (format!("{summary}\n"), counts),
             Format::Value => (String::new(), Value::Null),
-            Format::Json => {
+            Format::Json | Format::Yaml => {
                 let mut top = counts;
                 top["fernet_repository"] = json!(inspector.fernet().map(|r| r.path()));
                 top["fernet_keys"] = json!(inspector.fernet().map(|r| r.key_names()));

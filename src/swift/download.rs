@@ -1,0 +1,79 @@
+//! Reading what a deployed OSP 13/16.2 plan keeps in the undercloud's Swift: the plan
+//! container is named after the stack and holds `plan-environment.yaml` (tripleo-common).
+//! Read-only: one authenticated GET or HEAD.
+
+use super::client::{ConnectOptions, Swift, container_url, object_url};
+use super::error::SwiftError;
+use crate::error::{Error, Result};
+
+/// What the undercloud's Swift says about a stack's plan.
+#[derive(Debug)]
+pub enum PlanProbe<T> {
+    /// Found.
+    Found(T),
+    /// Swift answered: no such container or object.
+    Missing,
+    /// No Swift to ask: no credentials configured, or a catalog without object-store (the
+    /// OSP 17 undercloud has no Swift). The text says which.
+    NoSwift(String),
+}
+
+fn connect(opts: &ConnectOptions) -> Result<std::result::Result<Swift, String>> {
+    match Swift::connect(opts) {
+        Ok(swift) => Ok(Ok(swift)),
+        Err(Error::Swift(SwiftError::NoCredentials)) => Ok(Err(
+            "no Swift credentials (source the undercloud's stackrc or pass --os-cloud)".into(),
+        )),
+        Err(Error::Swift(SwiftError::NoEndpoint { available, .. })) if available.is_empty() => {
+            Ok(Err(
+                "the undercloud's catalog has no object-store (no plan container, as on OSP 17)"
+                    .into(),
+            ))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+fn refused(method: &str, url: &str, status: u16) -> Error {
+    SwiftError::Refused {
+        method: method.into(),
+        url: url.into(),
+        status,
+        detail: String::new(),
+    }
+    .into()
+}
+
+/// `plan-environment.yaml` of the plan `stack`, with the URL it came from.
+pub fn plan_environment(
+    opts: &ConnectOptions,
+    stack: &str,
+    object: &str,
+) -> Result<PlanProbe<(Vec<u8>, String)>> {
+    let mut swift = match connect(opts)? {
+        Ok(swift) => swift,
+        Err(why) => return Ok(PlanProbe::NoSwift(why)),
+    };
+    let url = object_url(swift.storage_url(), stack, object);
+    let reply = swift.request("GET", &url, &[], None)?;
+    match reply.status {
+        200..=299 => Ok(PlanProbe::Found((reply.body, url))),
+        404 => Ok(PlanProbe::Missing),
+        status => Err(refused("GET", &url, status)),
+    }
+}
+
+/// Whether the plan container `stack` exists (a deployed OSP 13/16.2 stack has one).
+pub fn plan_container_exists(opts: &ConnectOptions, stack: &str) -> Result<PlanProbe<String>> {
+    let mut swift = match connect(opts)? {
+        Ok(swift) => swift,
+        Err(why) => return Ok(PlanProbe::NoSwift(why)),
+    };
+    let url = container_url(swift.storage_url(), stack);
+    let reply = swift.request("HEAD", &url, &[], None)?;
+    match reply.status {
+        200..=299 => Ok(PlanProbe::Found(url)),
+        404 => Ok(PlanProbe::Missing),
+        status => Err(refused("HEAD", &url, status)),
+    }
+}
