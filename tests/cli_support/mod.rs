@@ -45,6 +45,7 @@ impl Env {
         Cmd {
             wrapper: Vec::new(),
             args: Vec::new(),
+            envs: Vec::new(),
             cwd: self.root().to_path_buf(),
         }
     }
@@ -81,6 +82,7 @@ impl Default for Env {
 pub struct Cmd {
     wrapper: Vec<OsString>,
     args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
     cwd: PathBuf,
 }
 
@@ -97,6 +99,13 @@ impl Cmd {
     {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Sets an environment variable for the run (e.g. `HOME`).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.envs
+            .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
         self
     }
 
@@ -119,6 +128,7 @@ impl Cmd {
             .args(&self.args)
             .current_dir(&self.cwd)
             .env_remove("RUST_BACKTRACE")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         command
     }
