@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::check::RepoKind;
 
 /// Exit codes, shown in `--help`.
-pub const EXIT_CODES: &str = "Exit codes:\n  0  success (for `repo check`: no findings)\n  1  `repo check` found problems\n  2  usage error, bad input, or I/O error (nothing was changed)\n  3  a remote service (Swift, Keystone) was unreachable or kept failing after retries";
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success (for `repo check`: no findings)\n  1  `repo check` found problems; `plan rotation`/`plan cutover`: the plan is unsafe or not\n     ready; `token inspect`: some token was not decoded\n  2  usage error, bad input, or I/O error (nothing was changed)\n  3  a remote service (Swift, Keystone) was unreachable or kept failing after retries";
 
 /// Builds Keystone key repositories for TripleO overclouds, crash-safely.
 #[derive(Debug, Parser)]
@@ -16,8 +16,8 @@ pub const EXIT_CODES: &str = "Exit codes:\n  0  success (for `repo check`: no fi
 pub struct Cli {
     /// Output format.
     ///
-    /// table: for people; json: for pipelines (stable field names); value: bare values, one
-    /// per line. Default: table.
+    /// table: for people; json and yaml: for pipelines (stable field names, the same data);
+    /// value: bare values, one per line. Default: table.
     #[arg(short = 'f', long = "format", global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
@@ -66,9 +66,13 @@ pub enum Command {
     /// The whole pre-deploy / redeploy flow: repositories, tarball, artifact, environments.
     ///
     /// With no arguments: stack `overcloud`, work directory ~/overcloud-keys/overcloud,
-    /// containerized layout, local artifacts (DeployArtifactFILEs), JWS keys staged but not
-    /// enabled. Existing repositories are reused, never regenerated; a re-run with nothing
-    /// changed writes nothing.
+    /// containerized layout, JWS keys staged but not enabled, and role-scoped delivery: Fernet
+    /// and credential keys go by parameters in fernet.yaml, the key tarball only to the
+    /// keystone roles through keystone-keys-scoped.yaml (deploy with `-e fernet.yaml -e
+    /// keystone-keys-scoped.yaml`); `--delivery all-roles` uses deployment-artifacts.yaml
+    /// (DeployArtifactFILEs) instead. Existing repositories are reused, never regenerated; a
+    /// stack that is already deployed gets no new keys (run `adopt` first); a re-run with
+    /// nothing changed writes nothing.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
     /// Import the keys a deployed overcloud already uses into the work directory.
