@@ -268,6 +268,13 @@ pub struct BuildArgs {
     /// cloud, and new credential keys make every stored credential undecryptable.
     #[arg(long)]
     pub new_keys: bool,
+    /// Use the key repositories of another stack's work directory (a sibling of this one).
+    ///
+    /// For clouds whose stacks must validate each other's tokens (multi-region): every stack
+    /// deploys the same keys. This build never creates or rotates them: rotate in the other
+    /// stack's work directory, then rebuild every stack. Default: this stack's own keys.
+    #[arg(long, value_name = "STACK")]
+    pub keys_from: Option<String>,
 }
 
 /// `adopt`.

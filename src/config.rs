@@ -86,6 +86,8 @@ pub struct ConfigFile {
     pub node_uid: Option<u32>,
     /// Group of key files on the nodes (tarball), default from the layout.
     pub node_gid: Option<u32>,
+    /// Use another stack's repositories (multi-region clouds validating each other's tokens).
+    pub keys_from: Option<String>,
     /// `build --new-keys` (a flag only: never read from the file).
     #[serde(skip)]
     pub new_keys: Option<bool>,
@@ -124,6 +126,9 @@ pub struct Settings {
     pub node_uid: Option<u32>,
     /// Node group override.
     pub node_gid: Option<u32>,
+    /// The stack whose work directory's repositories this build uses (never creates or
+    /// rotates); `None`: this stack's own.
+    pub keys_from: Option<String>,
     /// Create keys even though the stack is already deployed (`build --new-keys`).
     pub new_keys: bool,
     /// The home directory holding `overcloud-deploy/<stack>/` (from `HOME`).
@@ -174,16 +179,9 @@ impl ConfigFile {
             .stack
             .or(self.stack)
             .unwrap_or_else(|| "overcloud".into());
-        if stack.is_empty()
-            || !stack
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(bad(
-                "stack",
-                format!("{stack:?} is not a Heat stack name (letters, digits, '-', '_')"),
-            ));
-        }
+        validate_stack(&stack).map_err(|m| bad("stack", m))?;
+        let keys_from = keys_from(flags.keys_from.or(self.keys_from), &stack)
+            .map_err(|m| bad("keys_from", m))?;
         let workdir = match flags.workdir.or(self.workdir) {
             Some(dir) => dir,
             None => default_workdir(&stack)?,
@@ -274,10 +272,38 @@ impl ConfigFile {
             roles_data: flags.roles_data.or(self.roles_data),
             node_uid: flags.node_uid.or(self.node_uid),
             node_gid: flags.node_gid.or(self.node_gid),
+            keys_from,
             new_keys: flags.new_keys.unwrap_or(false),
             home: home_dir(),
         })
     }
+}
+
+/// A Heat stack name as TripleO uses it in paths and container names.
+fn validate_stack(stack: &str) -> std::result::Result<(), String> {
+    if stack.is_empty()
+        || !stack
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "{stack:?} is not a Heat stack name (letters, digits, '-', '_')"
+        ));
+    }
+    Ok(())
+}
+
+fn keys_from(other: Option<String>, stack: &str) -> std::result::Result<Option<String>, String> {
+    let Some(other) = other else {
+        return Ok(None);
+    };
+    validate_stack(&other)?;
+    if other == stack {
+        return Err(format!(
+            "{other:?} is this stack: leave keys_from unset to use its own repositories"
+        ));
+    }
+    Ok(Some(other))
 }
 
 /// The invoking user's home directory (`HOME`), where tripleoclient keeps

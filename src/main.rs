@@ -584,6 +584,7 @@ fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
         check_env: (!args.check_env.is_empty()).then_some(args.check_env),
         roles_data: args.roles_data,
         new_keys: Some(args.new_keys),
+        keys_from: args.keys_from,
         ..Default::default()
     };
     let settings = file.resolve(flags, args.config.as_deref())?;

@@ -207,7 +207,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         scoped::check_roles(&settings.roles, roles_data)?;
     }
     scoped::existing_mappings(&settings.check_env)?;
-    let local = WorkdirLayout::new(&settings.workdir);
+    let (local, shared_note) = key_source(settings)?;
     let new_keys_warning = guard_deployed_stack(settings, &local)?;
     prepare_workdir(&settings.workdir, dry_run)?;
     let mut repositories = vec![
@@ -245,7 +245,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         deploy_args: vec![],
         delivery: "all-roles",
         secrets: vec![],
-        warnings: new_keys_warning.into_iter().collect(),
+        warnings: shared_note.into_iter().chain(new_keys_warning).collect(),
     };
     if report
         .repositories
@@ -416,6 +416,52 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         ));
     }
     Ok(report)
+}
+
+/// The repositories this build uses: its own work directory's, or with `keys_from` those of
+/// the other stack's work directory (a sibling), which must all exist already: a build never
+/// creates or rotates another stack's keys. The note says so in the report.
+fn key_source(settings: &Settings) -> Result<(WorkdirLayout, Option<String>)> {
+    let Some(other) = &settings.keys_from else {
+        return Ok((WorkdirLayout::new(&settings.workdir), None));
+    };
+    let dir = fsutil::parent_of(&settings.workdir).join(other);
+    let layout = WorkdirLayout::new(&dir);
+    let mut needed = vec![
+        (RepoKind::Fernet, layout.fernet.clone()),
+        (RepoKind::Credential, layout.credential.clone()),
+    ];
+    if settings.separate_receipts {
+        needed.push((RepoKind::Receipt, layout.receipt.clone()));
+    }
+    if settings.jws != JwsMode::Off {
+        needed.push((
+            RepoKind::Jws,
+            layout.jws.private.join(crate::keys::jws::PRIVATE_KEY_FILE),
+        ));
+    }
+    for (kind, path) in needed {
+        let present = match kind {
+            RepoKind::Jws => path.is_file(),
+            _ => repo::has_entries(&path)?,
+        };
+        if !present {
+            return Err(Error::InvalidValue {
+                name: "keys_from",
+                value: other.clone(),
+                reason: format!(
+                    "{} has no {kind} keys ({}): build stack {other} first; a build never creates another stack's keys",
+                    dir.display(),
+                    path.display()
+                ),
+            });
+        }
+    }
+    let note = format!(
+        "keys from stack {other}: this build renders the repositories of {} as they are and never creates or rotates them; rotate them there, then rebuild and redeploy every stack that shares them",
+        dir.display()
+    );
+    Ok((layout, Some(note)))
 }
 
 /// Never mint keys for a stack that is already deployed: when the Fernet or credential
