@@ -481,6 +481,7 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
             stack: &args.stack,
             roles: &args.roles,
             receipt_dir: args.receipt_dir.clone(),
+            operator: heat::extra_config::operator_entries(&args.check_env, &args.roles)?,
         })?;
         write(heat::names::JWS, &text, fsutil::PUBLIC_FILE_MODE)?;
     }

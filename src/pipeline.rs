@@ -381,20 +381,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         }
     }
     if settings.jws != JwsMode::Off {
-        let jws_text = heat::render_jws(&JwsEnv {
-            stack: &settings.stack,
-            roles: &settings.roles,
-            receipt_dir: settings
-                .separate_receipts
-                .then(|| Layout::keystone_path(dirs::RECEIPT)),
-        })?;
-        env_files.push(write_env(
-            &env_dir.join(heat::names::JWS),
-            jws_text.as_bytes(),
-            false,
-            settings.jws == JwsMode::Enable,
-            dry_run,
-        )?);
+        env_files.push(jws_env(settings, dry_run, &mut report.warnings)?);
     }
     report.deploy_args = env_files
         .iter()
@@ -416,6 +403,53 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         ));
     }
     Ok(report)
+}
+
+/// `jws.yaml`, carrying the operator's own keystone_config entries found in `--check-env`
+/// files (Heat's shallow merge of `<Role>ExtraConfig` would drop them), and saying so.
+fn jws_env(settings: &Settings, dry_run: bool, warnings: &mut Vec<String>) -> Result<EnvStep> {
+    let receipt_dir = settings
+        .separate_receipts
+        .then(|| Layout::keystone_path(dirs::RECEIPT));
+    let operator = heat::extra_config::operator_entries(&settings.check_env, &settings.roles)?;
+    let owned = heat::jws_owned_options(receipt_dir.as_deref());
+    for (role, found) in &operator {
+        let replaced: Vec<&str> = found
+            .entries
+            .keys()
+            .map(String::as_str)
+            .filter(|k| owned.contains(k))
+            .collect();
+        warnings.push(format!(
+            "jws.yaml carries your {} keystone_config entries for {role}ExtraConfig from {} (Heat merges {role}ExtraConfig shallowly, so jws.yaml would otherwise drop them){}; pass jws.yaml after those files",
+            found.entries.len() - replaced.len(),
+            found.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+            if replaced.is_empty() {
+                String::new()
+            } else {
+                format!("; the switch sets {} itself", replaced.join(", "))
+            }
+        ));
+    }
+    if settings.jws == JwsMode::Enable && settings.check_env.is_empty() {
+        warnings.push(format!(
+            "jws.yaml sets keystone::config::keystone_config in {}ExtraConfig: Heat merges that parameter shallowly, so a keystone_config map in your own environment files is replaced whole; pass those files with --check-env (config check_env) so build carries their entries over",
+            settings.roles.join("ExtraConfig, ")
+        ));
+    }
+    let text = heat::render_jws(&JwsEnv {
+        stack: &settings.stack,
+        roles: &settings.roles,
+        receipt_dir,
+        operator,
+    })?;
+    write_env(
+        &settings.workdir.join(heat::names::JWS),
+        text.as_bytes(),
+        false,
+        settings.jws == JwsMode::Enable,
+        dry_run,
+    )
 }
 
 /// The repositories this build uses: its own work directory's, or with `keys_from` those of

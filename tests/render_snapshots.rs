@@ -70,8 +70,58 @@ fn jws_yaml_two_roles() {
         stack: "overcloud",
         roles: &roles,
         receipt_dir: None,
+        operator: Default::default(),
     })
     .unwrap();
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn jws_yaml_carries_operator_entries_without_breaking_out() {
+    let roles = vec!["Controller".to_string()];
+    let mut found = heat::extra_config::OperatorEntries::default();
+    found.entries.insert(
+        "token/expiration".into(),
+        serde_json::json!({"value": 7200}),
+    );
+    // A hostile key and value: must stay inside the map, never become YAML structure.
+    found.entries.insert(
+        "x: 1\nresource_registry:\n  OS::Evil: /tmp/e.yaml\n#".into(),
+        serde_json::json!({"value": "'\n}\nresource_registry: {a: b}"}),
+    );
+    found.entries.insert(
+        "jwt_tokens/jws_public_key_repository".into(),
+        serde_json::json!({"value": "/elsewhere"}),
+    );
+    let text = heat::render_jws(&JwsEnv {
+        stack: "overcloud",
+        roles: &roles,
+        receipt_dir: None,
+        operator: [("Controller".to_string(), found)].into(),
+    })
+    .unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let top: Vec<&str> = doc
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert_eq!(top, ["parameter_merge_strategies", "parameter_defaults"]);
+    let config =
+        &doc["parameter_defaults"]["ControllerExtraConfig"]["keystone::config::keystone_config"];
+    let keys: Vec<&str> = config
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert_eq!(keys.len(), 4, "{text}");
+    assert_eq!(config["token/expiration"]["value"], 7200);
+    assert_eq!(
+        config["jwt_tokens/jws_public_key_repository"]["value"], "/etc/keystone/jws-keys/public",
+        "ours win for the JWS options"
+    );
     insta::assert_snapshot!(text);
 }
 

@@ -4,6 +4,8 @@
 //! Parameter names and types follow tripleo-heat-templates 18.0.0; a misspelt name is
 //! silently ignored by Heat, so the interop tests check every name against THT itself.
 
+use std::collections::BTreeMap;
+
 use minijinja::{Environment, Value, context};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -35,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+pub mod extra_config;
 pub mod scoped;
 
 /// File names of the rendered environments.
@@ -163,6 +166,32 @@ pub struct JwsEnv<'a> {
     pub roles: &'a [String],
     /// A separate receipt directory keystone should use, if any.
     pub receipt_dir: Option<String>,
+    /// The operator's own keystone_config entries per role, carried over (Heat's shallow
+    /// merge would otherwise drop them); ours win for the options the switch sets.
+    pub operator: BTreeMap<String, extra_config::OperatorEntries>,
+}
+
+/// keystone_config options `jws.yaml` sets itself (an operator's value for them is replaced;
+/// `token/provider` is set through `keystone::token_provider`, and puppet fails on a
+/// duplicate declaration).
+pub fn jws_owned_options(receipt_dir: Option<&str>) -> Vec<&'static str> {
+    let mut owned = vec![
+        "jwt_tokens/jws_private_key_repository",
+        "jwt_tokens/jws_public_key_repository",
+        "token/provider",
+    ];
+    if receipt_dir.is_some() {
+        owned.push("fernet_receipts/key_repository");
+    }
+    owned
+}
+
+#[derive(Serialize)]
+struct CarriedEntry {
+    /// JSON string literal (a valid YAML double-quoted scalar).
+    key: String,
+    /// Compact JSON (valid YAML flow).
+    value: String,
 }
 
 /// Renders `jws.yaml`.
@@ -170,6 +199,23 @@ pub fn render_jws(model: &JwsEnv<'_>) -> Result<String> {
     for role in model.roles {
         validate_role(role)?;
     }
+    let owned = jws_owned_options(model.receipt_dir.as_deref());
+    let operator: BTreeMap<&String, Vec<CarriedEntry>> = model
+        .operator
+        .iter()
+        .map(|(role, found)| {
+            let carried = found
+                .entries
+                .iter()
+                .filter(|(k, _)| !owned.contains(&k.as_str()))
+                .map(|(k, v)| CarriedEntry {
+                    key: serde_json::Value::from(k.as_str()).to_string(),
+                    value: v.to_string(),
+                })
+                .collect();
+            (role, carried)
+        })
+        .collect();
     render(
         names::JWS,
         context! {
@@ -179,6 +225,7 @@ pub fn render_jws(model: &JwsEnv<'_>) -> Result<String> {
             private_dir => "/etc/keystone/jws-keys/private",
             public_dir => "/etc/keystone/jws-keys/public",
             receipt_dir => model.receipt_dir.clone(),
+            operator => ser(&operator),
         },
     )
 }

@@ -575,6 +575,7 @@ pub fn render_provider(
             stack,
             roles,
             receipt_dir: separate_receipts.then(|| Layout::keystone_path(dirs::RECEIPT)),
+            operator: Default::default(),
         }),
         Provider::Fernet => {
             for role in roles {
