@@ -502,3 +502,81 @@ fn odd_sources_are_refused_quickly() {
     assert!(out.expect_hint().contains("overcloud-keys build"));
     assert!(!env.path("w").exists());
 }
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adopt")
+}
+
+fn expected_from(spec: &serde_json::Value) -> std::collections::BTreeMap<String, Vec<u8>> {
+    spec.as_object()
+        .map(|keys| {
+            // `null`: the document does not carry that key.
+            keys.iter()
+                .filter_map(|(n, k)| Some((n.clone(), k.as_str()?.as_bytes().to_vec())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every document made with tripleo-common / tripleoclient / heatclient's own code (see
+/// tests/fixtures/adopt/make_fixtures.py): the keys recorded in keys.json, byte for byte, or
+/// exit 2 naming the file for the broken ones.
+#[test]
+fn fixtures_made_by_tripleo_code() {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(fixtures().join("keys.json")).unwrap()).unwrap();
+    let specs = manifest.as_object().unwrap();
+    assert!(specs.len() >= 12, "keys.json lists the fixtures");
+    for (name, spec) in specs {
+        let file = fixtures().join(name);
+        let env = Env::new();
+        let out = env
+            .cmd()
+            .args(["adopt", "-f", "json", "--from"])
+            .arg(&file)
+            .arg("--workdir")
+            .arg(env.path("w"))
+            .run();
+        if let Some(kind) = spec["expect_error"].as_str() {
+            let error = out.expect_bad_input(&file);
+            assert!(!env.path("w").exists(), "{name}: wrote the work directory");
+            eprintln!("{name} ({kind}): {error}");
+            continue;
+        }
+        out.expect_code(0);
+        assert_eq!(
+            files(&env.path("w/keys/fernet-keys")),
+            expected_from(&spec["fernet_keys"]),
+            "{name}: fernet keys"
+        );
+        assert_eq!(
+            files(&env.path("w/keys/credential-keys")),
+            expected_from(&spec["credential_keys"]),
+            "{name}: credential keys"
+        );
+    }
+}
+
+/// The trap with tripleoclient's own passwords file: the cloud was deployed with a fernet.yaml
+/// whose keys the passwords file never held.
+#[test]
+fn tripleoclient_passwords_file_after_a_deploy_with_fernet_yaml() {
+    let cloud = Cloud::deployed();
+    cloud.write_passwords(
+        &fs::read_to_string(fixtures().join("osp17-overcloud-passwords.yaml")).unwrap(),
+    );
+    // The work directory holds the deployed keys (those of the fernet.yaml passed to deploy).
+    let trap = fixtures().join("osp17-trap-fernet.yaml");
+    let from = trap.to_str().unwrap();
+    cloud.run(&["adopt", "--from", from]).expect_code(0);
+    // That stand-in carries no credential keys: build makes them (the passwords file is
+    // there, so only deliberately).
+    cloud
+        .run(&["build", "--no-jws", "--new-keys"])
+        .expect_code(0);
+    let before = tree(&cloud.workdir());
+    let out = cloud.run(&["adopt", "-f", "json"]);
+    out.expect_code(0);
+    assert_eq!(out.json()["status"], "workdir-is-deployed");
+    assert_same_tree(&before, &tree(&cloud.workdir()), "adopt after deploy");
+}

@@ -8,7 +8,7 @@
 //! (only with `replace_workdir`, which keeps the replaced repositories in
 //! `keys/replaced-<unix time>/`). `dry_run` writes nothing.
 //!
-//! The trap (see `docs/adoption.md`): tripleoclient merges its own generated passwords
+//! The trap (see `docs/adoption-sources.md`): tripleoclient merges its own generated passwords
 //! before the operator's `-e` files, so after a deploy with our `fernet.yaml` the passwords
 //! file (or plan environment) still holds tripleoclient's keys, which never reached a node.
 //! When the work directory's own `fernet.yaml` renders exactly its repositories and the

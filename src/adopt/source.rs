@@ -2,13 +2,17 @@
 //! them in. Pure parsing: bytes in, keys out (the caller reads the file or the Swift object).
 //!
 //! Formats (read from the tripleo-common and python-tripleoclient sources; see
-//! `docs/adoption.md`):
+//! `docs/adoption-sources.md`):
 //! - OSP 17 `~/overcloud-deploy/<stack>/<stack>-passwords.yaml` and any Heat environment
 //!   (`openstack stack environment show <stack> -f yaml`): `parameter_defaults:` (or
 //!   `parameters:`) mapping parameter names to values.
 //! - OSP 13/16.2 `plan-environment.yaml` in the stack's plan container: the generated values
 //!   live under `passwords:`; a value under the plan's own `parameter_defaults:` wins over it,
 //!   as it does when tripleo-common merges the plan into the stack environment.
+//! - OSP 10/11: the Mistral environment named after the plan (`openstack workflow env show
+//!   <plan> -f yaml`), whose `Variables` (a JSON string) hold `passwords:`; or the Heat stack
+//!   environment with `KeystoneFernetKey0/1`. From OSP 13 on, tripleo-common still generates
+//!   `KeystoneFernetKey0/1` beside `KeystoneFernetKeys`: the latter is what THT deploys.
 //! - A plan export (`openstack overcloud plan export`): a gzip tarball holding the plan's
 //!   files, `plan-environment.yaml` among them at the top level.
 //!
@@ -125,6 +129,9 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<DeployedKeys> {
     let Value::Mapping(top) = doc else {
         return Err(bad("", "not a YAML mapping of sections".into()));
     };
+    let top = mistral_variables(&top)
+        .map_err(|m| bad("Variables", m))?
+        .unwrap_or(top);
     // Heat's own precedence: explicit parameters, then parameter_defaults, then the plan's
     // generated passwords (merged first, so anything else overrides them).
     let sections: Vec<&Mapping> = ["parameters", "parameter_defaults", "passwords"]
@@ -141,8 +148,9 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<DeployedKeys> {
             bad(
                 name,
                 format!(
-                    "is not a Fernet key keystone can use ({})",
-                    describe(defect)
+                    "is not a Fernet key keystone can use ({}; {} characters, a key is 44)",
+                    describe(defect),
+                    text.trim_end().chars().count()
                 ),
             )
         })?;
@@ -199,6 +207,22 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<DeployedKeys> {
         credential,
         normalized,
     })
+}
+
+/// OSP 10/11 kept the plan's passwords in the Mistral environment named after the plan;
+/// `openstack workflow env show <plan> -f yaml` prints its `Variables` as a JSON string.
+fn mistral_variables(top: &Mapping) -> std::result::Result<Option<Mapping>, String> {
+    let parsed = match top.get("Variables").or_else(|| top.get("variables")) {
+        None => return Ok(None),
+        Some(Value::Mapping(map)) => return Ok(Some(map.clone())),
+        Some(Value::String(json)) => serde_yaml_ng::from_str::<Value>(json)
+            .map_err(|_| "is a string but not a JSON object".to_string())?,
+        Some(_) => return Err("is neither a mapping nor a JSON string".into()),
+    };
+    match parsed {
+        Value::Mapping(map) => Ok(Some(map)),
+        _ => Err("is a string but not a JSON object".into()),
+    }
 }
 
 /// `KeystoneFernetKeys`: a mapping (or its JSON text) of node paths to `{content: key}`.
