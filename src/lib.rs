@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod swift;
 pub mod token;
+pub mod workdir;
 
 pub use check::{CheckOptions, Finding, RepoKind, RepoReport, Severity};
 pub use error::{Error, Result};

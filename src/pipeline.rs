@@ -21,6 +21,7 @@ use crate::heat::{self, ArtifactRefs, FernetEnv, JwsEnv, scoped};
 use crate::keys::jws_repo::{self, JwsDirs};
 use crate::keys::repo::{self, RepoOptions};
 use crate::owner::Owner;
+pub use crate::workdir::WorkdirLayout;
 
 /// A repository the build used.
 #[derive(Debug, Clone, Serialize)]
@@ -99,34 +100,6 @@ pub struct BuildReport {
     pub secrets: Vec<SecretReach>,
     /// Things the operator must know.
     pub warnings: Vec<String>,
-}
-
-/// Local paths of the repositories under a work directory.
-pub struct WorkdirLayout {
-    /// Fernet token keys.
-    pub fernet: PathBuf,
-    /// Credential keys.
-    pub credential: PathBuf,
-    /// Separate receipt keys.
-    pub receipt: PathBuf,
-    /// JWS pair.
-    pub jws: JwsDirs,
-}
-
-impl WorkdirLayout {
-    /// The repositories of `workdir`.
-    pub fn new(workdir: &Path) -> Self {
-        let keys = workdir.join("keys");
-        WorkdirLayout {
-            fernet: keys.join(dirs::FERNET),
-            credential: keys.join(dirs::CREDENTIAL),
-            receipt: keys.join(dirs::RECEIPT),
-            jws: JwsDirs {
-                private: keys.join(dirs::JWS_PRIVATE),
-                public: keys.join(dirs::JWS_PUBLIC),
-            },
-        }
-    }
 }
 
 fn ensure_repo(

@@ -27,9 +27,9 @@ use crate::fsutil;
 use crate::heat;
 use crate::keys::repo::{self, KeySet};
 use crate::owner::Owner;
-use crate::pipeline::WorkdirLayout;
 use crate::swift::ConnectOptions;
 use crate::swift::download::{self, PlanProbe};
+use crate::workdir::WorkdirLayout;
 use source::DeployedKeys;
 
 /// Largest passwords file, environment or plan export read.
