@@ -560,11 +560,31 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
     Ok(Outcome::ok(text, json!({"files": written})))
 }
 
-fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
-    let file = match &args.config {
+/// The config file's settings (`--config`), or the embedded defaults, with `flags` on top.
+fn settings(
+    config: Option<&Path>,
+    flags: ConfigFile,
+) -> Result<overcloud_keys::config::Settings, Error> {
+    let file = match config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
+    file.resolve(flags, config)
+}
+
+/// A report's text and JSON, its warnings joined for stderr.
+fn reported<T: serde::Serialize>(text: String, report: &T, warnings: &[String]) -> Outcome {
+    let mut out = Outcome::ok(
+        text,
+        serde_json::to_value(report).expect("report serializes"),
+    );
+    if !warnings.is_empty() {
+        out.warning = Some(warnings.join("\nWARNING: "));
+    }
+    out
+}
+
+fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
     let flags = ConfigFile {
         stack: args.stack,
         workdir: args.workdir,
@@ -588,30 +608,23 @@ fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
         keys_from: args.keys_from,
         ..Default::default()
     };
-    let settings = file.resolve(flags, args.config.as_deref())?;
+    let settings = settings(args.config.as_deref(), flags)?;
     let report = pipeline::build(&settings, args.dry_run)?;
-    let mut out = Outcome::ok(
+    Ok(reported(
         output::build_text(&report),
-        serde_json::to_value(&report).expect("report serializes"),
-    );
-    if !report.warnings.is_empty() {
-        out.warning = Some(report.warnings.join("\nWARNING: "));
-    }
-    Ok(out)
+        &report,
+        &report.warnings,
+    ))
 }
 
 fn adopt_cmd(args: AdoptArgs) -> Result<Outcome, Error> {
-    let file = match &args.config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
-    };
     let flags = ConfigFile {
         stack: args.stack,
         workdir: args.workdir,
         os_cloud: args.os_cloud,
         ..Default::default()
     };
-    let settings = file.resolve(flags, args.config.as_deref())?;
+    let settings = settings(args.config.as_deref(), flags)?;
     let report = overcloud_keys::adopt::adopt(&overcloud_keys::adopt::AdoptOptions {
         stack: settings.stack.clone(),
         workdir: settings.workdir.clone(),
@@ -624,12 +637,9 @@ fn adopt_cmd(args: AdoptArgs) -> Result<Outcome, Error> {
         dry_run: args.dry_run,
         replace_workdir: args.replace_workdir,
     })?;
-    let mut out = Outcome::ok(
+    Ok(reported(
         output::adopt_text(&report),
-        serde_json::to_value(&report).expect("report serializes"),
-    );
-    if !report.warnings.is_empty() {
-        out.warning = Some(report.warnings.join("\nWARNING: "));
-    }
-    Ok(out)
+        &report,
+        &report.warnings,
+    ))
 }
