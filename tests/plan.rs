@@ -707,3 +707,156 @@ fn runbook_not_ready_without_jws_keys() {
         .to_string();
     insta::assert_snapshot!(redact(&preflight, &wd));
 }
+
+/// Builds with `separate_receipts = true` (config only) into `wd`.
+fn build_separate_receipts(env: &Env, wd: &Path) {
+    let cfg = env.path("separate.toml");
+    fs::write(&cfg, "separate_receipts = true\n").unwrap();
+    build(env, wd, &["--config", cfg.to_str().unwrap()]);
+}
+
+/// The haproxy-bundle drain steps: how to drain, check and re-add, on every controller, and
+/// why a runtime drain does not last.
+fn assert_haproxy_steps(text: &str) {
+    for needle in [
+        "## Load balancer (TripleO haproxy-bundle)",
+        "`haproxy-bundle`",
+        "podman exec -i $(sudo podman ps -q --filter name=haproxy-bundle) socat stdio /var/lib/haproxy/stats",
+        "`keystone_public`",
+        "`keystone_admin`",
+        "set server keystone_public/SERVER state drain; set server keystone_admin/SERVER state drain",
+        "set server keystone_public/SERVER state ready; set server keystone_admin/SERVER state ready",
+        "echo \"show stat\" | hap",
+        "`DRAIN` with 0 current sessions",
+        "tripleo::haproxy::haproxy_socket_access_level: admin",
+        "`level user`",
+        "lost when haproxy restarts",
+        "a redeploy restarts haproxy",
+        "when a VIP fails over (pacemaker moves it to another controller)",
+        "drain on every controller's haproxy",
+        "set server keystone_public/A_SERVER state ready",
+        "set server keystone_public/B_SERVER state drain",
+        "each `--limit NODE` run is a full `openstack overcloud deploy`, a stack update, not a quick restart",
+        "tens of minutes to more than an hour",
+        "Rotate no keys",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}:\n{text}");
+    }
+}
+
+const SEPARATE_NOTE: &str = "MFA receipts in flight at the flip stay valid only if the receipt keys are the same on every node during the flip";
+const SHARED_NOTE: &str =
+    "that repository must remain non-empty (JWS still needs Fernet receipt keys)";
+
+#[test]
+fn runbook_drains_the_tripleo_haproxy_bundle_in_both_directions() {
+    let env = Env::new();
+    let wd = env.path("wd");
+    build(&env, &wd, &[]);
+    for to in ["jws", "fernet"] {
+        let out = cutover(&env, &["plan", "cutover", "--to", to], &wd, &[]);
+        out.expect_code(0);
+        assert_haproxy_steps(&out.stdout);
+        // `switch` prints the same runbook.
+        let switch = cutover(&env, &["switch", "--to", to], &wd, &[]);
+        switch.expect_code(0);
+        assert_haproxy_steps(&switch.stdout);
+    }
+}
+
+#[test]
+fn runbook_json_carries_the_load_balancer_section_and_steps() {
+    let env = Env::new();
+    let wd = env.path("wd");
+    build(&env, &wd, &[]);
+    let j = cutover(
+        &env,
+        &["-f", "json", "plan", "cutover", "--to", "jws"],
+        &wd,
+        &[],
+    )
+    .json();
+    let lb: Vec<&str> = j["load_balancer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(lb.iter().any(|l| l.contains("`haproxy-bundle`")), "{lb:?}");
+    assert!(lb.iter().any(|l| l.contains("state ready")), "{lb:?}");
+    let drain = j["procedure"][1]["steps"][0].as_str().unwrap();
+    assert!(
+        drain.contains("set server keystone_public/SERVER state drain"),
+        "{drain}"
+    );
+    // The Markdown renders the same section, line for line.
+    let md = cutover(&env, &["plan", "cutover", "--to", "jws"], &wd, &[]);
+    for line in &lb {
+        assert!(md.stdout.contains(&format!("- {line}\n")), "{line}");
+    }
+}
+
+#[test]
+fn runbook_receipts_note_follows_separate_receipts() {
+    let env = Env::new();
+    let shared = env.path("shared");
+    build(&env, &shared, &[]);
+    let out = cutover(&env, &["plan", "cutover", "--to", "jws"], &shared, &[]);
+    out.expect_code(0);
+    assert!(!out.stdout.contains(SEPARATE_NOTE), "{}", out.stdout);
+    assert!(out.stdout.contains(SHARED_NOTE), "{}", out.stdout);
+    assert!(out.stdout.contains("a receipt in flight survives the flip"));
+
+    let separate = env.path("separate");
+    build_separate_receipts(&env, &separate);
+    for (to, before, after) in [
+        (
+            "jws",
+            "/etc/keystone/fernet-keys",
+            "/etc/keystone/fernet-receipts",
+        ),
+        (
+            "fernet",
+            "/etc/keystone/fernet-receipts",
+            "/etc/keystone/fernet-keys",
+        ),
+    ] {
+        let out = cutover(&env, &["plan", "cutover", "--to", to], &separate, &[]);
+        out.expect_code(0);
+        let text = &out.stdout;
+        assert!(text.contains(SEPARATE_NOTE), "{text}");
+        assert!(text.contains("Do not rotate the receipt keys during the cutover"));
+        assert!(!text.contains(SHARED_NOTE), "{text}");
+        assert!(
+            text.contains(&format!(
+                "`[fernet_receipts] key_repository` moves from `{before}` to `{after}`"
+            )),
+            "{text}"
+        );
+    }
+    // The JSON says the same.
+    let j = cutover(
+        &env,
+        &["-f", "json", "plan", "cutover", "--to", "jws"],
+        &separate,
+        &[],
+    )
+    .json();
+    assert!(
+        j["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains(SEPARATE_NOTE))
+    );
+}
+
+#[test]
+fn runbook_fernet_to_jws_separate_receipts() {
+    let env = Env::new();
+    let wd = env.path("wd");
+    build_separate_receipts(&env, &wd);
+    let out = cutover(&env, &["plan", "cutover", "--to", "jws"], &wd, &[]);
+    out.expect_code(0);
+    insta::assert_snapshot!(redact(&out.stdout, &wd));
+}

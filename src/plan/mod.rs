@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod cutover;
 pub mod delivered;
+pub mod haproxy;
 pub mod keystone_conf;
 pub mod manifest;
 pub mod record;

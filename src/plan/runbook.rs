@@ -5,14 +5,18 @@
 //! The procedure never lets one load-balancer pool serve both providers (keystone runs one
 //! provider at a time and each rejects the other's tokens): half the nodes are flipped while
 //! drained, the pool is swapped to them in one change (the moment old tokens die), then the
-//! rest are flipped one by one while drained and re-added.
+//! rest are flipped one by one while drained and re-added. The drains are written for the
+//! `haproxy-bundle` TripleO runs on its controllers (`plan::haproxy`).
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::artifact::Layout;
+use crate::artifact::layout::dirs;
 use crate::fsutil::WriteAction;
 use crate::plan::cutover::{Check, Preflight, Provider, Status, Target};
+use crate::plan::haproxy;
 
 /// An environment file of the cutover.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +74,8 @@ pub struct Runbook {
     pub rollback: EnvFile,
     /// What users and services see.
     pub impact: Vec<String>,
+    /// Draining, checking and re-adding a node in TripleO's haproxy-bundle.
+    pub load_balancer: Vec<String>,
     /// Node-by-node procedure.
     pub procedure: Vec<Phase>,
     /// Validation matrix.
@@ -99,6 +105,58 @@ fn shape(p: Provider) -> &'static str {
     match p {
         Provider::Jws => "starts with `eyJ`, about 400 characters",
         Provider::Fernet => "starts with `gAAAAA`, about 180 characters",
+    }
+}
+
+/// Phase 0's planning step: what each `--limit` run costs. From python-tripleoclient
+/// `tripleoclient/v1/overcloud_deploy.py` (master of 2021 and `stable/train`): `--limit`
+/// "identifies a single node or comma-separated list of nodes the config-download Ansible
+/// playbook execution will be limited to" (the stack update before it is not limited);
+/// `--stack-only` and `--config-download-only` split the two halves.
+fn limit_run() -> String {
+    "Plan the window: each `--limit NODE` run is a full `openstack overcloud deploy`, a stack update, not a quick restart. `--limit` narrows only the config-download Ansible run (tripleoclient's help): the Heat stack update and the config-download of the whole overcloud run as in any deploy, then every deploy step (host prep, container-puppet for every service, steps 1-5) applies NODE's whole configuration, and every container on NODE whose configuration changed restarts (on a controller that can include pacemaker bundles such as haproxy-bundle). Expect each run to take about as long as a deploy of that node, often tens of minutes to more than an hour, and count one run per keystone node plus phase 4's deploy. Running the config-download `ansible-playbook ... --limit NODE` yourself is the same: NODE's full configuration. `--stack-only` once with the flip environment, then `--config-download-only --limit NODE` per node, saves repeating the stack update, not the node's steps. From the first run on the stack holds the flip environment for every node: that is why no other deploy may run until phase 4.".into()
+}
+
+/// `[fernet_receipts] key_repository` before and after flipping to `new`.
+fn receipt_dirs(new: Provider) -> (String, String) {
+    let (token, separate) = (
+        Layout::keystone_path(dirs::FERNET),
+        Layout::keystone_path(dirs::RECEIPT),
+    );
+    match new {
+        Provider::Jws => (token, separate),
+        Provider::Fernet => (separate, token),
+    }
+}
+
+/// What MFA users see of receipts at the flip.
+fn receipts_impact(new: Provider, separate: bool) -> String {
+    if separate {
+        let (before, after) = receipt_dirs(new);
+        format!(
+            "MFA receipts are Fernet under both providers, but at the flip keystone's `[fernet_receipts] key_repository` moves from `{before}` to `{after}`: a receipt issued by a node on one side of the flip is refused by a node on the other, so MFA logins in flight at the cut-over repeat their first factor."
+        )
+    } else {
+        "MFA receipts are Fernet under both providers and keep the token key directory (`[fernet_receipts] key_repository` defaults to it): a receipt in flight survives the flip while every node has the same Fernet keys.".into()
+    }
+}
+
+/// The receipt notes: keys unchanged during the flip, and what must stay afterwards.
+fn receipts_notes(new: Provider, separate: bool, workdir: &std::path::Path) -> Vec<String> {
+    if separate {
+        return vec![format!(
+            "Receipts are kept in a separate repository (`{}` on the nodes): MFA receipts in flight at the flip stay valid only if the receipt keys are the same on every node during the flip (receipts stay Fernet under both providers). Do not rotate the receipt keys during the cutover, and check in phase 0 that every node has the undercloud's (add `<keystone etc>/{r}` to the node's `repo manifest` and `{}/keys/{r}` to `repo check`).",
+            Layout::keystone_path(dirs::RECEIPT),
+            workdir.display(),
+            r = dirs::RECEIPT,
+        )];
+    }
+    match new {
+        Provider::Jws => vec![format!(
+            "Receipts share the token key directory (the default): JWS keystone still issues and validates MFA receipts with Fernet keys from `{}`. If you remove the Fernet token keys after the cutover, that repository must remain non-empty (JWS still needs Fernet receipt keys): keep fernet.yaml's KeystoneFernetKeys, or move receipts to their own repository first (`separate_receipts`, deployed before the keys go).",
+            Layout::keystone_path(dirs::FERNET)
+        )],
+        Provider::Fernet => vec![],
     }
 }
 
@@ -168,9 +226,7 @@ pub fn compose(
         Provider::Jws => "JWS tokens are about 412 characters (Fernet about 183) and each validation costs 100-700 µs of ECDSA verification instead of about 7 µs: check header size limits in front of the APIs and watch keystone's CPU.".into(),
         Provider::Fernet => "Fernet tokens are smaller (about 183 characters) and cheaper to validate; nothing to resize.".into(),
     });
-    if new == Provider::Jws && preflight.separate_receipts {
-        impact.push("Receipts move to the separate receipt repository: MFA receipts issued in the minutes before the flip are refused; users repeat the first factor.".into());
-    }
+    impact.push(receipts_impact(new, preflight.separate_receipts));
     let validate = |node: &str| {
         format!(
             "`curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"X-Auth-Token: $T\" -H \"X-Subject-Token: $T\" http://{node}:5000/v3/auth/tokens`"
@@ -221,7 +277,7 @@ pub fn compose(
         },
     ];
     let restart = "Restart: the deploy restarts the keystone container when its configuration changed; check for a fresh \"Up\" time with `sudo podman ps --filter name=keystone` (docker on OSP 13), or restart it yourself (`sudo podman restart keystone`; `sudo systemctl restart httpd` for baremetal keystone).";
-    let drain = "Drain the node: take it out of keystone's load-balancer backends (haproxy on the controllers: `keystone_public` and `keystone_admin`; or your external balancer) and let its connections finish. Never flip a node that is still in the pool.";
+    let drain = haproxy::drain_step();
     let procedure = vec![
         Phase {
             title: "Phase 0: before you start (nothing changes)".into(),
@@ -230,13 +286,16 @@ pub fn compose(
                 keys_on_node,
                 format!("Split the keystone nodes ({}) into group A (about half, at least one) and group B (the rest). Group B alone serves while group A is flipped; group A alone serves after the cut-over until group B rejoins: size for it.", target.roles.join(", ")),
                 format!("Have credentials that can authenticate directly against each node (`--os-auth-url http://NODE:5000/v3`, NODE = the node's internal API address). The flip deploy is {deploy} plus `--limit NODE`. Run no other deploy until phase 4 is done."),
+                "Prepare the load balancer (see Load balancer): the haproxy admin socket at level admin on every controller, each keystone node's SERVER name noted, the drain commands tried on one node and undone.".into(),
+                limit_run(),
             ],
         },
         Phase {
             title: format!("Phase 1: flip group A, one node at a time, while drained (users stay on {o})"),
             steps: vec![
-                drain.to_string(),
-                format!("Flip it: {deploy} `--limit NODE` (the configuration steps run on that node only)."),
+                drain,
+                format!("Flip it: {deploy} `--limit NODE` (the configuration steps run on that node only; a full stack update, see phase 0)."),
+                haproxy::recheck_step(),
                 restart.into(),
                 "Validate directly against the drained node: rows 1-6 of the validation matrix.".into(),
                 format!("Leave it drained: a {n} node in a pool of {o} nodes is a mixed pool."),
@@ -245,7 +304,7 @@ pub fn compose(
         Phase {
             title: format!("Phase 2: the cut-over (the moment {o} tokens die)"),
             steps: vec![
-                "In one load-balancer change, put every group A node back into the pool and drain every group B node.".into(),
+                haproxy::swap_step(&target.stack),
                 format!("Every {o} token is refused from now on; services re-authenticate. Watch keystone's and the services' logs for 401 storms that do not settle, and run row 7 of the matrix through the VIP."),
             ],
         },
@@ -253,9 +312,10 @@ pub fn compose(
             title: "Phase 3: flip group B, one node at a time (each already drained)".into(),
             steps: vec![
                 format!("The node is already drained: flip it with {deploy} `--limit NODE`."),
+                haproxy::recheck_step(),
                 restart.into(),
                 "Validate directly against it: rows 1-4 and 6.".into(),
-                format!("Re-add it to the pool (the pool is all {n} now)."),
+                format!("Re-add it to the pool (the pool is all {n} now). {}", haproxy::ready_step()),
             ],
         },
         Phase {
@@ -291,11 +351,17 @@ pub fn compose(
     if old == Provider::Fernet {
         rollback_steps.push("Fernet tokens issued before the cut-over that have not expired validate again after a rollback (their keys never changed) unless they were revoked.".into());
     }
-    let notes = vec![
+    let mut notes = vec![
         format!("The flip sets `keystone::token_provider` through `<Role>ExtraConfig` for {}: list every role that runs keystone with `--role`.", target.roles.join(", ")),
         "THT 18 accepts only `fernet` for KeystoneTokenProvider, so the provider is hieradata; with the `merge` strategy a `keystone::config::keystone_config` of your own in the same `<Role>ExtraConfig` is replaced by the flip environment's: merge yours into it.".into(),
         "`--limit` needs a tripleoclient whose `openstack overcloud deploy` has it (OSP 16.1 and later). Without it one deploy flips every node in the same run: skip the drains, expect the cut-over for everyone at once, validate through the VIP, and keep the rollback file at hand.".into(),
+        "Rotate no keys (`fernet rotate`, `receipt rotate`, `jws rotate`) between phase 0 and the end of phase 4: each `--limit` run delivers keys to its node only, so a rotation in between leaves the nodes with different keys.".into(),
     ];
+    notes.extend(receipts_notes(
+        new,
+        preflight.separate_receipts,
+        &target.workdir,
+    ));
     Runbook {
         from: old,
         to: new,
@@ -307,6 +373,7 @@ pub fn compose(
         flip,
         rollback,
         impact,
+        load_balancer: haproxy::section(&target.stack),
         procedure,
         validation,
         rollback_steps,
@@ -381,6 +448,10 @@ pub fn markdown(r: &Runbook, inline_envs: bool) -> String {
     }
     out.push_str("\n## Impact\n\n");
     for line in &r.impact {
+        out.push_str(&format!("- {line}\n"));
+    }
+    out.push_str("\n## Load balancer (TripleO haproxy-bundle)\n\n");
+    for line in &r.load_balancer {
         out.push_str(&format!("- {line}\n"));
     }
     out.push_str("\n## Procedure\n");
