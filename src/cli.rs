@@ -65,14 +65,15 @@ pub enum Command {
     Render(RenderArgs),
     /// The whole pre-deploy / redeploy flow: repositories, tarball, artifact, environments.
     ///
-    /// With no arguments: stack `overcloud`, work directory ~/overcloud-keys/overcloud,
-    /// containerized layout, JWS keys staged but not enabled, and role-scoped delivery: Fernet
-    /// and credential keys go by parameters in fernet.yaml, the key tarball only to the
-    /// keystone roles through keystone-keys-scoped.yaml (deploy with `-e fernet.yaml -e
-    /// keystone-keys-scoped.yaml`); `--delivery all-roles` uses deployment-artifacts.yaml
-    /// (DeployArtifactFILEs) instead. Existing repositories are reused, never regenerated; a
-    /// stack that is already deployed gets no new keys (run `adopt` first); a re-run with
-    /// nothing changed writes nothing.
+    /// With no arguments: stack `overcloud`, release 17.1, work directory
+    /// ~/overcloud-keys/overcloud, containerized layout, JWS keys staged but not enabled, and
+    /// role-scoped delivery: Fernet and credential keys go by parameters in fernet.yaml, the
+    /// key tarball only to the keystone roles through keystone-keys-scoped.yaml (deploy with
+    /// `-e fernet.yaml -e keystone-keys-scoped.yaml`); `--delivery all-roles` uses
+    /// deployment-artifacts.yaml (DeployArtifactFILEs) instead. --release 13 or 16.2 change
+    /// those defaults (Swift TempURLs instead of local files; no JWS on 13). Existing
+    /// repositories are reused, never regenerated; a stack that is already deployed gets no
+    /// new keys (run `adopt` first); a re-run with nothing changed writes nothing.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
     /// Import the keys a deployed overcloud already uses into the work directory.
@@ -170,9 +171,16 @@ pub struct RenderArgs {
     /// Artifact URLs for DeployArtifactURLs (repeatable).
     #[arg(long, value_name = "URL", conflicts_with = "artifact_file")]
     pub artifact_url: Vec<String>,
-    /// Also render jws.yaml, switching keystone to JWS.
+    /// Also render jws.yaml, switching keystone to JWS (refused for --release 13).
     #[arg(long)]
     pub jws: bool,
+    /// The OSP release of the overcloud: 13, 16.2 or 17.1. Default: 17.1.
+    ///
+    /// Sets the heat_template_version of the scoped templates (queens, rocky, wallaby).
+    /// Refused with exit 2 before anything is written: --jws on 13 (no JWS provider before
+    /// keystone 15), --artifact-file on 13 or 16.2 (no DeployArtifactFILEs before OSP 17).
+    #[arg(long, value_name = "RELEASE", value_parser = str::parse::<crate::release::Release>, default_value = "17.1")]
+    pub release: crate::release::Release,
     /// Roles running keystone (`<Role>ExtraConfig`), repeatable. Default: Controller.
     #[arg(long = "role", value_name = "ROLE", default_value = "Controller")]
     pub roles: Vec<String>,
@@ -216,8 +224,9 @@ pub struct BuildArgs {
     /// Heat stack name. Default: overcloud.
     #[arg(long)]
     pub stack: Option<String>,
-    /// files: stage a local artifact for DeployArtifactFILEs (default). swift: upload it,
-    /// verify it and publish a signed TempURL (DeployArtifactURLs, or the scoped template's URL).
+    /// files: stage a local artifact for DeployArtifactFILEs (default on 17.1; refused on 13
+    /// and 16.2). swift: upload it, verify it and publish a signed TempURL (DeployArtifactURLs,
+    /// or the scoped template's URL; default on 13 and 16.2).
     #[arg(long, value_enum)]
     pub artifacts: Option<crate::config::ArtifactsMode>,
     /// Where to stage the artifact (absolute, no shell metacharacters). Default: <workdir>/artifacts.
@@ -226,6 +235,15 @@ pub struct BuildArgs {
     /// Node layout: containerized (default) or baremetal.
     #[arg(long, value_enum)]
     pub layout: Option<crate::artifact::LayoutKind>,
+    /// The OSP release of the overcloud: 13, 16.2 or 17.1. Default: 17.1.
+    ///
+    /// Sets what is rendered: heat_template_version (queens, rocky, wallaby), the default
+    /// --artifacts (swift on 13 and 16.2, files on 17.1) and JWS (off on 13). Refused with
+    /// exit 2 before anything is written: --artifacts files on 13 or 16.2 (no
+    /// DeployArtifactFILEs before OSP 17) and --jws or jws = "stage"/"enable" on 13 (no JWS
+    /// provider before keystone 15). Config key: release = "16.2".
+    #[arg(long, value_name = "RELEASE", value_parser = str::parse::<crate::release::Release>)]
+    pub release: Option<crate::release::Release>,
     /// Switch keystone to JWS: include jws.yaml in the deploy arguments (keys are staged either way).
     #[arg(long, conflicts_with = "no_jws")]
     pub jws: bool,

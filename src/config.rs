@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::LayoutKind;
 use crate::error::{Error, Result};
 use crate::heat;
+use crate::release::Release;
 
 /// How artifacts reach the undercloud's deploy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -52,6 +53,8 @@ pub struct ConfigFile {
     pub workdir: Option<PathBuf>,
     /// containerized | baremetal.
     pub layout: Option<LayoutKind>,
+    /// The OSP release deployed: "13" | "16.2" | "17.1" (a string; default "17.1").
+    pub release: Option<Release>,
     /// files | swift.
     pub artifacts: Option<ArtifactsMode>,
     /// Where the artifact is staged (absolute). Default `<workdir>/artifacts`.
@@ -102,6 +105,8 @@ pub struct Settings {
     pub workdir: PathBuf,
     /// Node layout.
     pub layout: LayoutKind,
+    /// The OSP release rendered for (see [`crate::release`]).
+    pub release: Release,
     /// Artifact mode.
     pub artifacts: ArtifactsMode,
     /// Artifact staging directory.
@@ -228,6 +233,12 @@ impl ConfigFile {
         for role in &roles {
             heat::validate_role(role).map_err(|e| bad("roles", e.to_string()))?;
         }
+        let release = flags.release.or(self.release).unwrap_or_default();
+        let (artifacts, jws) = release_defaults(
+            release,
+            flags.artifacts.or(self.artifacts),
+            flags.jws.or(self.jws),
+        )?;
         Ok(Settings {
             stack,
             workdir,
@@ -235,12 +246,10 @@ impl ConfigFile {
                 .layout
                 .or(self.layout)
                 .unwrap_or(LayoutKind::Containerized),
-            artifacts: flags
-                .artifacts
-                .or(self.artifacts)
-                .unwrap_or(ArtifactsMode::Files),
+            release,
+            artifacts,
             artifact_dir,
-            jws: flags.jws.or(self.jws).unwrap_or(JwsMode::Stage),
+            jws,
             separate_receipts: flags
                 .separate_receipts
                 .or(self.separate_receipts)
@@ -314,6 +323,43 @@ pub fn home_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The artifact mode and JWS mode for `release`: what was asked for when the release can
+/// consume it (refused otherwise), else the release's default (`files` where
+/// `DeployArtifactFILEs` exists, else `swift`; JWS keys staged where keystone has JWS, else off).
+fn release_defaults(
+    release: Release,
+    artifacts: Option<ArtifactsMode>,
+    jws: Option<JwsMode>,
+) -> Result<(ArtifactsMode, JwsMode)> {
+    let profile = release.profile();
+    let artifacts = match artifacts {
+        Some(ArtifactsMode::Files) => {
+            profile
+                .check_artifact_files()
+                .map_err(Error::NotInRelease)?;
+            ArtifactsMode::Files
+        }
+        Some(mode) => mode,
+        None if profile.artifact_files => ArtifactsMode::Files,
+        None => ArtifactsMode::Swift,
+    };
+    let jws = match jws {
+        Some(JwsMode::Off) => JwsMode::Off,
+        Some(mode) => {
+            let name = if mode == JwsMode::Stage {
+                "stage"
+            } else {
+                "enable"
+            };
+            profile.check_jws(name).map_err(Error::NotInRelease)?;
+            mode
+        }
+        None if profile.jws => JwsMode::Stage,
+        None => JwsMode::Off,
+    };
+    Ok((artifacts, jws))
+}
+
 /// `~/overcloud-keys/<stack>`.
 pub fn default_workdir(stack: &str) -> Result<PathBuf> {
     let home = home_dir().ok_or_else(|| Error::Config {
@@ -363,6 +409,40 @@ mod tests {
         for (text, needle) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?} -> {err}");
+        }
+    }
+
+    #[test]
+    fn release_sets_the_defaults_and_refuses_what_it_cannot_consume() {
+        let s = parse("workdir = \"/w\"\nrelease = \"16.2\"").unwrap();
+        assert_eq!(
+            (s.release, s.artifacts, s.jws),
+            (Release::Osp16_2, ArtifactsMode::Swift, JwsMode::Stage)
+        );
+        let s = parse("workdir = \"/w\"\nrelease = \"13\"").unwrap();
+        assert_eq!((s.artifacts, s.jws), (ArtifactsMode::Swift, JwsMode::Off));
+        let s = parse("workdir = \"/w\"\nrelease = \"13\"\njws = \"off\"").unwrap();
+        assert_eq!(s.jws, JwsMode::Off);
+        let s = parse("workdir = \"/w\"").unwrap();
+        assert_eq!(s.release, Release::Osp17_1);
+        for (text, needle) in [
+            (
+                "release = \"16.2\"\nartifacts = \"files\"",
+                "artifacts = \"files\" is not available on OSP 16.2",
+            ),
+            (
+                "release = \"13\"\nartifacts = \"files\"",
+                "artifacts = \"files\" is not available on OSP 13",
+            ),
+            (
+                "release = \"13\"\njws = \"stage\"",
+                "jws = \"stage\" is not available on OSP 13",
+            ),
+            ("release = \"13\"\njws = \"enable\"", "keystone 15"),
+            ("release = \"16\"", "unknown release \"16\""),
+        ] {
+            let err = parse(&format!("workdir = \"/w\"\n{text}")).unwrap_err();
+            assert!(err.to_string().contains(needle), "{text:?} -> {err}");
         }
     }
 

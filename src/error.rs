@@ -100,6 +100,9 @@ pub enum Error {
     /// Asked for something this version does not do.
     #[error("{0}")]
     Unsupported(String),
+    /// A setting the chosen release cannot consume (see [`crate::release`]).
+    #[error("{} = {:?} is not available on OSP {}: {}", .0.setting, .0.value, .0.release, .0.reason)]
+    NotInRelease(crate::release::Refusal),
     /// A keystone.conf that oslo.config would refuse, or a setting in it keystone rejects.
     #[error("{}: line {line}: {message}", file.display())]
     KeystoneConf {
@@ -268,6 +271,7 @@ impl Error {
                 "fix or remove {} (it only records when keys became primary); --force rotates without the check",
                 path.display()
             ),
+            Error::NotInRelease(refusal) => refusal.fix.clone(),
             Error::Manifest { .. } => {
                 "make the manifest on the node with `overcloud-keys repo manifest DIR -f json > NODE.json`".into()
             }

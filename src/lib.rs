@@ -21,6 +21,7 @@ pub mod output;
 pub mod owner;
 pub mod pipeline;
 pub mod plan;
+pub mod release;
 pub mod swift;
 pub mod token;
 pub mod workdir;

@@ -445,6 +445,16 @@ fn pack_cmd(args: PackArgs) -> Result<Outcome, Error> {
 }
 
 fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
+    // Release refusals first: nothing is written, not even the output directory.
+    let profile = args.release.profile();
+    if args.jws {
+        profile.check_jws("enable").map_err(Error::NotInRelease)?;
+    }
+    if !args.artifact_file.is_empty() {
+        profile
+            .check_artifact_files()
+            .map_err(Error::NotInRelease)?;
+    }
     let mut written = vec![];
     let dir = &args.output_dir;
     fsutil::create_parents(&dir.join("x"))?;
@@ -520,6 +530,7 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
             key_dirs: &key_dirs,
             source,
             existing: &existing,
+            release: args.release,
         })? {
             let mode = if file.secret {
                 fsutil::SECRET_FILE_MODE
@@ -589,6 +600,7 @@ fn build_cmd(args: BuildArgs) -> Result<Outcome, Error> {
         stack: args.stack,
         workdir: args.workdir,
         layout: args.layout,
+        release: args.release,
         artifacts: args.artifacts,
         artifact_dir: args.artifact_dir,
         jws: if args.jws {

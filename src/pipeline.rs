@@ -333,6 +333,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
                 None => scoped::Source::Embedded(&packed.bytes),
             },
             existing: &existing,
+            release: settings.release,
         })? {
             let deploy = file.name == scoped::names::ENV;
             env_files.push(write_env(

@@ -83,6 +83,9 @@ pub struct ScopedInputs<'a> {
     pub source: Source<'a>,
     /// Mappings the operator already has.
     pub existing: &'a [ExistingMapping],
+    /// The release rendered for: its profile's `heat_template_version` heads every
+    /// template, so that release's Heat knows it.
+    pub release: crate::release::Release,
 }
 
 #[derive(Serialize)]
@@ -103,6 +106,7 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
             reason: "must be absolute: the environment maps the templates by path".into(),
         });
     }
+    let heat_template_version = inputs.release.profile().heat_template_version;
     let env = template_env()?;
     let render = |name: &str, ctx: minijinja::Value| -> Result<String> {
         let text = env
@@ -128,7 +132,7 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
         name: names::TEMPLATE.into(),
         text: render(
             names::TEMPLATE,
-            context! { version => version, script => DELIVER_SCRIPT },
+            context! { version => version, script => DELIVER_SCRIPT, heat_template_version => heat_template_version },
         )?,
         secret: false,
     }];
@@ -144,7 +148,7 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
                 out.push(Rendered {
                     text: render(
                         "keystone-keys-chain.yaml",
-                        context! { version => version, role => role, existing => existing.template.clone(), ours => ours.clone() },
+                        context! { version => version, role => role, existing => existing.template.clone(), ours => ours.clone(), heat_template_version => heat_template_version },
                     )?,
                     name: name.clone(),
                     secret: false,
@@ -304,6 +308,7 @@ mod tests {
             key_dirs: dirs,
             source,
             existing: &[],
+            release: crate::release::Release::Osp17_1,
         }
     }
 
@@ -316,6 +321,35 @@ mod tests {
         assert!(err.to_string().contains("embedding limit"), "{err}");
         let small = vec![0u8; 10];
         assert!(render(&inputs(Source::Embedded(&small), &roles, &dirs)).is_ok());
+    }
+
+    #[test]
+    fn templates_carry_the_release_heat_template_version() {
+        let roles = vec!["Controller".to_string()];
+        let dirs = vec!["etc/keystone/jws-keys".to_string()];
+        let existing = [ExistingMapping {
+            role: "Controller".into(),
+            template: "/home/stack/pre.yaml".into(),
+            env_file: "/home/stack/env.yaml".into(),
+        }];
+        for release in crate::release::Release::ALL {
+            let mut inputs = inputs(Source::Embedded(b"x"), &roles, &dirs);
+            inputs.release = release;
+            inputs.existing = &existing;
+            let files = render(&inputs).unwrap();
+            let templates: Vec<_> = files.iter().filter(|f| f.name != names::ENV).collect();
+            assert_eq!(templates.len(), 2, "the template and the chaining template");
+            for file in templates {
+                let first = file.text.lines().next().unwrap();
+                let want = release.profile().heat_template_version;
+                assert_eq!(
+                    first,
+                    format!("heat_template_version: {want}"),
+                    "{}",
+                    file.name
+                );
+            }
+        }
     }
 
     #[test]
