@@ -398,10 +398,14 @@ pub enum NumberedCommand {
         target: WriteTarget,
         /// Keys kept after rotation, staged key included.
         ///
-        /// Default 3 (keystone's). TripleO's KeystoneFernetMaxActiveKeys defaults to 5. Too
-        /// few keys for your rotation interval invalidates live tokens early.
-        #[arg(long, value_name = "N", default_value_t = 3)]
-        max_active_keys: usize,
+        /// Default: for a work directory's repository (<workdir>/keys/fernet-keys or
+        /// fernet-receipts), the max_active_keys its last `build` rendered as
+        /// KeystoneFernetMaxActiveKeys (TripleO's default is 5), so the guard judges the
+        /// schedule that is deployed; for any other repository 3 (keystone's). The output
+        /// says which value was used and why. Too few keys for your rotation interval
+        /// invalidates live tokens early.
+        #[arg(long, value_name = "N")]
+        max_active_keys: Option<usize>,
         /// Token lifetime, seconds (`[token] expiration`), for the safety check. Default 3600.
         #[arg(long, value_name = "S", default_value_t = 3600)]
         expiration: u64,

@@ -131,6 +131,14 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The record a build left in its work directory (`build.json`) cannot be read.
+    #[error("{}: {message}", path.display())]
+    BuildRecord {
+        /// The record file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A key manifest (`repo manifest`) cannot be used.
     #[error("{}: {message}", path.display())]
     Manifest {
@@ -272,6 +280,9 @@ impl Error {
                 path.display()
             ),
             Error::NotInRelease(refusal) => refusal.fix.clone(),
+            Error::BuildRecord { .. } => {
+                "pass --max-active-keys N, or run `overcloud-keys build` again to rewrite the record".into()
+            }
             Error::Manifest { .. } => {
                 "make the manifest on the node with `overcloud-keys repo manifest DIR -f json > NODE.json`".into()
             }

@@ -10,6 +10,7 @@
 
 pub mod adopt;
 pub mod artifact;
+pub mod build_record;
 pub mod check;
 pub mod cli;
 pub mod config;

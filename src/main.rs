@@ -242,7 +242,11 @@ fn numbered(kind: RepoKind, cmd: NumberedCommand) -> Result<Outcome, Error> {
             allow_expired_window,
             force,
         } => {
-            let max_active_keys = repo::validate_max_active_keys(max_active_keys)?;
+            let chosen = overcloud_keys::build_record::rotation_max_active_keys(
+                &target.key_repository,
+                max_active_keys,
+            )?;
+            let max_active_keys = chosen.value;
             let owner = owner(&target.owner, &[&target.key_repository])?;
             let opts = RepoOptions {
                 kind,
@@ -261,11 +265,10 @@ fn numbered(kind: RepoKind, cmd: NumberedCommand) -> Result<Outcome, Error> {
                 force,
                 plan_cli::now(),
             )?;
-            Ok(plan_cli::guarded_rotate_outcome(
-                rotate_outcome(kind, &target.key_repository, &g.outcome),
-                &g,
-                &limits,
-            ))
+            let mut out = rotate_outcome(kind, &target.key_repository, &g.outcome);
+            out.text.push_str(&format!("{}\n", chosen.describe()));
+            out.json["max_active_keys"] = json!(chosen);
+            Ok(plan_cli::guarded_rotate_outcome(out, &g, &limits))
         }
     }
 }

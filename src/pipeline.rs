@@ -368,6 +368,14 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
             .as_ref()
             .is_some_and(|a| a.action != WriteAction::Unchanged || !a.removed.is_empty());
     report.env_files = env_files;
+    // For later commands on this work directory (`fernet rotate` reads max_active_keys).
+    let record = crate::build_record::BuildRecord {
+        format: crate::build_record::FORMAT,
+        stack: settings.stack.clone(),
+        release: settings.release,
+        max_active_keys: settings.max_active_keys,
+    };
+    report.changed |= record.write(&settings.workdir, dry_run)? != WriteAction::Unchanged;
     report.secrets = reach(settings, &tar_sources, baremetal, scoped);
     if !notes.is_empty() && !scoped {
         report.warnings.push(format!(
