@@ -527,3 +527,132 @@ fn unwritable_workdir_is_a_clear_error() {
     assert!(err.contains(file.to_str().unwrap()), "{err}");
     assert_eq!(fs::read(&file).unwrap(), b"x");
 }
+
+fn rotate_json(repo: &Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "fernet",
+        "rotate",
+        "--key-repository",
+        repo.to_str().unwrap(),
+        // Rotations seconds apart break the safe-rotation rule on purpose.
+        "--force",
+    ];
+    args.extend(extra);
+    ok_json(&args)
+}
+
+fn keys_in(repo: &Path) -> Vec<u64> {
+    let mut keys: Vec<u64> = fs::read_dir(repo)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn rotate_in_a_work_directory_keeps_the_max_active_keys_build_deployed() {
+    let tmp = TempDir::new().unwrap();
+    let wd = tmp.path().join("wd");
+    build(&wd, &["--max-active-keys", "4"]);
+    let record: Value = serde_json::from_slice(&fs::read(wd.join("build.json")).unwrap()).unwrap();
+    assert_eq!(record["max_active_keys"], 4);
+    let repo = wd.join("keys/fernet-keys");
+    let mut last = Value::Null;
+    for _ in 0..3 {
+        last = rotate_json(&repo, &[]);
+    }
+    // keystone's 3 would have pruned key 2 as well.
+    assert_eq!(keys_in(&repo), [0, 2, 3, 4]);
+    assert_eq!(last["max_active_keys"]["value"], 4);
+    assert_eq!(last["max_active_keys"]["source"]["from"], "build-record");
+    let out = run(&[
+        "fernet",
+        "rotate",
+        "--key-repository",
+        repo.to_str().unwrap(),
+        "--force",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("max_active_keys 4: ") && text.contains("build.json"),
+        "{text}"
+    );
+    // The flag still wins.
+    let flagged = rotate_json(&repo, &["--max-active-keys", "3"]);
+    assert_eq!(flagged["max_active_keys"]["source"]["from"], "flag");
+    assert_eq!(keys_in(&repo), [0, 5, 6]);
+    // A receipt repository of the same work directory follows the same setting.
+    let receipts = wd.join("keys/fernet-receipts");
+    ok_json(&[
+        "receipt",
+        "setup",
+        "--key-repository",
+        receipts.to_str().unwrap(),
+    ]);
+    let receipt = ok_json(&[
+        "receipt",
+        "rotate",
+        "--key-repository",
+        receipts.to_str().unwrap(),
+    ]);
+    assert_eq!(receipt["max_active_keys"]["value"], 4);
+}
+
+#[test]
+fn rotate_outside_a_work_directory_uses_keystones_3_and_older_work_directories_their_fernet_yaml() {
+    let tmp = TempDir::new().unwrap();
+    let repo = tmp.path().join("elsewhere/fernet-keys");
+    ok_json(&[
+        "fernet",
+        "setup",
+        "--key-repository",
+        repo.to_str().unwrap(),
+    ]);
+    for _ in 0..3 {
+        let report = rotate_json(&repo, &[]);
+        assert_eq!(report["max_active_keys"]["value"], 3);
+        assert_eq!(
+            report["max_active_keys"]["source"]["from"],
+            "keystone-default"
+        );
+    }
+    assert_eq!(keys_in(&repo), [0, 3, 4]);
+    let text = String::from_utf8_lossy(
+        &run(&[
+            "fernet",
+            "rotate",
+            "--key-repository",
+            repo.to_str().unwrap(),
+            "--force",
+        ])
+        .stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("max_active_keys 3: keystone's default"),
+        "{text}"
+    );
+
+    // A work directory built before build.json existed: fernet.yaml says what was deployed.
+    let wd = tmp.path().join("wd");
+    build(&wd, &["--max-active-keys", "6"]);
+    fs::remove_file(wd.join("build.json")).unwrap();
+    let report = rotate_json(&wd.join("keys/fernet-keys"), &[]);
+    assert_eq!(report["max_active_keys"]["value"], 6);
+    assert_eq!(report["max_active_keys"]["source"]["from"], "rendered");
+    // A broken record is an error naming it, and nothing is rotated.
+    fs::write(wd.join("build.json"), "{").unwrap();
+    let before = keys_in(&wd.join("keys/fernet-keys"));
+    let out = run(&[
+        "fernet",
+        "rotate",
+        "--key-repository",
+        wd.join("keys/fernet-keys").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("build.json") && err.contains("hint:"), "{err}");
+    assert_eq!(before, keys_in(&wd.join("keys/fernet-keys")));
+}
