@@ -13,7 +13,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use heat_harness::{check_env_files, check_template_files, check_template_files_with_env};
+use heat_harness::{
+    check_env_files, check_template_files, check_template_files_at, check_template_files_with_env,
+};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -424,4 +426,76 @@ fn operator_mapping_to_a_resource_type_name_is_chained_by_name() {
         .unwrap_or_else(|r| panic!("rejected:\n{r}"));
     assert_ok(&out, &chain);
     assert_ok(&out, &role);
+}
+
+/// Templates rendered for OSP 16.2 and 13 (`render --release`, the scoped rendering `build`
+/// uses; their builds need Swift) validate in Heat under the older HOT version they declare:
+/// Heat's template class for `rocky` / `queens` knows only that version's intrinsic
+/// functions, so a newer one in our templates would be refused here.
+#[test]
+fn older_release_templates_pass_heats_validation_at_their_version() {
+    let tmp = TempDir::new().unwrap();
+    let report = build_scoped(&tmp.path().join("wd"), &[]);
+    let tarball = report["artifact"]["path"].as_str().unwrap().to_string();
+    for (release, version, older) in [("16.2", "rocky", "queens"), ("13", "queens", "pike")] {
+        let dir = tmp.path().join(release);
+        fs::create_dir_all(&dir).unwrap();
+        let theirs = dir.join("operator-pre.yaml");
+        fs::write(
+            &theirs,
+            format!("heat_template_version: {version}\nparameters:\n  server:\n    type: string\n"),
+        )
+        .unwrap();
+        let operator_env = dir.join("operator-env.yaml");
+        fs::write(
+            &operator_env,
+            "resource_registry:\n  OS::TripleO::ControllerExtraConfigPre: operator-pre.yaml\n",
+        )
+        .unwrap();
+        let out_dir = dir.join("out");
+        let out = Command::new(BIN)
+            .args([
+                "render",
+                "--release",
+                release,
+                "--tarball",
+                &tarball,
+                "--output-dir",
+            ])
+            .arg(&out_dir)
+            .arg("--check-env")
+            .arg(&operator_env)
+            .output()
+            .expect("overcloud-keys runs");
+        assert!(
+            out.status.success(),
+            "render --release {release}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let chain = out_dir.join("keystone-keys-pre-chain-Controller.yaml");
+        let pre = out_dir.join("keystone-keys-pre.yaml");
+        let scoped = out_dir.join("keystone-keys-scoped.yaml");
+        let ok = check_template_files_at(version, &[&chain], &[&scoped])
+            .unwrap_or_else(|r| panic!("--release {release} rejected:\n{r}"));
+        for path in [&theirs, &pre, &chain] {
+            assert_ok(&ok, path);
+        }
+        assert!(
+            has_line(
+                &ok,
+                "ok",
+                &pre,
+                &[&format!("heat_template_version {version}")]
+            ),
+            "{ok}"
+        );
+        // The version check is live: the same template is not the older release's.
+        let report = check_template_files_at(older, &[&pre], &[&scoped])
+            .expect_err("accepted under an older heat_template_version");
+        assert_problems(
+            &report,
+            &pre,
+            &[&["heat_template_version", &format!("expected {older}")]],
+        );
+    }
 }

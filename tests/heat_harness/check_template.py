@@ -60,7 +60,7 @@ os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 
 EXPECTED_VERSION = "wallaby"
 # Heat accepts the release name or the date for HOT versions.
-VERSION_ALIASES = {"wallaby": "2021-04-16"}
+VERSION_ALIASES = {"wallaby": "2021-04-16", "rocky": "2018-08-31", "queens": "2018-03-02"}
 INDEX_FORMAT = 2
 PSEUDO_PARAMS = ("OS::stack_name", "OS::stack_id", "OS::project_id")
 # Custom constraints implemented here validate locally (ip_addr, cron_expression, ...); the
@@ -346,7 +346,7 @@ class Checker:
         v = t.get("heat_template_version")
         if str(v) not in (self.version, VERSION_ALIASES.get(self.version)):
             self.problem(path, ("heat_template_version",),
-                         "is %r; expected %s (the HOT version tripleo-heat-templates 18 uses)" % (v, self.version),
+                         "is %r; expected %s (the HOT version of the release rendered for)" % (v, self.version),
                          lines)
 
     # -- nested templates

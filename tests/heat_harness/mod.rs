@@ -225,6 +225,18 @@ pub fn check_template_files(paths: &[&Path]) -> Result<String, String> {
 /// inputs of the template it nests).
 #[allow(dead_code)]
 pub fn check_template_files_with_env(paths: &[&Path], envs: &[&Path]) -> Result<String, String> {
+    check_template_files_at("wallaby", paths, envs)
+}
+
+/// As [`check_template_files_with_env`], requiring `heat_template_version: <version>` (e.g.
+/// `rocky`, `queens`) instead of wallaby: Heat validates the templates with that version's
+/// template class, which knows only the intrinsic functions of that version.
+#[allow(dead_code)]
+pub fn check_template_files_at(
+    version: &str,
+    paths: &[&Path],
+    envs: &[&Path],
+) -> Result<String, String> {
     let server = match TEMPLATE_SERVER.get_or_init(start_template_server) {
         Ok(s) => s,
         Err(e) => panic!("heat template checker set-up failed: {e}"),
@@ -236,7 +248,7 @@ pub fn check_template_files_with_env(paths: &[&Path], envs: &[&Path]) -> Result<
             .display()
             .to_string()
     };
-    let mut args = vec![];
+    let mut args = vec!["--version".to_string(), version.to_string()];
     for env in envs {
         args.extend(["--env".to_string(), abs(env)]);
     }
