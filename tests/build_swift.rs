@@ -7,6 +7,9 @@
 #[path = "swift_harness/mod.rs"]
 mod swift_harness;
 
+#[path = "support/heat_versions.rs"]
+mod heat_versions;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -177,4 +180,36 @@ fn swift_down_is_exit_3_and_changes_no_env_file() {
         before,
         "env file changed although the upload failed"
     );
+}
+
+/// OSP 13 and 16.2 deliver by Swift (their default): the scoped templates a build renders
+/// for them declare a heat_template_version their Heat knows (Heat's own list, from the
+/// openstack-heat sdists), and build.json records the release.
+#[test]
+fn older_releases_build_scoped_templates_their_heat_knows() {
+    let acct = account();
+    let tmp = TempDir::new().unwrap();
+    // 13 has no JWS: only the baremetal layout puts anything (Fernet keys) in the tarball.
+    for (release, series, extra) in [
+        ("16.2", "train", &[][..]),
+        ("13", "queens", &["--layout", "baremetal"][..]),
+    ] {
+        let known = heat_versions::known_versions(series);
+        let wd = tmp.path().join(format!("wd-{release}"));
+        let mut args = vec!["--release", release];
+        args.extend(extra);
+        let report = ok(build(&wd, &acct.st_env(), &args));
+        assert_eq!(report["settings"]["release"], release);
+        assert_eq!(report["delivery"], "scoped", "{report:#}");
+        let templates = heat_versions::templates_in(&wd);
+        assert_eq!(templates.len(), 1, "{templates:?}");
+        let version = heat_versions::declared_version(&templates[0]);
+        assert!(
+            known.contains(&version),
+            "--release {release}: heat_template_version {version} is not known to Heat {series}: {known:?}"
+        );
+        let record: Value =
+            serde_json::from_slice(&fs::read(wd.join("build.json")).unwrap()).unwrap();
+        assert_eq!(record["release"], release);
+    }
 }

@@ -2,6 +2,8 @@
 //! entry points (`scripts/heat-versions.sh`, which downloads and caches the openstack-heat
 //! sdists), and the version a rendered template declares.
 
+#![allow(dead_code)] // shared test module: not every test crate uses every helper
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
