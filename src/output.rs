@@ -123,9 +123,16 @@ pub fn build_text(report: &crate::pipeline::BuildReport) -> String {
         WriteAction::Unchanged => "unchanged",
         WriteAction::WouldWrite => "would write",
     };
+    let profile = report.settings.release.profile();
     out.push_str(&format!(
-        "work directory {}{}\n",
+        "work directory {} (OSP {}: heat_template_version {}, artifacts {}){}\n",
         report.settings.workdir.display(),
+        profile.name,
+        profile.heat_template_version,
+        match report.settings.artifacts {
+            crate::config::ArtifactsMode::Files => "files",
+            crate::config::ArtifactsMode::Swift => "swift",
+        },
         if report.dry_run {
             " (dry run: nothing written)"
         } else {
