@@ -649,7 +649,10 @@ fn reach(settings: &Settings, tar: &Sources, baremetal: bool, scoped: bool) -> V
             via: if scoped {
                 "key artifact, role-scoped (<Role>ExtraConfigPre)".into()
             } else {
-                "deployment artifact (DeployArtifactFILEs)".into()
+                match settings.artifacts {
+                    ArtifactsMode::Files => "deployment artifact (DeployArtifactFILEs)".into(),
+                    ArtifactsMode::Swift => "deployment artifact (DeployArtifactURLs)".into(),
+                }
             },
             roles: if scoped {
                 format!("{roles} only")
