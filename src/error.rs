@@ -197,6 +197,19 @@ pub enum Error {
         /// The work directory.
         workdir: PathBuf,
     },
+    /// `build`: an OSP 13/16.2 stack's plan container could not be checked, so build cannot
+    /// tell whether new keys would replace a deployed cloud's.
+    #[error(
+        "cannot tell whether stack {stack} is already deployed: OSP {release} keeps its plan in the undercloud's Swift, and {why}"
+    )]
+    DeployedUnknown {
+        /// The stack.
+        stack: String,
+        /// The release.
+        release: String,
+        /// Why the plan container was not checked.
+        why: String,
+    },
     /// Swift, Keystone or an upload input (see [`crate::swift::SwiftError`]).
     #[error(transparent)]
     Swift(#[from] crate::swift::SwiftError),
@@ -304,6 +317,9 @@ impl Error {
             Error::NoDeployedKeys { .. } => {
                 "a new cloud needs no adoption: run `overcloud-keys build`; otherwise pass --from FILE (`openstack stack environment show <stack> -f yaml`, a passwords file, plan-environment.yaml or a plan export)".into()
             }
+            Error::DeployedUnknown { stack, .. } => format!(
+                "source the undercloud's stackrc (or pass --os-cloud) and run again; on a deployed cloud run `overcloud-keys adopt --stack {stack}` first; --new-keys if this is a new cloud"
+            ),
             Error::StackDeployed { stack, .. } => format!(
                 "run `overcloud-keys adopt --stack {stack}` first (it imports the keys the cloud uses); --new-keys creates new ones anyway"
             ),

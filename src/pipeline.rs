@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::adopt::Deployed;
 use crate::artifact::layout::dirs;
 use crate::artifact::sources::{self, Sources};
 use crate::artifact::{self, Layout, LayoutKind};
@@ -501,18 +502,30 @@ fn guard_deployed_stack(settings: &Settings, local: &WorkdirLayout) -> Result<Op
         storage_url: settings.swift.storage_url.clone(),
         ..Default::default()
     };
-    let Some(evidence) =
-        crate::adopt::deployed_evidence(&settings.stack, settings.home.as_deref(), &swift)?
-    else {
-        return Ok(None);
-    };
-    if !settings.new_keys {
-        return Err(Error::StackDeployed {
-            stack: settings.stack.clone(),
-            evidence,
-            workdir: settings.workdir.clone(),
-        });
-    }
+    let state =
+        match crate::adopt::deployed_evidence(&settings.stack, settings.home.as_deref(), &swift)? {
+            Deployed::No => return Ok(None),
+            // OSP 17 keeps no plan in Swift: the passwords file alone tells.
+            Deployed::Unchecked(_) if settings.release.profile().artifact_files => return Ok(None),
+            Deployed::Yes(evidence) if !settings.new_keys => {
+                return Err(Error::StackDeployed {
+                    stack: settings.stack.clone(),
+                    evidence,
+                    workdir: settings.workdir.clone(),
+                });
+            }
+            Deployed::Unchecked(why) if !settings.new_keys => {
+                return Err(Error::DeployedUnknown {
+                    stack: settings.stack.clone(),
+                    release: settings.release.to_string(),
+                    why,
+                });
+            }
+            Deployed::Yes(evidence) => format!("is already deployed ({evidence})"),
+            Deployed::Unchecked(why) => {
+                format!("may already be deployed (its plan container was not checked: {why})")
+            }
+        };
     let mut breaks = vec![];
     if missing.contains(&RepoKind::Fernet) {
         breaks.push("new Fernet keys: at the next deploy every token in the cloud becomes invalid (every user and service must authenticate again)");
@@ -521,7 +534,7 @@ fn guard_deployed_stack(settings: &Settings, local: &WorkdirLayout) -> Result<Op
         breaks.push("new credential keys: every credential stored in keystone (EC2, TOTP secrets, anything encrypted with the credential keys) becomes undecryptable");
     }
     Ok(Some(format!(
-        "--new-keys: stack {} is already deployed ({evidence}); {}",
+        "--new-keys: stack {} {state}; {}",
         settings.stack,
         breaks.join("; ")
     )))

@@ -580,3 +580,26 @@ fn tripleoclient_passwords_file_after_a_deploy_with_fernet_yaml() {
     assert_eq!(out.json()["status"], "workdir-is-deployed");
     assert_same_tree(&before, &tree(&cloud.workdir()), "adopt after deploy");
 }
+
+/// OSP 13/16.2 keep the plan (and its passwords) in the undercloud's Swift: without
+/// credentials build cannot tell whether the stack is deployed, so it mints nothing.
+#[test]
+fn osp16_build_without_swift_credentials_mints_nothing() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .env("HOME", env.path("home"))
+        .env("OS_CLOUD", "")
+        .args(["build", "--release", "16.2", "--workdir"])
+        .arg(env.path("w"))
+        .run();
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("cannot tell whether stack overcloud is already deployed"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.expect_hint().contains("stackrc"));
+    assert!(!env.path("w").exists());
+}

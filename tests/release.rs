@@ -71,7 +71,9 @@ fn each_release_sets_its_defaults() {
         (Some("16.2"), "swift", "stage"),
         (Some("13"), "swift", "off"),
     ] {
-        let mut args = vec!["build", "--workdir", s(&wd), "--dry-run"];
+        // No Swift here: on 13/16.2 build cannot check the plan container, so a new cloud
+        // says so with --new-keys.
+        let mut args = vec!["build", "--workdir", s(&wd), "--dry-run", "--new-keys"];
         args.extend(release.iter().flat_map(|r| ["--release", r]));
         let report = ok_json(tmp.path(), &args);
         let settings = &report["settings"];
@@ -193,7 +195,14 @@ fn jws_is_refused_on_13_and_off_by_default_there() {
     // by artifact (no Swift needed for a containerized 13).
     let report = ok_json(
         tmp.path(),
-        &["build", "--workdir", s(&wd), "--release", "13"],
+        &[
+            "build",
+            "--workdir",
+            s(&wd),
+            "--release",
+            "13",
+            "--new-keys",
+        ],
     );
     assert_eq!(report["settings"]["jws"], "off");
     assert!(report["artifact"].is_null(), "{report:#}");
@@ -210,7 +219,15 @@ fn jws_is_refused_on_13_and_off_by_default_there() {
     // An explicit off is not refused.
     ok_json(
         tmp.path(),
-        &["build", "--workdir", s(&wd), "--release", "13", "--no-jws"],
+        &[
+            "build",
+            "--workdir",
+            s(&wd),
+            "--release",
+            "13",
+            "--no-jws",
+            "--new-keys",
+        ],
     );
 }
 
@@ -264,7 +281,10 @@ fn config_key_release_and_the_flag_winning_over_it() {
         format!("workdir = \"{}\"\nrelease = \"16.2\"\n", wd.display()),
     )
     .unwrap();
-    let report = ok_json(tmp.path(), &["build", "--config", s(&cfg), "--dry-run"]);
+    let report = ok_json(
+        tmp.path(),
+        &["build", "--config", s(&cfg), "--dry-run", "--new-keys"],
+    );
     assert_eq!(report["settings"]["release"], "16.2");
     assert_eq!(report["settings"]["artifacts"], "swift");
     let report = ok_json(
@@ -286,7 +306,7 @@ fn config_key_release_and_the_flag_winning_over_it() {
         format!("workdir = \"{}\"\nrelease = \"13\"\n", wd.display()),
     )
     .unwrap();
-    ok_json(tmp.path(), &["build", "--config", s(&cfg)]);
+    ok_json(tmp.path(), &["build", "--config", s(&cfg), "--new-keys"]);
     let record: Value = serde_json::from_slice(&fs::read(wd.join("build.json")).unwrap()).unwrap();
     assert_eq!(record["release"], "13");
 }

@@ -419,21 +419,33 @@ pub fn read_file(path: &Path) -> Result<DeployedKeys> {
     source::parse(&bytes, &origin)
 }
 
-/// What shows that `stack` is already deployed, if anything: its passwords file, or its
-/// plan container in the undercloud's Swift (checked only when credentials are configured).
+/// Whether `stack` is already deployed, as far as the undercloud can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deployed {
+    /// Yes: what shows it (its passwords file, or its plan container).
+    Yes(String),
+    /// Neither exists.
+    No,
+    /// No passwords file, and the plan container could not be checked (why).
+    Unchecked(String),
+}
+
+/// Looks for `stack`'s passwords file, then its plan container in the undercloud's Swift
+/// (only when credentials are configured and the catalog has an object-store).
 pub fn deployed_evidence(
     stack: &str,
     home: Option<&Path>,
     swift: &ConnectOptions,
-) -> Result<Option<String>> {
+) -> Result<Deployed> {
     if let Some(home) = home {
         let path = passwords_file(home, stack);
         if path.exists() {
-            return Ok(Some(format!("{} exists", path.display())));
+            return Ok(Deployed::Yes(format!("{} exists", path.display())));
         }
     }
     Ok(match download::plan_container_exists(swift, stack)? {
-        PlanProbe::Found(url) => Some(format!("its plan container {url} exists")),
-        PlanProbe::Missing | PlanProbe::NoSwift(_) => None,
+        PlanProbe::Found(url) => Deployed::Yes(format!("its plan container {url} exists")),
+        PlanProbe::Missing => Deployed::No,
+        PlanProbe::NoSwift(why) => Deployed::Unchecked(why),
     })
 }
