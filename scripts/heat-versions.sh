@@ -2,7 +2,7 @@
 # Prints, one per line, the heat_template_version names a Heat release series knows, read
 # from Heat's own setup.cfg (its `heat.templates` entry points) in the openstack-heat sdist
 # from PyPI:
-#   scripts/heat-versions.sh queens|train|wallaby
+#   scripts/heat-versions.sh newton|ocata|queens|train|wallaby
 #
 #   train   (OSP 16.2): openstack-heat 13.1.0
 #   wallaby (OSP 17.1): openstack-heat 16.1.0
@@ -11,6 +11,10 @@
 #                       the entries rocky added: those naming the same template class as
 #                       `heat_template_version.rocky`. That is exactly queens' own setup.cfg
 #                       (heat git tag 10.0.3; see docs/releases.md).
+#   ocata   (OSP 11), newton (OSP 10): the same way, dropping every series rocky's list
+#                       names after them; the results are exactly the setup.cfg lists of
+#                       heat git tags 8.0.7 and 7.0.6 (read for this script, see
+#                       docs/releases.md).
 #
 # sdists are cached under ${OVERCLOUD_KEYS_HEAT_SDIST_DIR:-<repo>/target/heat-sdists}/<version>,
 # downloaded once (flock: safe to run concurrently); a cached run does not touch the network.
@@ -21,10 +25,12 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 base="${OVERCLOUD_KEYS_HEAT_SDIST_DIR:-$repo/target/heat-sdists}"
 drop_newest=""
 case "${1:-}" in
+  newton) version=11.0.2 drop_newest="rocky queens pike ocata" ;;
+  ocata) version=11.0.2 drop_newest="rocky queens pike" ;;
   queens) version=11.0.2 drop_newest=rocky ;;
   train) version=13.1.0 ;;
   wallaby) version=16.1.0 ;;
-  *) echo "usage: $0 queens|train|wallaby" >&2; exit 2 ;;
+  *) echo "usage: $0 newton|ocata|queens|train|wallaby" >&2; exit 2 ;;
 esac
 
 dir="$base/$version"
@@ -56,12 +62,12 @@ if [ -z "$entries" ]; then
   echo "error: no heat_template_version entry points in openstack-heat $version's setup.cfg" >&2
   exit 1
 fi
-if [ -n "$drop_newest" ]; then
-  newest_class="$(awk -v n="$drop_newest" '$1 == n { print $2 }' <<<"$entries")"
+for newer in $drop_newest; do
+  newest_class="$(awk -v n="$newer" '$1 == n { print $2 }' <<<"$entries")"
   if [ -z "$newest_class" ]; then
-    echo "error: openstack-heat $version has no heat_template_version.$drop_newest" >&2
+    echo "error: openstack-heat $version has no heat_template_version.$newer" >&2
     exit 1
   fi
   entries="$(awk -v c="$newest_class" '$2 != c' <<<"$entries")"
-fi
+done
 awk '{ print $1 }' <<<"$entries"

@@ -174,7 +174,7 @@ pub struct RenderArgs {
     /// Also render jws.yaml, switching keystone to JWS (refused for --release 13).
     #[arg(long)]
     pub jws: bool,
-    /// The OSP release of the overcloud: 13, 16.2 or 17.1. Default: 17.1.
+    /// The OSP release of the overcloud: 10, 11, 13, 16.2 or 17.1. Default: 17.1.
     ///
     /// Sets the heat_template_version of the scoped templates (queens, rocky, wallaby).
     /// Refused with exit 2 before anything is written: --jws on 13 (no JWS provider before
@@ -235,7 +235,7 @@ pub struct BuildArgs {
     /// Node layout: containerized (default) or baremetal.
     #[arg(long, value_enum)]
     pub layout: Option<crate::artifact::LayoutKind>,
-    /// The OSP release of the overcloud: 13, 16.2 or 17.1. Default: 17.1.
+    /// The OSP release of the overcloud: 10, 11, 13, 16.2 or 17.1. Default: 17.1.
     ///
     /// Sets what is rendered: heat_template_version (queens, rocky, wallaby), the default
     /// --artifacts (swift on 13 and 16.2, files on 17.1) and JWS (off on 13). Refused with

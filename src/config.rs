@@ -239,13 +239,11 @@ impl ConfigFile {
             flags.artifacts.or(self.artifacts),
             flags.jws.or(self.jws),
         )?;
+        let layout = release_layout(release, flags.layout.or(self.layout))?;
         Ok(Settings {
             stack,
             workdir,
-            layout: flags
-                .layout
-                .or(self.layout)
-                .unwrap_or(LayoutKind::Containerized),
+            layout,
             release,
             artifacts,
             artifact_dir,
@@ -358,6 +356,22 @@ fn release_defaults(
         None => JwsMode::Off,
     };
     Ok((artifacts, jws))
+}
+
+/// The layout asked for when the release's keystone runs that way (refused otherwise), else
+/// the release's own: containerized from OSP 12, baremetal before.
+fn release_layout(release: Release, layout: Option<LayoutKind>) -> Result<LayoutKind> {
+    let profile = release.profile();
+    match layout {
+        Some(layout) => {
+            profile
+                .check_layout(layout == LayoutKind::Containerized)
+                .map_err(Error::NotInRelease)?;
+            Ok(layout)
+        }
+        None if profile.containerized => Ok(LayoutKind::Containerized),
+        None => Ok(LayoutKind::Baremetal),
+    }
 }
 
 /// `~/overcloud-keys/<stack>`.

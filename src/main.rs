@@ -458,6 +458,11 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
             .check_artifact_files()
             .map_err(Error::NotInRelease)?;
     }
+    if args.tarball.is_some() {
+        profile
+            .check_layout(args.layout == overcloud_keys::artifact::LayoutKind::Containerized)
+            .map_err(Error::NotInRelease)?;
+    }
     let mut written = vec![];
     let dir = &args.output_dir;
     fsutil::create_parents(&dir.join("x"))?;
@@ -483,6 +488,9 @@ fn render_cmd(args: RenderArgs) -> Result<Outcome, Error> {
         let text = heat::render_fernet(&heat::FernetEnv {
             stack: &args.stack,
             fernet_keys: fernet.as_ref(),
+            // Without --fernet a baremetal tarball carries the keys.
+            in_tarball: fernet.is_none(),
+            params: args.release.profile().fernet_params,
             credential_keys: credential.as_ref(),
             max_active_keys: args.max_active_keys,
             notes: vec![],

@@ -267,7 +267,9 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     let env_dir = &settings.workdir;
     let fernet_text = heat::render_fernet(&FernetEnv {
         stack: &settings.stack,
-        fernet_keys: (!baremetal).then_some(&fernet_keys),
+        fernet_keys: Some(&fernet_keys),
+        in_tarball: baremetal,
+        params: settings.release.profile().fernet_params,
         credential_keys: Some(&credential_keys),
         max_active_keys: settings.max_active_keys,
         notes: vec![format!(

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 /// A Red Hat OpenStack Platform release this tool renders for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Release {
+    /// OSP 10 (OpenStack Newton: Heat 7, keystone 10; keystone on the host).
+    Osp10,
+    /// OSP 11 (OpenStack Ocata: Heat 8, keystone 11; keystone on the host).
+    Osp11,
     /// OSP 13 (OpenStack Queens: Heat 10, keystone 13).
     Osp13,
     /// OSP 16.2 (OpenStack Train: Heat 13, keystone 16).
@@ -42,16 +46,54 @@ pub struct Profile {
     pub jws: bool,
     /// The parameter that lists artifacts by default on this release.
     pub artifacts_param: &'static str,
-    /// The parameter carrying the Fernet token keys (a json map of path to content).
-    pub fernet_keys_param: &'static str,
-    /// The parameter carrying `[fernet_tokens] max_active_keys`.
-    pub max_active_keys_param: &'static str,
+    /// How tripleo-heat-templates takes the Fernet token keys.
+    pub fernet_params: FernetParams,
+    /// keystone runs in a container (OSP 12 and later); before, on the host (baremetal
+    /// layout, `/etc/keystone`).
+    pub containerized: bool,
     /// The parameters carrying credential keys 0 and 1.
     pub credential_params: [&'static str; 2],
 }
 
+/// How a release's tripleo-heat-templates takes the Fernet token keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FernetParams {
+    /// `KeystoneFernetKeys` (json map of path to content), `ManageKeystoneFernetKeys` and
+    /// `KeystoneFernetMaxActiveKeys` (pike and later).
+    KeysMap,
+    /// `KeystoneFernetKey0` and `KeystoneFernetKey1` (ocata): puppet always writes files
+    /// 0 and 1 from them, so they must mirror the repository the tarball carries.
+    KeyPair,
+    /// No Fernet key parameter at all (newton): the tarball alone carries the keys.
+    NoParams,
+}
+
 /// The table. Order: oldest first, as [`Release::ALL`].
-pub const PROFILES: [Profile; 3] = [
+pub const PROFILES: [Profile; 5] = [
+    Profile {
+        release: Release::Osp10,
+        name: "10",
+        openstack: "newton",
+        heat_template_version: "newton",
+        artifact_files: false,
+        jws: false,
+        artifacts_param: "DeployArtifactURLs",
+        fernet_params: FernetParams::NoParams,
+        containerized: false,
+        credential_params: ["KeystoneCredential0", "KeystoneCredential1"],
+    },
+    Profile {
+        release: Release::Osp11,
+        name: "11",
+        openstack: "ocata",
+        heat_template_version: "ocata",
+        artifact_files: false,
+        jws: false,
+        artifacts_param: "DeployArtifactURLs",
+        fernet_params: FernetParams::KeyPair,
+        containerized: false,
+        credential_params: ["KeystoneCredential0", "KeystoneCredential1"],
+    },
     Profile {
         release: Release::Osp13,
         name: "13",
@@ -60,8 +102,8 @@ pub const PROFILES: [Profile; 3] = [
         artifact_files: false,
         jws: false,
         artifacts_param: "DeployArtifactURLs",
-        fernet_keys_param: "KeystoneFernetKeys",
-        max_active_keys_param: "KeystoneFernetMaxActiveKeys",
+        fernet_params: FernetParams::KeysMap,
+        containerized: true,
         credential_params: ["KeystoneCredential0", "KeystoneCredential1"],
     },
     Profile {
@@ -72,8 +114,8 @@ pub const PROFILES: [Profile; 3] = [
         artifact_files: false,
         jws: true,
         artifacts_param: "DeployArtifactURLs",
-        fernet_keys_param: "KeystoneFernetKeys",
-        max_active_keys_param: "KeystoneFernetMaxActiveKeys",
+        fernet_params: FernetParams::KeysMap,
+        containerized: true,
         credential_params: ["KeystoneCredential0", "KeystoneCredential1"],
     },
     Profile {
@@ -84,15 +126,21 @@ pub const PROFILES: [Profile; 3] = [
         artifact_files: true,
         jws: true,
         artifacts_param: "DeployArtifactFILEs",
-        fernet_keys_param: "KeystoneFernetKeys",
-        max_active_keys_param: "KeystoneFernetMaxActiveKeys",
+        fernet_params: FernetParams::KeysMap,
+        containerized: true,
         credential_params: ["KeystoneCredential0", "KeystoneCredential1"],
     },
 ];
 
 impl Release {
     /// Every release, oldest first.
-    pub const ALL: [Release; 3] = [Release::Osp13, Release::Osp16_2, Release::Osp17_1];
+    pub const ALL: [Release; 5] = [
+        Release::Osp10,
+        Release::Osp11,
+        Release::Osp13,
+        Release::Osp16_2,
+        Release::Osp17_1,
+    ];
 
     /// Its row of [`PROFILES`].
     pub fn profile(self) -> &'static Profile {
@@ -106,7 +154,7 @@ impl Release {
         self.profile().name
     }
 
-    /// The accepted names, for messages: `13, 16.2, 17.1`.
+    /// The accepted names, for messages: `10, 11, 13, 16.2, 17.1`.
     pub fn names() -> String {
         Release::ALL.map(Release::as_str).join(", ")
     }
@@ -203,6 +251,23 @@ impl Profile {
         })
     }
 
+    /// The containerized layout on a release whose keystone runs on the host.
+    pub fn check_layout(&self, containerized: bool) -> Result<(), Refusal> {
+        if !containerized || self.containerized {
+            return Ok(());
+        }
+        Err(Refusal {
+            release: self.release,
+            setting: "layout",
+            value: "containerized".into(),
+            reason: "keystone runs on the host before OSP 12: it reads /etc/keystone, not puppet-generated",
+            fix: format!(
+                "use --layout baremetal (the default on {}), or the --release the overcloud really runs",
+                self.name
+            ),
+        })
+    }
+
     /// JWS keys (`stage` or `enable`) on a release whose keystone has no JWS provider.
     pub fn check_jws(&self, value: &str) -> Result<(), Refusal> {
         if self.jws {
@@ -212,7 +277,7 @@ impl Profile {
             release: self.release,
             setting: "jws",
             value: value.into(),
-            reason: "no JWS token provider before keystone 15 (Stein); OSP 13 runs keystone 13 (Queens)",
+            reason: "no JWS token provider before keystone 15 (Stein); OSP 10, 11 and 13 run keystone 10, 11 and 13",
             fix: format!(
                 "drop --jws (and any jws setting in the config): on {} the default is jws = \"off\", Fernet tokens only",
                 self.name
@@ -239,7 +304,21 @@ mod tests {
 
     #[test]
     fn what_each_release_consumes() {
-        let [osp13, osp16, osp17] = Release::ALL.map(Release::profile);
+        let [osp10, osp11, osp13, osp16, osp17] = Release::ALL.map(Release::profile);
+        assert_eq!(
+            [osp10, osp11, osp13].map(|p| p.fernet_params),
+            [
+                FernetParams::NoParams,
+                FernetParams::KeyPair,
+                FernetParams::KeysMap
+            ]
+        );
+        assert!(osp11.check_layout(true).is_err() && osp11.check_layout(false).is_ok());
+        assert!(osp13.check_layout(true).is_ok());
+        assert_eq!(
+            [osp10, osp11].map(|p| p.heat_template_version),
+            ["newton", "ocata"]
+        );
         assert_eq!(
             [osp13, osp16, osp17].map(|p| p.heat_template_version),
             ["queens", "rocky", "wallaby"]
@@ -271,7 +350,7 @@ mod tests {
             let err = text.parse::<Release>().unwrap_err().to_string();
             assert!(!err.contains('\n'), "{err}");
             assert!(err.contains(&format!("{text:?}")), "{err}");
-            assert!(err.contains("13, 16.2, 17.1"), "{err}");
+            assert!(err.contains("10, 11, 13, 16.2, 17.1"), "{err}");
         }
         let err = toml::from_str::<std::collections::BTreeMap<String, Release>>("release = 16.2")
             .unwrap_err()

@@ -213,3 +213,57 @@ fn older_releases_build_scoped_templates_their_heat_knows() {
         assert_eq!(record["release"], release);
     }
 }
+
+/// OSP 10/11 run keystone on the host (baremetal is their default layout) and the tarball
+/// carries the Fernet keys. OSP 11's puppet also writes files 0 and 1 from
+/// KeystoneFernetKey0/1 on every deploy, so fernet.yaml mirrors the repository there; OSP 10
+/// has no Fernet parameter at all.
+#[test]
+fn osp10_and_11_render_the_fernet_parameters_their_tht_has() {
+    let acct = account();
+    let tmp = TempDir::new().unwrap();
+    for (release, series) in [("11", "ocata"), ("10", "newton")] {
+        let known = heat_versions::known_versions(series);
+        let wd = tmp.path().join(format!("wd-{release}"));
+        let report = ok(build(&wd, &acct.st_env(), &["--release", release]));
+        assert_eq!(report["settings"]["layout"], "baremetal", "{report:#}");
+        assert_eq!(report["settings"]["jws"], "off", "{report:#}");
+        let templates = heat_versions::templates_in(&wd);
+        let version = heat_versions::declared_version(&templates[0]);
+        assert!(
+            known.contains(&version),
+            "{release}: {version} not in {known:?}"
+        );
+        let fernet: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&fs::read_to_string(wd.join("fernet.yaml")).unwrap()).unwrap();
+        let defaults = &fernet["parameter_defaults"];
+        assert!(defaults.get("KeystoneFernetKeys").is_none(), "{release}");
+        assert!(
+            defaults.get("ManageKeystoneFernetKeys").is_none(),
+            "{release}"
+        );
+        let file = |n: &str| fs::read_to_string(wd.join("keys/fernet-keys").join(n)).unwrap();
+        if release == "11" {
+            assert_eq!(
+                defaults["KeystoneFernetKey0"].as_str(),
+                Some(file("0").as_str())
+            );
+            assert_eq!(
+                defaults["KeystoneFernetKey1"].as_str(),
+                Some(file("1").as_str())
+            );
+        } else {
+            assert!(defaults.get("KeystoneFernetKey0").is_none(), "{release}");
+        }
+        assert!(defaults.get("KeystoneCredential0").is_some(), "{release}");
+    }
+    // The containerized layout does not exist there.
+    let out = build(
+        &tmp.path().join("wd-c"),
+        &acct.st_env(),
+        &["--release", "11", "--layout", "containerized"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keystone runs on the host"));
+    assert!(!tmp.path().join("wd-c").exists());
+}

@@ -244,7 +244,7 @@ fn unknown_release_is_a_one_line_error_naming_it() {
         refused(
             tmp.path(),
             &args,
-            &["unknown release \"16\"", "13, 16.2, 17.1"],
+            &["unknown release \"16\"", "10, 11, 13, 16.2, 17.1"],
         );
     }
     let cfg = tmp.path().join("keys.toml");
@@ -364,6 +364,11 @@ fn rendered_templates_use_a_heat_template_version_the_release_knows() {
         "{:?}",
         known("queens")
     );
+    assert!(
+        !known("newton").contains(&"ocata".to_string()),
+        "{:?}",
+        known("newton")
+    );
     assert!(known("train").contains(&"rocky".to_string()));
     assert!(known("wallaby").contains(&"wallaby".to_string()));
 
@@ -380,9 +385,20 @@ fn rendered_templates_use_a_heat_template_version_the_release_knows() {
     assert_known(&ours, known("wallaby"), "17.1", "wallaby");
     // Every release through render, from the same tarball (13 and 16.2 build with Swift;
     // tests/build_swift.rs covers those builds).
-    let tarball = report["artifact"]["path"].as_str().unwrap();
+    let tarball = report["artifact"]["path"].as_str().unwrap().to_string();
+    // OSP 10/11 run keystone on the host: a baremetal tarball.
+    let bare_wd = tmp.path().join("bare");
+    let report = ok_json(
+        tmp.path(),
+        &["build", "--workdir", s(&bare_wd), "--layout", "baremetal"],
+    );
+    let bare_tarball = report["artifact"]["path"].as_str().unwrap().to_string();
     for (release, series, list) in &lists {
         let out = tmp.path().join(format!("render-{release}"));
+        let (tarball, layout) = match *release {
+            "10" | "11" => (&bare_tarball, "baremetal"),
+            _ => (&tarball, "containerized"),
+        };
         ok_json(
             tmp.path(),
             &[
@@ -391,6 +407,8 @@ fn rendered_templates_use_a_heat_template_version_the_release_knows() {
                 release,
                 "--tarball",
                 tarball,
+                "--layout",
+                layout,
                 "--output-dir",
                 s(&out),
                 "--check-env",

@@ -3,7 +3,7 @@
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
 
-use overcloud_keys::heat::{self, ArtifactRefs, FernetEnv, JwsEnv};
+use overcloud_keys::heat::{self, ArtifactRefs, FernetEnv, FernetParams, JwsEnv};
 use overcloud_keys::keys::fernet::FernetKey;
 use overcloud_keys::keys::repo::KeySet;
 
@@ -21,6 +21,8 @@ fn fernet_yaml_containerized() {
     let text = heat::render_fernet(&FernetEnv {
         stack: "overcloud",
         fernet_keys: Some(&fernet),
+        in_tarball: false,
+        params: FernetParams::KeysMap,
         credential_keys: Some(&credential),
         max_active_keys: 5,
         notes: vec![
@@ -37,6 +39,8 @@ fn fernet_yaml_baremetal_keys_in_tarball() {
     let text = heat::render_fernet(&FernetEnv {
         stack: "overcloud",
         fernet_keys: None,
+        in_tarball: true,
+        params: FernetParams::KeysMap,
         credential_keys: Some(&credential),
         max_active_keys: 3,
         notes: vec![],
@@ -45,12 +49,61 @@ fn fernet_yaml_baremetal_keys_in_tarball() {
     insta::assert_snapshot!(text.as_str());
 }
 
+/// OSP 11 (baremetal): puppet writes files 0 and 1 from KeystoneFernetKey0/1 on every deploy,
+/// so they mirror the repository the tarball carries; once rotated past 1, file 1 gets a copy
+/// of the staged key (no new key material). OSP 10 has no Fernet parameter at all.
+#[test]
+fn fernet_yaml_osp11_key_pair_and_osp10_nothing() {
+    let credential = keys(&[0, 1], 0x80);
+    let render = |fernet: &KeySet, params| {
+        heat::render_fernet(&FernetEnv {
+            stack: "overcloud",
+            fernet_keys: Some(fernet),
+            in_tarball: true,
+            params,
+            credential_keys: Some(&credential),
+            max_active_keys: 3,
+            notes: vec![],
+        })
+        .unwrap()
+    };
+    let fresh = keys(&[0, 1], 0x10);
+    let text = render(&fresh, FernetParams::KeyPair);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let defaults = &doc["parameter_defaults"];
+    assert_eq!(defaults["KeystoneFernetKey0"], fresh[&0].encode().as_str());
+    assert_eq!(defaults["KeystoneFernetKey1"], fresh[&1].encode().as_str());
+    for absent in [
+        "KeystoneFernetKeys",
+        "ManageKeystoneFernetKeys",
+        "KeystoneFernetMaxActiveKeys",
+    ] {
+        assert!(
+            defaults.get(absent).is_none(),
+            "{absent} does not exist on OSP 11"
+        );
+    }
+    let rotated = keys(&[0, 3, 4], 0x10);
+    let text = render(&rotated, FernetParams::KeyPair);
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(
+        doc["parameter_defaults"]["KeystoneFernetKey1"],
+        rotated[&0].encode().as_str()
+    );
+    insta::assert_snapshot!(text.as_str());
+    let text = render(&rotated, FernetParams::NoParams);
+    assert!(!text.contains("KeystoneFernetKey"), "{}", text.as_str());
+    assert!(text.contains("KeystoneCredential0"));
+}
+
 #[test]
 fn credential_repository_beyond_keys_0_and_1_is_refused() {
     let credential = keys(&[0, 1, 2], 0x80);
     let err = heat::render_fernet(&FernetEnv {
         stack: "overcloud",
         fernet_keys: None,
+        in_tarball: true,
+        params: FernetParams::KeysMap,
         credential_keys: Some(&credential),
         max_active_keys: 3,
         notes: vec![],

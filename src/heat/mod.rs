@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::repo::KeySet;
+pub use crate::release::FernetParams;
 
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -102,8 +103,13 @@ impl Drop for KeyParam {
 pub struct FernetEnv<'a> {
     /// Stack name (comment only).
     pub stack: &'a str,
-    /// Token keys delivered by `KeystoneFernetKeys`; `None` when a baremetal tarball carries them.
+    /// The Fernet token repository, when known.
     pub fernet_keys: Option<&'a KeySet>,
+    /// A (baremetal) tarball carries the token keys: puppet must not replace them.
+    pub in_tarball: bool,
+    /// How the release's THT takes Fernet keys (`KeystoneFernetKeys`, `KeystoneFernetKey0/1`
+    /// or nothing).
+    pub params: FernetParams,
     /// Credential keys 0 and 1 delivered by `KeystoneCredential0/1`.
     pub credential_keys: Option<&'a KeySet>,
     /// `KeystoneFernetMaxActiveKeys`.
@@ -114,8 +120,10 @@ pub struct FernetEnv<'a> {
 
 /// Renders `fernet.yaml` (contains secrets).
 pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
+    let by_map = model.params == FernetParams::KeysMap && !model.in_tarball;
     let fernet_keys: Vec<KeyParam> = model
         .fernet_keys
+        .filter(|_| by_map)
         .map(|keys| {
             keys.iter()
                 .map(|(n, k)| KeyParam {
@@ -137,6 +145,7 @@ pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
             keys.values().map(|k| k.encode().to_string()).collect()
         }
     };
+    let mut key_pair = key_pair(model)?;
     let text = render(
         names::FERNET,
         context! {
@@ -144,17 +153,38 @@ pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
             version => env!("CARGO_PKG_VERSION"),
             notes => ser(&model.notes),
             max_active_keys => model.max_active_keys,
+            keys_map => model.params == FernetParams::KeysMap,
             // With a baremetal tarball carrying the keys, puppet must not replace them.
-            manage_fernet_keys => model.fernet_keys.is_some(),
+            manage_fernet_keys => by_map && model.fernet_keys.is_some(),
             fernet_keys => ser(&fernet_keys),
+            key_pair => ser(&key_pair),
             credential_keys => ser(&credential_keys),
         },
     );
     let mut credential_keys = credential_keys;
     credential_keys
         .iter_mut()
+        .chain(key_pair.iter_mut())
         .for_each(zeroize::Zeroize::zeroize);
     text.map(Zeroizing::new)
+}
+
+/// OSP 11's `KeystoneFernetKey0/1`: puppet writes files 0 and 1 from them on every deploy,
+/// whatever the tarball carries, so they mirror the repository: 0 is its staged key, 1 its
+/// key 1, or (once rotated past 1) a copy of the staged key, which adds no key material
+/// and decrypts nothing the staged key does not.
+fn key_pair(model: &FernetEnv<'_>) -> Result<Vec<String>> {
+    if model.params != FernetParams::KeyPair {
+        return Ok(vec![]);
+    }
+    let keys = model.fernet_keys.ok_or_else(|| {
+        Error::Delivery("OSP 11 deploys KeystoneFernetKey0 and KeystoneFernetKey1 as Fernet key files 0 and 1 on every deploy: fernet.yaml must mirror the repository (give --fernet)".into())
+    })?;
+    let staged = keys.get(&0).ok_or_else(|| {
+        Error::Delivery("the Fernet repository has no staged key 0 for KeystoneFernetKey0".into())
+    })?;
+    let one = keys.get(&1).unwrap_or(staged);
+    Ok(vec![staged.encode().to_string(), one.encode().to_string()])
 }
 
 /// Inputs of `jws.yaml`.

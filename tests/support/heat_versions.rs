@@ -7,10 +7,16 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// The releases rendered for, with the Heat series each one runs (OSP 13: queens,
-/// 16.2: train, 17.1: wallaby). Written out here rather than taken from the crate's table,
-/// so a wrong row in the table fails the test instead of moving it.
-pub const RELEASES: [(&str, &str); 3] = [("13", "queens"), ("16.2", "train"), ("17.1", "wallaby")];
+/// The releases rendered for, with the Heat series each one runs (OSP 10: newton, 11: ocata,
+/// 13: queens, 16.2: train, 17.1: wallaby). Written out here rather than taken from the
+/// crate's table, so a wrong row in the table fails the test instead of moving it.
+pub const RELEASES: [(&str, &str); 5] = [
+    ("10", "newton"),
+    ("11", "ocata"),
+    ("13", "queens"),
+    ("16.2", "train"),
+    ("17.1", "wallaby"),
+];
 
 /// The version names Heat `series` knows. Panics when the script fails (no network on the
 /// first run, a changed sdist): a list that cannot be had must fail the test, never skip it.
