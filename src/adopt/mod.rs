@@ -358,6 +358,9 @@ fn warnings_of(deployed: &DeployedKeys, origin: &str) -> Vec<String> {
     if deployed.credential.is_none() {
         out.push(format!("{origin} has no KeystoneCredential0/1 (OSP 10 had no credential keys): the credential repository is left as it is, and `build` creates one if missing"));
     }
+    if deployed.fernet_params == source::FernetParams::KeystoneFernetKey01 {
+        out.push(format!("{origin} carries the Fernet keys as KeystoneFernetKey0/1, which only OSP 11 (ocata) deploys: OSP 10's templates have no Fernet key parameter, so on OSP 10 these keys never reached a node (copy /etc/keystone/fernet-keys from a controller instead)"));
+    }
     if !deployed.normalized.is_empty() {
         out.push(format!(
             "{origin}: {} carry a trailing newline or the standard base64 alphabet; keystone reads them as the same keys, written here in keystone's own form",
