@@ -428,7 +428,7 @@ fn operator_mapping_to_a_resource_type_name_is_chained_by_name() {
     assert_ok(&out, &role);
 }
 
-/// Templates rendered for OSP 16.2 and 13 (`render --release`, the scoped rendering `build`
+/// Templates rendered for OSP 16.2, 13, 11 and 10 (`render --release`, the scoped rendering `build`
 /// uses; their builds need Swift) validate in Heat under the older HOT version they declare:
 /// Heat's template class for `rocky` / `queens` knows only that version's intrinsic
 /// functions, so a newer one in our templates would be refused here.
@@ -437,7 +437,19 @@ fn older_release_templates_pass_heats_validation_at_their_version() {
     let tmp = TempDir::new().unwrap();
     let report = build_scoped(&tmp.path().join("wd"), &[]);
     let tarball = report["artifact"]["path"].as_str().unwrap().to_string();
-    for (release, version, older) in [("16.2", "rocky", "queens"), ("13", "queens", "pike")] {
+    // OSP 10/11 run keystone on the host: a baremetal tarball.
+    let bare = build_scoped(&tmp.path().join("bare"), &["--layout", "baremetal"]);
+    let bare_tarball = bare["artifact"]["path"].as_str().unwrap().to_string();
+    for (release, version, older) in [
+        ("16.2", "rocky", "queens"),
+        ("13", "queens", "pike"),
+        ("11", "ocata", "newton"),
+        ("10", "newton", "2016-04-08"),
+    ] {
+        let (tarball, layout) = match release {
+            "10" | "11" => (&bare_tarball, "baremetal"),
+            _ => (&tarball, "containerized"),
+        };
         let dir = tmp.path().join(release);
         fs::create_dir_all(&dir).unwrap();
         let theirs = dir.join("operator-pre.yaml");
@@ -459,7 +471,9 @@ fn older_release_templates_pass_heats_validation_at_their_version() {
                 "--release",
                 release,
                 "--tarball",
-                &tarball,
+                tarball,
+                "--layout",
+                layout,
                 "--output-dir",
             ])
             .arg(&out_dir)

@@ -60,7 +60,14 @@ os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 
 EXPECTED_VERSION = "wallaby"
 # Heat accepts the release name or the date for HOT versions.
-VERSION_ALIASES = {"wallaby": "2021-04-16", "rocky": "2018-08-31", "queens": "2018-03-02"}
+VERSION_ALIASES = {
+    "wallaby": "2021-04-16",
+    "rocky": "2018-08-31",
+    "queens": "2018-03-02",
+    "pike": "2017-09-01",
+    "ocata": "2017-02-24",
+    "newton": "2016-10-14",
+}
 INDEX_FORMAT = 2
 PSEUDO_PARAMS = ("OS::stack_name", "OS::stack_id", "OS::project_id")
 # Custom constraints implemented here validate locally (ip_addr, cron_expression, ...); the
