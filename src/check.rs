@@ -16,7 +16,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::keys::fernet::{FernetKey, KeyDefect};
 use crate::keys::jws;
-use crate::keys::repo::{CREDENTIAL_MAX_KEYS, role_of};
+pub use crate::keys::kind::RepoKind;
+use crate::keys::kind::{CREDENTIAL_MAX_KEYS, role_of};
 use crate::owner::Owner;
 
 /// Every finding code `repo check` can report. Stable: pipelines match on them.
@@ -50,31 +51,6 @@ pub const CODES: &[&str] = &[
     "jws-staged-invalid",
     "repos-out-of-sync",
 ];
-
-/// Which repository a directory is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum RepoKind {
-    /// `[fernet_tokens] key_repository`.
-    Fernet,
-    /// `[fernet_receipts] key_repository`.
-    Receipt,
-    /// `[credential] key_repository`.
-    Credential,
-    /// A JWS key directory holding `private/` and `public/`.
-    Jws,
-}
-
-impl std::fmt::Display for RepoKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RepoKind::Fernet => "fernet",
-            RepoKind::Receipt => "receipt",
-            RepoKind::Credential => "credential",
-            RepoKind::Jws => "jws",
-        })
-    }
-}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -3,8 +3,6 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::owner::Owner;
-
 /// Result type of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -26,8 +24,9 @@ pub enum Error {
     Chown {
         /// Path we tried to chown.
         path: PathBuf,
-        /// uid:gid we tried to set.
-        owner: Owner,
+        /// uid:gid we tried to set (`Owner`'s display; a string so this base module does not
+        /// depend on `owner`).
+        owner: String,
         /// The OS error.
         source: io::Error,
     },

@@ -63,7 +63,7 @@ impl Owner {
         }
         fchown(file, self.uid, self.gid).map_err(|source| Error::Chown {
             path: path.to_path_buf(),
-            owner: *self,
+            owner: self.to_string(),
             source,
         })
     }
@@ -75,7 +75,7 @@ impl Owner {
         }
         std::os::unix::fs::chown(path, self.uid, self.gid).map_err(|source| Error::Chown {
             path: path.to_path_buf(),
-            owner: *self,
+            owner: self.to_string(),
             source,
         })
     }

@@ -14,52 +14,17 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::check::{self, RepoKind};
+use crate::check;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, SECRET_FILE_MODE};
 use crate::keys::fernet::FernetKey;
+pub use crate::keys::kind::{
+    CREDENTIAL_MAX_KEYS, DEFAULT_MAX_ACTIVE_KEYS, KeyRole, RepoKind, role_of,
+};
 use crate::owner::Owner;
-
-/// Keystone's default `max_active_keys` for token and receipt repositories.
-pub const DEFAULT_MAX_ACTIVE_KEYS: usize = 3;
-/// Keystone keeps at most three credential keys, fixed.
-pub const CREDENTIAL_MAX_KEYS: usize = 3;
 
 /// The keys of a repository by file number. Pure data: no path, no I/O.
 pub type KeySet = BTreeMap<u64, FernetKey>;
-
-/// Role of a key in the repository, from its number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyRole {
-    /// `0`: next primary, accepted for decryption only.
-    Staged,
-    /// Highest number: encrypts new tokens.
-    Primary,
-    /// Any other: decrypts only.
-    Secondary,
-}
-
-impl std::fmt::Display for KeyRole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KeyRole::Staged => "staged",
-            KeyRole::Primary => "primary",
-            KeyRole::Secondary => "secondary",
-        })
-    }
-}
-
-/// The role of key `index` in a repository whose highest number is `max`.
-pub fn role_of(index: u64, max: u64) -> KeyRole {
-    if index == max && index != 0 {
-        KeyRole::Primary
-    } else if index == 0 {
-        KeyRole::Staged
-    } else {
-        KeyRole::Secondary
-    }
-}
 
 /// The key set `fernet_setup` creates: a fresh `0` promoted to `1` and a fresh `0`.
 pub fn initial_keys() -> KeySet {
