@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use crate::adopt::Deployed;
 use crate::artifact::layout::dirs;
+pub use crate::artifact::manifest::{
+    artifact_name, checksum_path, manifest_path, write_artifact_files,
+};
 use crate::artifact::sources::{self, Sources};
 use crate::artifact::{self, Layout, LayoutKind};
 use crate::check::RepoKind;
@@ -700,11 +703,6 @@ fn write_env(
     })
 }
 
-/// Artifact file name for a stack and tarball checksum.
-pub fn artifact_name(stack: &str, sha256: &str) -> String {
-    format!("overcloud-keys-{stack}-{}.tar.gz", &sha256[..12])
-}
-
 fn stage_artifact(
     settings: &Settings,
     layout: &Layout,
@@ -744,48 +742,4 @@ fn stage_artifact(
         removed,
     };
     Ok((step, packed))
-}
-
-/// `FILE.manifest.json` next to a tarball.
-pub fn manifest_path(tarball: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.manifest.json", tarball.display()))
-}
-
-/// `FILE.sha256` next to a tarball.
-pub fn checksum_path(tarball: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.sha256", tarball.display()))
-}
-
-/// Writes the tarball (0600), `FILE.sha256` (sha256sum format) and `FILE.manifest.json`.
-pub fn write_artifact_files(
-    path: &Path,
-    name: &str,
-    packed: &artifact::Packed,
-    layout: &Layout,
-    dry_run: bool,
-) -> Result<WriteAction> {
-    let action = fsutil::write_if_changed(path, &packed.bytes, SECRET_FILE_MODE, dry_run)?;
-    let checksum = format!("{}  {}\n", packed.sha256, name);
-    fsutil::write_if_changed(
-        &checksum_path(path),
-        checksum.as_bytes(),
-        PUBLIC_FILE_MODE,
-        dry_run,
-    )?;
-    let manifest = serde_json::json!({
-        "format": 1,
-        "artifact": name,
-        "sha256": packed.sha256,
-        "size": packed.bytes.len(),
-        "layout": layout,
-        "entries": packed.manifest,
-    });
-    let text = serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n";
-    fsutil::write_if_changed(
-        &manifest_path(path),
-        text.as_bytes(),
-        PUBLIC_FILE_MODE,
-        dry_run,
-    )?;
-    Ok(action)
 }

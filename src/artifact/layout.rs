@@ -28,7 +28,7 @@ impl std::fmt::Display for LayoutKind {
 }
 
 /// A layout with its (overridable) root and owner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     /// The style.
     pub kind: LayoutKind,

@@ -8,13 +8,14 @@
 //! 0644 public keys), mtimes are fixed and entries sorted: the same keys give the same bytes.
 
 pub mod layout;
+pub mod manifest;
 pub mod sources;
 
 use std::io::Write;
 
 use flate2::Compression;
 use flate2::GzBuilder;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -51,14 +52,24 @@ impl std::fmt::Debug for Entry {
     }
 }
 
+/// A tarball entry's type, as the manifest names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+}
+
 /// What the manifest says about one entry (never the content).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
     /// Relative path in the tarball.
     pub path: String,
     /// `file` or `dir`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: EntryType,
     /// Octal mode as text, e.g. "0600".
     pub mode: String,
     /// Numeric owner.
@@ -165,7 +176,7 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
                     )?;
                     manifest.push(ManifestEntry {
                         path: format!("{}/", entry.path),
-                        kind: "dir",
+                        kind: EntryType::Dir,
                         mode: format!("{:04o}", entry.mode),
                         uid: entry.uid,
                         gid: entry.gid,
@@ -179,7 +190,7 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
                     builder.append_data(&mut header, &entry.path, &content[..])?;
                     manifest.push(ManifestEntry {
                         path: entry.path.clone(),
-                        kind: "file",
+                        kind: EntryType::File,
                         mode: format!("{:04o}", entry.mode),
                         uid: entry.uid,
                         gid: entry.gid,

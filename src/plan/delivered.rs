@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::artifact::LayoutKind;
+use crate::artifact::manifest::ArtifactManifest;
 use crate::check;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fsutil;
 use crate::keys::fernet::{FernetKey, hex};
 
@@ -75,32 +76,14 @@ pub fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>
     let Some((_, _, manifest)) = candidates.pop() else {
         return Ok(None);
     };
-    let bad = |message: String| Error::Manifest {
-        path: manifest.clone(),
-        message,
-    };
-    let value: serde_json::Value = serde_json::from_slice(&fsutil::read_small(&manifest)?)
-        .map_err(|e| bad(format!("not an artifact manifest: {e}")))?;
-    let root = value["layout"]["root"]
-        .as_str()
-        .ok_or_else(|| bad("no layout.root".into()))?
-        .to_string();
-    let layout = match value["layout"]["kind"].as_str() {
-        Some("baremetal") => LayoutKind::Baremetal,
-        _ => LayoutKind::Containerized,
-    };
+    let value = ArtifactManifest::read(&manifest)?;
+    let root = &value.layout.root;
     let mut files = BTreeMap::new();
-    for entry in value["entries"].as_array().into_iter().flatten() {
-        let Some(path) = entry["path"].as_str() else {
+    for entry in &value.entries {
+        let Some(rel) = entry.path.strip_prefix(root).map(|r| r.trim_matches('/')) else {
             continue;
         };
-        let Some(rel) = path.strip_prefix(&root).map(|r| r.trim_matches('/')) else {
-            continue;
-        };
-        files.insert(
-            rel.to_string(),
-            entry["sha256"].as_str().unwrap_or_default().to_string(),
-        );
+        files.insert(rel.to_string(), entry.sha256.clone().unwrap_or_default());
     }
     let tarball = PathBuf::from(
         manifest
@@ -108,13 +91,13 @@ pub fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>
             .trim_end_matches(".manifest.json"),
     );
     Ok(Some(StagedArtifact {
-        sha256: value["sha256"].as_str().unwrap_or_default().to_string(),
+        sha256: value.sha256,
         name: tarball
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         tarball,
-        layout,
+        layout: value.layout.kind,
         files,
     }))
 }

@@ -464,7 +464,7 @@ fn content_type(object: &str) -> &'static str {
 /// The first word of `FILE.sha256` (sha256sum format) beside the file, lowercased, when that
 /// file can be read.
 fn recorded_checksum(file: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(crate::pipeline::checksum_path(file)).ok()?;
+    let text = std::fs::read_to_string(crate::artifact::manifest::checksum_path(file)).ok()?;
     Some(text.split_whitespace().next().unwrap_or("").to_lowercase())
 }
 
@@ -479,7 +479,7 @@ fn check_recorded_checksum(file: &Path, sha256: &str) -> Result<()> {
         return Ok(());
     };
     if recorded != sha256 {
-        let checksum_file = crate::pipeline::checksum_path(file);
+        let checksum_file = crate::artifact::manifest::checksum_path(file);
         return Err(SwiftError::ChecksumMismatch {
             file: file.into(),
             checksum_file,
@@ -1423,7 +1423,7 @@ mod tests {
         assert_eq!(recorded_checksum(&path), None);
         let sha = hex(&Sha256::digest(b"x"));
         std::fs::write(
-            crate::pipeline::checksum_path(&path),
+            crate::artifact::manifest::checksum_path(&path),
             format!("{}  a.tar.gz\n", sha.to_uppercase()),
         )
         .unwrap();
@@ -1442,13 +1442,13 @@ mod tests {
         let sha = hex(&Sha256::digest(b"x"));
         assert!(check_recorded_checksum(&path, &sha).is_ok());
         std::fs::write(
-            crate::pipeline::checksum_path(&path),
+            crate::artifact::manifest::checksum_path(&path),
             format!("{sha}  a.tar.gz\n"),
         )
         .unwrap();
         assert!(check_recorded_checksum(&path, &sha).is_ok());
         std::fs::write(
-            crate::pipeline::checksum_path(&path),
+            crate::artifact::manifest::checksum_path(&path),
             format!("{}  a.tar.gz\n", "0".repeat(64)),
         )
         .unwrap();

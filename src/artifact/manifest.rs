@@ -1,0 +1,98 @@
+//! The files beside a staged tarball, one place for their names and format:
+//! `overcloud-keys-<stack>-<first 12 hex of sha256>.tar.gz`, `FILE.sha256` (sha256sum
+//! format) and `FILE.manifest.json` (the typed [`ArtifactManifest`]: every entry with its
+//! mode, owner and SHA-256, never content), written by `build`/`pack` and read back by the
+//! day-2 plans.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Layout, ManifestEntry, Packed};
+use crate::error::{Error, Result};
+use crate::fsutil::{self, PUBLIC_FILE_MODE, SECRET_FILE_MODE, WriteAction};
+
+/// Format version of `FILE.manifest.json`.
+pub const FORMAT: u32 = 1;
+/// Largest manifest read back.
+const MAX_MANIFEST: u64 = 16 << 20;
+
+/// `FILE.manifest.json`. Fields are in the order the file has them (sorted), so the bytes
+/// stay those of every earlier build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactManifest {
+    /// The tarball's file name.
+    pub artifact: String,
+    /// Every entry, sorted.
+    pub entries: Vec<ManifestEntry>,
+    /// [`FORMAT`].
+    pub format: u32,
+    /// The node layout it was packed for.
+    pub layout: Layout,
+    /// SHA-256 of the tarball, hex.
+    pub sha256: String,
+    /// Size of the tarball in bytes.
+    pub size: u64,
+}
+
+impl ArtifactManifest {
+    /// Reads a manifest; errors name the file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = fsutil::read_input(path, MAX_MANIFEST)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
+            path: path.to_path_buf(),
+            message: format!("not an artifact manifest: {e}"),
+        })
+    }
+}
+
+/// Artifact file name for a stack and tarball checksum.
+pub fn artifact_name(stack: &str, sha256: &str) -> String {
+    format!("overcloud-keys-{stack}-{}.tar.gz", &sha256[..12])
+}
+
+/// `FILE.manifest.json` next to a tarball.
+pub fn manifest_path(tarball: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.manifest.json", tarball.display()))
+}
+
+/// `FILE.sha256` next to a tarball.
+pub fn checksum_path(tarball: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.sha256", tarball.display()))
+}
+
+/// Writes the tarball (0600), `FILE.sha256` (sha256sum format) and `FILE.manifest.json`.
+pub fn write_artifact_files(
+    path: &Path,
+    name: &str,
+    packed: &Packed,
+    layout: &Layout,
+    dry_run: bool,
+) -> Result<WriteAction> {
+    let action = fsutil::write_if_changed(path, &packed.bytes, SECRET_FILE_MODE, dry_run)?;
+    let checksum = format!("{}  {}\n", packed.sha256, name);
+    fsutil::write_if_changed(
+        &checksum_path(path),
+        checksum.as_bytes(),
+        PUBLIC_FILE_MODE,
+        dry_run,
+    )?;
+    let manifest = ArtifactManifest {
+        artifact: name.to_string(),
+        entries: packed.manifest.clone(),
+        format: FORMAT,
+        layout: layout.clone(),
+        sha256: packed.sha256.clone(),
+        size: packed.bytes.len() as u64,
+    };
+    // Through a `Value`, whose maps are sorted: the same bytes as every earlier build.
+    let value = serde_json::to_value(&manifest).expect("manifest serializes");
+    let text = serde_json::to_string_pretty(&value).expect("manifest serializes") + "\n";
+    fsutil::write_if_changed(
+        &manifest_path(path),
+        text.as_bytes(),
+        PUBLIC_FILE_MODE,
+        dry_run,
+    )?;
+    Ok(action)
+}
