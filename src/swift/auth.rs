@@ -14,7 +14,7 @@ use serde_yaml_ng::Value;
 use zeroize::Zeroizing;
 
 use super::SwiftError;
-use super::client::{Http, expect};
+use super::http::{Http, expect};
 use super::secret::Secret;
 use crate::error::Result;
 
@@ -162,14 +162,7 @@ pub enum Credentials {
     TempAuth(TempAuthCredentials),
 }
 
-/// TLS settings that come with the credentials (clouds.yaml `cacert`/`verify`, `OS_CACERT`).
-#[derive(Debug, Clone, Default)]
-pub struct TlsSettings {
-    /// CA bundle to trust.
-    pub cacert: Option<PathBuf>,
-    /// clouds.yaml `verify: false`.
-    pub insecure: bool,
-}
+pub use super::http::TlsSettings;
 
 /// Credentials and TLS settings found.
 #[derive(Debug, Clone)]
@@ -842,7 +835,7 @@ fn keystone(http: &Http, creds: &KeystoneCredentials, storage_overridden: bool) 
         "POST",
         &url,
         &[("Content-Type", "application/json")],
-        Some(&super::client::Payload::Bytes(body.as_bytes())),
+        Some(&super::http::Payload::Bytes(body.as_bytes())),
     )?;
     if reply.status == 401 {
         return Err(SwiftError::AuthRejected {

@@ -9,8 +9,8 @@ use clap::Args;
 use serde_json::json;
 
 use super::auth::Environment;
-use super::client::ConnectOptions;
 use super::envfile::{self, EnvFile, RefreshOptions, RefreshStatus};
+use super::http::ConnectOptions;
 use super::tempurl::{Digest, format_utc};
 use super::upload::{self, DEFAULT_CONTAINER, UploadAction, UploadOptions};
 use crate::error::{Error, Result};

@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde_yaml_ng::Value;
 
 use super::SwiftError;
-use super::client::{ConnectOptions, Swift, expect, object_url};
+use super::client::Swift;
+use super::http::{ConnectOptions, expect, object_url};
 use super::tempurl::{self, Digest, TempUrl, format_utc, parse_url, percent_decode};
 use super::upload::{check_temp_url, validate_expiry};
 use crate::error::{Error, Result};

@@ -16,14 +16,16 @@ pub mod client;
 pub mod download;
 pub mod envfile;
 pub mod error;
+pub mod http;
 mod progress;
 pub mod secret;
 pub mod tempurl;
 pub mod upload;
 
-pub use client::{ConnectOptions, Swift};
+pub use client::Swift;
 pub use envfile::{EnvFile, RefreshOptions, RefreshReport, refresh};
 pub use error::SwiftError;
+pub use http::ConnectOptions;
 pub use secret::Secret;
 pub use tempurl::{Digest, KeySource, TempUrl};
 pub use upload::{UploadAction, UploadOptions, UploadReport, upload_artifact};

@@ -14,9 +14,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 
 use super::SwiftError;
-use super::client::{Reply, Swift, container_url, expect};
+use super::client::Swift;
+pub use super::http::percent_encode;
+use super::http::{Reply, container_url, expect};
 use super::secret::Secret;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// HMAC digest of the signature.
 #[derive(
@@ -91,20 +93,6 @@ pub fn hex(bytes: &[u8]) -> String {
     for b in bytes {
         out.push(DIGITS[usize::from(b >> 4)] as char);
         out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
-}
-
-/// Percent-encodes a path or name as Python's `urllib.parse.quote(s, safe='/')` does:
-/// everything but RFC 3986 unreserved characters and `/`, as UTF-8 bytes.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
     }
     out
 }
@@ -407,6 +395,34 @@ pub fn now() -> u64 {
 
 /// Unix time as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
 pub use crate::token::time::utc as format_utc;
+
+/// A request to a TempURL, without the token (as a node makes it). Errors name the URL
+/// with its signature redacted.
+pub(crate) fn fetch(
+    swift: &Swift,
+    method: &str,
+    url: &super::tempurl::TempUrl,
+    headers: &[(&str, &str)],
+) -> Result<Reply> {
+    swift
+        .http()
+        .send("Swift", method, &url.expose(), headers, None)
+        .map_err(|err| match err {
+            Error::Swift(SwiftError::Unreachable {
+                service,
+                attempts,
+                last,
+                ..
+            }) => SwiftError::Unreachable {
+                service,
+                url: url.redacted(),
+                attempts,
+                last,
+            }
+            .into(),
+            other => other,
+        })
+}
 
 #[cfg(test)]
 mod tests {

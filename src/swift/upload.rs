@@ -18,7 +18,8 @@ use md5::{Digest as _, Md5};
 use serde::Serialize;
 
 use super::SwiftError;
-use super::client::{ConnectOptions, Payload, Reply, Swift, container_url, expect, object_url};
+use super::client::Swift;
+use super::http::{ConnectOptions, Payload, Reply, container_url, expect, object_url};
 use super::progress::Progress;
 use super::tempurl::{self, Digest, KeySource, TempUrl, hex};
 use crate::error::Result;
@@ -877,7 +878,7 @@ pub(crate) fn check_temp_url(swift: &mut Swift, url: &TempUrl, size: u64) -> Res
     };
     let mut retry = 0;
     loop {
-        let reply = swift.fetch_unauthenticated(method, url, range.as_slice())?;
+        let reply = tempurl::fetch(swift, method, url, range.as_slice())?;
         if matches!(reply.status, 200 | 206) {
             return Ok(());
         }
