@@ -12,7 +12,8 @@ use crate::heat;
 use crate::release::Release;
 
 /// How artifacts reach the undercloud's deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactsMode {
     /// Local files, `DeployArtifactFILEs` (OSP 17+; no Swift needed).
@@ -22,7 +23,8 @@ pub enum ArtifactsMode {
 }
 
 /// What to do about JWS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum JwsMode {
     /// No JWS keys.
@@ -34,7 +36,8 @@ pub enum JwsMode {
 }
 
 /// Which nodes receive the key artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {
     /// Only the keystone roles, through `<Role>ExtraConfigPre` (default).

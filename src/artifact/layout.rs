@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 /// The deployment style.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LayoutKind {
     /// OSP 12+ containerized keystone (default).

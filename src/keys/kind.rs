@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 /// Which repository a directory is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum RepoKind {
     /// `[fernet_tokens] key_repository`.

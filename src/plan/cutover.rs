@@ -28,7 +28,8 @@ use crate::plan::delivered::{
 };
 
 /// A token provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     /// Fernet tokens (keystone's default; THT's only KeystoneTokenProvider value).

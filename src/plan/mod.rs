@@ -2,7 +2,6 @@
 //! key manifests for comparing nodes without moving keys, and the token provider cutover
 //! (pre-flight, flip and rollback environments, operator runbook).
 
-pub mod cli;
 pub mod cutover;
 pub mod delivered;
 pub mod haproxy;

@@ -11,7 +11,6 @@
 //! tokio/reqwest stack that the openstack/osauth crates bring.
 
 pub mod auth;
-pub mod cli;
 pub mod client;
 pub mod download;
 pub mod envfile;

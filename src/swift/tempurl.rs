@@ -21,9 +21,8 @@ use super::secret::Secret;
 use crate::error::{Error, Result};
 
 /// HMAC digest of the signature.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Digest {
     /// HMAC-SHA256, 64 hex characters (default; Swift's default `allowed_digests` has it).

@@ -6,7 +6,6 @@
 //! printed (keys are named by file, role and fingerprint, tokens by input line); every input,
 //! however malformed, yields a [`Inspection`] and never a panic.
 
-pub mod cli;
 pub mod fernet;
 pub mod jws;
 mod msgpack;

@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 use super::payload::{AuditId, Id};
 use super::time::IsoTime;
 use super::{Inspection, Inspector, Sink};
-use crate::cli::Format;
+use crate::format::Format;
+use crate::format::Outcome;
 use crate::keys::repo::KeyRole;
-use crate::output::Outcome;
 
 /// Renders the results of a run into `out` (table, value) or a JSON document.
 #[derive(Debug)]

@@ -8,13 +8,13 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use super::auth::Environment;
-use super::envfile::{self, EnvFile, RefreshOptions, RefreshStatus};
-use super::http::ConnectOptions;
-use super::tempurl::{Digest, format_utc};
-use super::upload::{self, DEFAULT_CONTAINER, UploadAction, UploadOptions};
-use crate::error::{Error, Result};
-use crate::output::Outcome;
+use crate::cli::output::Outcome;
+use overcloud_keys::error::{Error, Result};
+use overcloud_keys::swift::auth::Environment;
+use overcloud_keys::swift::envfile::{self, EnvFile, RefreshOptions, RefreshStatus};
+use overcloud_keys::swift::http::ConnectOptions;
+use overcloud_keys::swift::tempurl::{Digest, format_utc};
+use overcloud_keys::swift::upload::{self, DEFAULT_CONTAINER, UploadAction, UploadOptions};
 
 /// `upload`.
 #[derive(Debug, Args)]
@@ -197,7 +197,7 @@ pub fn run(args: UploadArgs) -> Result<Outcome> {
         "env file {} {} (0600){}\n",
         env.path().display(),
         match written {
-            crate::fsutil::WriteAction::Unchanged => "unchanged",
+            overcloud_keys::fsutil::WriteAction::Unchanged => "unchanged",
             _ => "written",
         },
         if replaced > 0 {
@@ -269,7 +269,7 @@ fn run_refresh(args: &UploadArgs) -> Result<Outcome> {
         "env file {} {}\n",
         report.env_file.display(),
         match report.action {
-            crate::fsutil::WriteAction::Unchanged => "unchanged",
+            overcloud_keys::fsutil::WriteAction::Unchanged => "unchanged",
             _ => "written (0600)",
         }
     ));

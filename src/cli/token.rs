@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::Inspector;
-use super::fernet::FernetKeyring;
-use super::jws::JwsVerifier;
-use super::payload::{DEFAULT_AUTH_METHODS, MethodMap};
-use super::report::Renderer;
-use crate::cli::Format;
-use crate::error::{Error, Result};
-use crate::output::Outcome;
+use crate::cli::output::Outcome;
+use overcloud_keys::error::{Error, Result};
+use overcloud_keys::format::Format;
+use overcloud_keys::token::Inspector;
+use overcloud_keys::token::fernet::FernetKeyring;
+use overcloud_keys::token::jws::JwsVerifier;
+use overcloud_keys::token::payload::{DEFAULT_AUTH_METHODS, MethodMap};
+use overcloud_keys::token::report::Renderer;
 
 /// Exit codes of `token inspect`, shown in its `--help`.
 pub const INSPECT_EXIT_CODES: &str = "Exit codes:\n  0  every token was decrypted or verified and decoded\n  1  some token was not (no key decrypts it, bad signature, truncated, not base64...): each says why\n  2  usage or I/O error: no key directory given, directory missing, empty or unreadable, no token on stdin";

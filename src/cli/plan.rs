@@ -6,19 +6,19 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::check::{self, CheckOptions, Finding, RepoKind, RepoReport};
-use crate::cli::Format;
-use crate::error::{Error, Result};
-use crate::fsutil::{self, PUBLIC_FILE_MODE};
-use crate::output::Outcome;
-use crate::plan::cutover::{self, Provider, Status, Target};
-use crate::plan::keystone_conf::KeystoneConf;
-use crate::plan::manifest;
-use crate::plan::record::{GuardedRotation, Verdict};
-use crate::plan::rotation::{
+use crate::cli::output::Outcome;
+use overcloud_keys::check::{self, CheckOptions, Finding, RepoKind, RepoReport};
+use overcloud_keys::error::{Error, Result};
+use overcloud_keys::format::Format;
+use overcloud_keys::fsutil::{self, PUBLIC_FILE_MODE};
+use overcloud_keys::plan::cutover::{self, Provider, Status, Target};
+use overcloud_keys::plan::keystone_conf::KeystoneConf;
+use overcloud_keys::plan::manifest;
+use overcloud_keys::plan::record::{GuardedRotation, Verdict};
+use overcloud_keys::plan::rotation::{
     self, KEYSTONE_MAX_ACTIVE_KEYS, Limits, TRIPLEO_MAX_ACTIVE_KEYS, human, utc,
 };
-use crate::plan::runbook::{self, EnvFile};
+use overcloud_keys::plan::runbook::{self, EnvFile};
 
 /// Exit code of a plan that found a problem (unsafe schedule, failed pre-flight).
 const EXIT_PROBLEMS: u8 = 1;
@@ -32,14 +32,14 @@ pub enum PlanCommand {
     /// prints the shortest safe interval for the key count and, with --interval, whether
     /// that schedule is safe, the smallest safe key count, and which tokens die early and by
     /// how much. Exit 1 when the --interval given is unsafe.
-    #[command(after_help = crate::cli::EXIT_CODES)]
+    #[command(after_help = crate::cli::output::EXIT_CODES)]
     Rotation(RotationArgs),
     /// The Fernet <-> JWS cutover runbook, with pre-flight checks; writes nothing.
     ///
     /// Same checks and runbook as `overcloud-keys switch`, with the two environment files
     /// shown inline. `-f table` and `-f markdown` print Markdown, `-f json` the runbook as
     /// data. Exit 1 when a pre-flight check failed.
-    #[command(after_help = crate::cli::EXIT_CODES)]
+    #[command(after_help = crate::cli::output::EXIT_CODES)]
     Cutover(CutoverArgs),
 }
 
@@ -251,7 +251,7 @@ fn plan_rotation(args: RotationArgs) -> Result<Outcome> {
         },
     );
     let max_active_keys = usize::try_from(keys).unwrap_or(usize::MAX);
-    crate::keys::repo::validate_max_active_keys(max_active_keys)?;
+    overcloud_keys::keys::repo::validate_max_active_keys(max_active_keys)?;
     let limits = Limits {
         expiration,
         allow_expired_window: window,

@@ -3,42 +3,59 @@
 
 use serde_json::json;
 
-/// What a command produced: text for people, a JSON value for pipelines, an optional warning
-/// for stderr, and the exit code (0 ok, 1 findings, 2 error).
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// `-f table` output.
-    pub text: String,
-    /// `-f json` output (and the source of `-f value`).
-    pub json: serde_json::Value,
-    /// Printed to stderr as `WARNING: ...`.
-    pub warning: Option<String>,
-    /// Process exit code.
-    pub code: u8,
-}
+/// Exit codes, shown in `--help`.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success (for `repo check`: no findings)\n  1  `repo check` found problems; `plan rotation`/`plan cutover`: the plan is unsafe or not\n     ready; `token inspect`: some token was not decoded\n  2  usage error, bad input, or I/O error (nothing was changed)\n  3  a remote service (Swift, Keystone) was unreachable or kept failing after retries";
 
-impl Outcome {
-    /// A successful outcome.
-    pub fn ok(text: String, json: serde_json::Value) -> Self {
-        Outcome {
-            text,
-            json,
-            warning: None,
-            code: 0,
-        }
+/// `repo check` found problems; a plan is unsafe or not ready; a token was not decoded.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Usage error, bad input or I/O error: nothing was changed.
+pub const EXIT_ERROR: u8 = 2;
+/// A remote service was unreachable or kept failing after retries.
+pub const EXIT_REMOTE: u8 = 3;
+
+/// The exit code of a failed command.
+pub fn exit_code(err: &overcloud_keys::Error) -> u8 {
+    if err.is_remote_failure() {
+        EXIT_REMOTE
+    } else {
+        EXIT_ERROR
     }
 }
 
-use crate::check::{Finding, RepoReport, Severity};
+/// An outcome as the user asked for it (`-f table|json|yaml|value`): the one place output
+/// formats are decided.
+pub fn render(outcome: &Outcome, format: overcloud_keys::format::Format) -> String {
+    use overcloud_keys::format::Format;
+    match format {
+        Format::Table => outcome.text.clone(),
+        Format::Json => serde_json::to_string_pretty(&outcome.json).expect("json") + "\n",
+        Format::Yaml => serde_yaml_ng::to_string(&outcome.json).expect("yaml"),
+        Format::Value => value_lines(&outcome.json),
+    }
+}
+
+fn value_lines(json: &serde_json::Value) -> String {
+    match json {
+        serde_json::Value::Object(map) => map.values().map(value_lines).collect(),
+        serde_json::Value::Array(items) => items.iter().map(value_lines).collect(),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => format!("{s}\n"),
+        other => format!("{other}\n"),
+    }
+}
+
+pub use overcloud_keys::format::Outcome;
+
+use overcloud_keys::check::{Finding, RepoReport, Severity};
 
 /// `repo check` as the user asked for it.
 pub fn check_report(
     reports: &[RepoReport],
     sync: &[Finding],
     compared: bool,
-    format: crate::cli::Format,
+    format: overcloud_keys::format::Format,
 ) -> String {
-    use crate::cli::Format;
+    use overcloud_keys::format::Format;
     let all: Vec<&Finding> = reports
         .iter()
         .flat_map(|r| &r.findings)
@@ -115,8 +132,8 @@ pub fn finding_line(f: &Finding) -> String {
 
 /// `build` for people: what happened to each piece, who receives which secret, and the
 /// exact deploy arguments.
-pub fn build_text(report: &crate::pipeline::BuildReport) -> String {
-    use crate::fsutil::WriteAction;
+pub fn build_text(report: &overcloud_keys::pipeline::BuildReport) -> String {
+    use overcloud_keys::fsutil::WriteAction;
     let mut out = String::new();
     let verb = |a: WriteAction| match a {
         WriteAction::Written => "written",
@@ -130,8 +147,8 @@ pub fn build_text(report: &crate::pipeline::BuildReport) -> String {
         profile.name,
         profile.heat_template_version,
         match report.settings.artifacts {
-            crate::config::ArtifactsMode::Files => "files",
-            crate::config::ArtifactsMode::Swift => "swift",
+            overcloud_keys::config::ArtifactsMode::Files => "files",
+            overcloud_keys::config::ArtifactsMode::Swift => "swift",
         },
         if report.dry_run {
             " (dry run: nothing written)"
@@ -194,8 +211,8 @@ pub fn build_text(report: &crate::pipeline::BuildReport) -> String {
 
 /// `adopt` for people: where the keys came from, what happened to each repository, and
 /// what to run next.
-pub fn adopt_text(report: &crate::adopt::AdoptReport) -> String {
-    use crate::adopt::AdoptStatus;
+pub fn adopt_text(report: &overcloud_keys::adopt::AdoptReport) -> String {
+    use overcloud_keys::adopt::AdoptStatus;
     let mut out = format!(
         "deployed keys of stack {} read from {}\n",
         report.stack, report.source

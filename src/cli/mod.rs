@@ -1,0 +1,121 @@
+//! The command-line layer: the only code that knows clap or prints. `Cli`/`Command` here,
+//! one module per subcommand group holding its flags and its handler, and `output` (the
+//! text renderers and exit codes). Handlers call the library and return an [`Outcome`];
+//! `main` prints it.
+#![allow(missing_docs)] // flattened arg groups carry their docs on their own fields
+
+use clap::{Parser, Subcommand};
+
+pub use output::EXIT_CODES;
+use overcloud_keys::check::RepoKind;
+use overcloud_keys::error::Error;
+
+use output::Outcome;
+pub use overcloud_keys::format::Format;
+
+/// Builds Keystone key repositories for TripleO overclouds, crash-safely.
+#[derive(Debug, Parser)]
+#[command(name = "overcloud-keys", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Output format.
+    ///
+    /// table: for people; json and yaml: for pipelines (stable field names, the same data);
+    /// value: bare values, one per line. Default: table.
+    #[arg(short = 'f', long = "format", global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fernet token keys (`[fernet_tokens] key_repository`).
+    #[command(subcommand)]
+    Fernet(keys::NumberedCommand),
+    /// Fernet receipt keys (`[fernet_receipts] key_repository`), same rules as token keys.
+    #[command(subcommand)]
+    Receipt(keys::NumberedCommand),
+    /// Credential encryption keys (`[credential] key_repository`).
+    #[command(subcommand)]
+    Credential(keys::CredentialCommand),
+    /// JWS ES256 key pairs (`[jwt_tokens]`, `[token] provider = jws`).
+    #[command(subcommand)]
+    Jws(keys::JwsCommand),
+    /// Inspect key repositories.
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
+    /// Pack key repositories into a reproducible, checksummed tarball for the nodes.
+    Pack(build::PackArgs),
+    /// Render the Heat environment files from key repositories and artifact locations.
+    Render(build::RenderArgs),
+    /// The whole pre-deploy / redeploy flow: repositories, tarball, artifact, environments.
+    ///
+    /// With no arguments: stack `overcloud`, release 17.1, work directory
+    /// ~/overcloud-keys/overcloud, containerized layout, JWS keys staged but not enabled, and
+    /// role-scoped delivery: Fernet and credential keys go by parameters in fernet.yaml, the
+    /// key tarball only to the keystone roles through keystone-keys-scoped.yaml (deploy with
+    /// `-e fernet.yaml -e keystone-keys-scoped.yaml`); `--delivery all-roles` uses
+    /// deployment-artifacts.yaml (DeployArtifactFILEs) instead. --release 13 or 16.2 change
+    /// those defaults (Swift TempURLs instead of local files; no JWS on 13). Existing
+    /// repositories are reused, never regenerated; a stack that is already deployed gets no
+    /// new keys (run `adopt` first); a re-run with nothing changed writes nothing.
+    #[command(after_help = EXIT_CODES)]
+    Build(build::BuildArgs),
+    /// Import the keys a deployed overcloud already uses into the work directory.
+    ///
+    /// Run it once on an undercloud whose stack is already deployed, before the first
+    /// `build`: otherwise build would mint new keys that log out every user and make every
+    /// stored credential undecryptable. Reads, in order: --from FILE; the OSP 17 passwords
+    /// file ~/overcloud-deploy/<stack>/<stack>-passwords.yaml; the OSP 13/16.2 plan
+    /// container's plan-environment.yaml in the undercloud's Swift. Keys are imported byte for
+    /// byte with their indices (0600 files, 0700 directories), then checked. A work directory
+    /// that already holds the same keys is left alone (exit 0); one holding other keys is
+    /// never replaced without --replace-workdir (exit 2).
+    #[command(after_help = EXIT_CODES)]
+    Adopt(build::AdoptArgs),
+    /// Inspect tokens: which key decrypts or verifies them, and their payload (read-only).
+    #[command(subcommand)]
+    Token(crate::cli::token::TokenCommand),
+    /// Plans: safe rotation schedules, the provider cutover runbook (writes nothing).
+    #[command(subcommand)]
+    Plan(crate::cli::plan::PlanCommand),
+    /// Post-deploy token provider switch (Fernet <-> JWS): pre-flight, environments, runbook.
+    Switch(crate::cli::plan::SwitchArgs),
+    /// Upload an artifact to Swift, verify it, and write its TempURL to the Heat environment.
+    ///
+    /// PUT with ETag (MD5) and X-Object-Meta-Sha256, HEAD to verify, TempURL signed with the
+    /// container's Temp-URL-Key (created only when none exists), then DeployArtifactURLs in
+    /// ~/.tripleo/environments/deployment-artifacts.yaml. `--refresh` re-signs expiring URLs.
+    #[command(after_help = EXIT_CODES)]
+    Upload(crate::cli::upload::UploadArgs),
+}
+
+/// Runs the parsed command: each group's handler lives in its module.
+pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    match cli.command {
+        Command::Fernet(cmd) => keys::numbered(RepoKind::Fernet, cmd),
+        Command::Receipt(cmd) => keys::numbered(RepoKind::Receipt, cmd),
+        Command::Credential(cmd) => keys::credential(cmd),
+        Command::Jws(cmd) => keys::jws(cmd),
+        Command::Repo(cmd) => repo::run(cmd, cli.format),
+        Command::Pack(args) => build::pack(args),
+        Command::Render(args) => build::render(args),
+        Command::Build(args) => build::build(args),
+        Command::Adopt(args) => build::adopt(args),
+        Command::Token(cmd) => token::run(cmd),
+        Command::Plan(cmd) => plan::run_plan(cmd, cli.format),
+        Command::Switch(args) => plan::run_switch(args, cli.format),
+        Command::Upload(args) => upload::run(args),
+    }
+}
+
+pub mod build;
+pub mod keys;
+pub mod output;
+pub mod plan;
+pub mod repo;
+pub mod token;
+pub mod upload;
