@@ -3,6 +3,7 @@
 
 use super::auth::{self, Credentials, Discovered, Environment};
 use super::http::{ConnectOptions, Http, Payload, Reply, backoff_delay, random_jitter};
+use super::login;
 use super::secret::Secret;
 use crate::error::Result;
 
@@ -30,7 +31,7 @@ impl Swift {
             .storage_url
             .as_ref()
             .map(|u| u.trim_end_matches('/').to_string());
-        let session = auth::authenticate(&http, &found.credentials, storage_override.is_some())?;
+        let session = login::authenticate(&http, &found.credentials, storage_override.is_some())?;
         let storage_url = storage_override
             .clone()
             .or(session.storage_url)
@@ -77,7 +78,7 @@ impl Swift {
         if reply.status != 401 {
             return Ok(reply);
         }
-        let session = auth::authenticate(
+        let session = login::authenticate(
             &self.http,
             &self.credentials,
             self.storage_override.is_some(),

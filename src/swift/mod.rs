@@ -16,6 +16,7 @@ pub mod download;
 pub mod envfile;
 pub mod error;
 pub mod http;
+pub mod login;
 mod progress;
 pub mod secret;
 pub mod tempurl;
