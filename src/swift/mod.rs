@@ -15,10 +15,14 @@ pub mod client;
 pub mod download;
 pub mod envfile;
 pub mod error;
+pub mod hashing;
 pub mod http;
 pub mod login;
+mod objects;
+pub mod options;
 mod progress;
 pub mod secret;
+mod slo;
 pub mod tempurl;
 pub mod upload;
 
