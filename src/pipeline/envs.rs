@@ -1,0 +1,216 @@
+//! The environment files `openstack overcloud deploy` consumes: `fernet.yaml` (keys by
+//! parameters, 0600), `deployment-artifacts.yaml`, the role-scoped templates, `jws.yaml`.
+//! Each is written only when its bytes change.
+
+use std::path::Path;
+
+use super::delivery::{Staged, describe_artifact};
+use super::{BuildReport, EnvStep};
+use crate::artifact::layout::dirs;
+use crate::artifact::{self, Layout, LayoutKind};
+use crate::config::{JwsMode, Settings};
+use crate::error::Result;
+use crate::fsutil::{self, PUBLIC_FILE_MODE, SECRET_FILE_MODE};
+use crate::heat::{self, ArtifactRefs, FernetEnv, JwsEnv, scoped};
+use crate::keys::repo::KeySet;
+use crate::workdir::WorkdirLayout;
+
+/// `fernet.yaml`: the token keys (unless a baremetal tarball carries them; OSP 11's
+/// `KeystoneFernetKey0/1` mirror it) and credential keys 0 and 1.
+pub(super) fn fernet_env(
+    settings: &Settings,
+    local: &WorkdirLayout,
+    keys: &(KeySet, KeySet),
+    dry_run: bool,
+) -> Result<EnvStep> {
+    let (fernet_keys, credential_keys) = keys;
+    let text = heat::render_fernet(&FernetEnv {
+        stack: &settings.stack,
+        fernet_keys: Some(fernet_keys),
+        in_tarball: settings.layout == LayoutKind::Baremetal,
+        params: settings.release.profile().fernet_params,
+        credential_keys: Some(credential_keys),
+        max_active_keys: settings.max_active_keys,
+        notes: vec![format!(
+            "Token keys: {} (primary {}), credential keys: {}",
+            local.fernet.display(),
+            fernet_keys.keys().next_back().copied().unwrap_or(0),
+            local.credential.display()
+        )],
+    })?;
+    write_env(
+        &settings.workdir.join(heat::names::FERNET),
+        text.as_bytes(),
+        true,
+        true,
+        dry_run,
+    )
+}
+
+/// The comment lines of `deployment-artifacts.yaml`: who receives the tarball's secrets.
+pub(super) fn artifact_notes(settings: &Settings, staged: &Staged) -> Vec<String> {
+    let secrets = describe_artifact(&staged.sources);
+    if staged.scoped {
+        vec![
+            "Role-scoped delivery: this file is not needed; the key artifact goes only to the"
+                .into(),
+            format!("keystone roles through {}.", scoped::names::ENV),
+        ]
+    } else if secrets.is_empty() {
+        vec![]
+    } else {
+        vec![
+            "WARNING (all-roles delivery): DeployArtifactFILEs/URLs reach every node of every role,".into(),
+            format!("so these secrets reach compute, storage and every other node, not only {}: {}.", settings.roles.join(", "), secrets.join(", ")),
+        ]
+    }
+}
+
+/// `deployment-artifacts.yaml`: the TempURL, the staged file, or (scoped) nothing.
+pub(super) fn artifacts_env(
+    settings: &Settings,
+    staged: &Staged,
+    report: &BuildReport,
+    dry_run: bool,
+) -> Result<EnvStep> {
+    let files = match (&report.artifact, staged.scoped, &staged.temp_url) {
+        (Some(step), false, None) => vec![step.path.to_string_lossy().into_owned()],
+        _ => vec![],
+    };
+    let refs = match &staged.temp_url {
+        Some(url) if !staged.scoped && !url.is_empty() => ArtifactRefs::Urls(vec![url.clone()]),
+        _ => ArtifactRefs::Files(files),
+    };
+    let text = heat::render_artifacts(&refs, &artifact_notes(settings, staged))?;
+    // A TempURL is a bearer credential for the tarball: the file holding it is 0600 too.
+    let holds_url = matches!(refs, ArtifactRefs::Urls(_));
+    write_env(
+        &settings.workdir.join(heat::names::ARTIFACTS),
+        text.as_bytes(),
+        holds_url,
+        !staged.scoped,
+        dry_run,
+    )
+}
+
+/// The role-scoped templates (`<Role>ExtraConfigPre`, chaining an existing mapping).
+pub(super) fn scoped_envs(
+    settings: &Settings,
+    staged: &Staged,
+    dry_run: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<EnvStep>> {
+    let (true, Some(packed)) = (staged.scoped, &staged.packed) else {
+        return Ok(vec![]);
+    };
+    let existing = scoped::existing_mappings(&settings.check_env)?;
+    // Read from the tarball itself, as `render --tarball` does: one source of truth.
+    let key_dirs = artifact::key_dirs_in(&packed.bytes, &staged.layout.root)?;
+    let mut steps = vec![];
+    for file in scoped::render(&scoped::ScopedInputs {
+        stack: &settings.stack,
+        roles: &settings.roles,
+        output_dir: &settings.workdir,
+        sha256: &packed.sha256,
+        layout_root: &staged.layout.root,
+        key_dirs: &key_dirs,
+        source: match &staged.temp_url {
+            Some(url) => scoped::Source::Url(url),
+            None => scoped::Source::Embedded(&packed.bytes),
+        },
+        existing: &existing,
+        release: settings.release,
+    })? {
+        let deploy = file.name == scoped::names::ENV;
+        let path = settings.workdir.join(&file.name);
+        steps.push(write_env(
+            &path,
+            file.text.as_bytes(),
+            file.secret,
+            deploy,
+            dry_run,
+        )?);
+    }
+    for m in &existing {
+        warnings.push(format!(
+            "{}ExtraConfigPre is already mapped to {} in {}: rendered a chaining template that runs it and the key delivery; keep passing your file before {}",
+            m.role,
+            m.template,
+            m.env_file.display(),
+            scoped::names::ENV
+        ));
+    }
+    Ok(steps)
+}
+
+/// `jws.yaml`, carrying the operator's own keystone_config entries found in `--check-env`
+/// files (Heat's shallow merge of `<Role>ExtraConfig` would drop them), and saying so.
+pub(super) fn jws_env(
+    settings: &Settings,
+    dry_run: bool,
+    warnings: &mut Vec<String>,
+) -> Result<EnvStep> {
+    let receipt_dir = settings
+        .separate_receipts
+        .then(|| Layout::keystone_path(dirs::RECEIPT));
+    let operator = heat::extra_config::operator_entries(&settings.check_env, &settings.roles)?;
+    let owned = heat::jws_owned_options(receipt_dir.as_deref());
+    for (role, found) in &operator {
+        let replaced: Vec<&str> = found
+            .entries
+            .keys()
+            .map(String::as_str)
+            .filter(|k| owned.contains(k))
+            .collect();
+        warnings.push(format!(
+            "jws.yaml carries your {} keystone_config entries for {role}ExtraConfig from {} (Heat merges {role}ExtraConfig shallowly, so jws.yaml would otherwise drop them){}; pass jws.yaml after those files",
+            found.entries.len() - replaced.len(),
+            found.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+            if replaced.is_empty() {
+                String::new()
+            } else {
+                format!("; the switch sets {} itself", replaced.join(", "))
+            }
+        ));
+    }
+    if settings.jws == JwsMode::Enable && settings.check_env.is_empty() {
+        warnings.push(format!(
+            "jws.yaml sets keystone::config::keystone_config in {}ExtraConfig: Heat merges that parameter shallowly, so a keystone_config map in your own environment files is replaced whole; pass those files with --check-env (config check_env) so build carries their entries over",
+            settings.roles.join("ExtraConfig, ")
+        ));
+    }
+    let text = heat::render_jws(&JwsEnv {
+        stack: &settings.stack,
+        roles: &settings.roles,
+        receipt_dir,
+        operator,
+    })?;
+    write_env(
+        &settings.workdir.join(heat::names::JWS),
+        text.as_bytes(),
+        false,
+        settings.jws == JwsMode::Enable,
+        dry_run,
+    )
+}
+
+pub(super) fn write_env(
+    path: &Path,
+    bytes: &[u8],
+    secret: bool,
+    deploy: bool,
+    dry_run: bool,
+) -> Result<EnvStep> {
+    let mode = if secret {
+        SECRET_FILE_MODE
+    } else {
+        PUBLIC_FILE_MODE
+    };
+    let action = fsutil::write_if_changed(path, bytes, mode, dry_run)?;
+    Ok(EnvStep {
+        path: path.to_path_buf(),
+        action,
+        secret,
+        deploy,
+    })
+}

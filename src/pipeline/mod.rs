@@ -1,0 +1,212 @@
+//! `build`: the undercloud's pre-deploy / redeploy flow. Repositories (created if missing,
+//! reused and checked if present, never regenerated) → tarball (reproducible, named by its
+//! content hash) → staged artifact → the three environment files → the deploy arguments.
+//!
+//! Idempotent: a re-run with nothing changed writes nothing and says so. `dry_run` computes
+//! the same report and writes nothing.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::artifact::LayoutKind;
+pub use crate::artifact::manifest::{
+    artifact_name, checksum_path, manifest_path, write_artifact_files,
+};
+use crate::check::RepoKind;
+use crate::config::{ArtifactsMode, JwsMode, Settings};
+use crate::error::{Error, Result};
+use crate::fsutil::WriteAction;
+use crate::heat::scoped;
+pub use crate::workdir::WorkdirLayout;
+use delivery::Staged;
+
+mod delivery;
+mod envs;
+mod repos;
+
+/// A repository the build used.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoStep {
+    /// Kind of keys.
+    pub kind: RepoKind,
+    /// Local directory.
+    pub path: PathBuf,
+    /// created | reused | would-create.
+    pub action: &'static str,
+}
+
+/// The artifact the build staged.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactStep {
+    /// Staged tarball.
+    pub path: PathBuf,
+    /// SHA-256 of the tarball.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// What happened to the file.
+    pub action: WriteAction,
+    /// The JSON manifest next to it.
+    pub manifest: PathBuf,
+    /// Key kinds it carries.
+    pub carries: Vec<RepoKind>,
+    /// Older artifacts of this stack that were removed (they held superseded keys).
+    pub removed: Vec<PathBuf>,
+}
+
+/// An environment file the build rendered.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvStep {
+    /// Where.
+    pub path: PathBuf,
+    /// What happened to the file.
+    pub action: WriteAction,
+    /// Holds key material (mode 0600).
+    pub secret: bool,
+    /// Part of the printed deploy arguments.
+    pub deploy: bool,
+}
+
+/// Which secret reaches which nodes, and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretReach {
+    /// The secret.
+    pub secret: String,
+    /// Delivery path.
+    pub via: String,
+    /// Nodes that receive it.
+    pub roles: String,
+}
+
+/// Everything a build did, for people and pipelines.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    /// The resolved settings.
+    pub settings: Settings,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// True when any file was (or would be) created or changed.
+    pub changed: bool,
+    /// Repositories.
+    pub repositories: Vec<RepoStep>,
+    /// The artifact, when there is anything to deliver by tarball.
+    pub artifact: Option<ArtifactStep>,
+    /// Rendered environment files.
+    pub env_files: Vec<EnvStep>,
+    /// Arguments to add to `openstack overcloud deploy`.
+    pub deploy_args: Vec<String>,
+    /// Artifact delivery mode.
+    pub delivery: &'static str,
+    /// Who receives which secret.
+    pub secrets: Vec<SecretReach>,
+    /// Things the operator must know.
+    pub warnings: Vec<String>,
+}
+
+/// Runs the whole build: settings checked, repositories ensured (or the stack's deployed
+/// keys protected), then the tarball, then the environment files, then the record.
+pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
+    check_settings(settings)?;
+    let (local, shared_note) = repos::key_source(settings)?;
+    let new_keys_warning = repos::guard_deployed_stack(settings, &local)?;
+    repos::prepare_workdir(&settings.workdir, dry_run)?;
+    let repositories = repos::ensure_all(settings, &local, dry_run)?;
+    let mut report = BuildReport {
+        settings: settings.clone(),
+        dry_run,
+        changed: repositories.iter().any(|r| r.action != "reused"),
+        repositories,
+        artifact: None,
+        env_files: vec![],
+        deploy_args: vec![],
+        delivery: "all-roles",
+        secrets: vec![],
+        warnings: shared_note.into_iter().chain(new_keys_warning).collect(),
+    };
+    if report
+        .repositories
+        .iter()
+        .any(|r| r.action == "would-create")
+    {
+        report.warnings.push("dry run: repositories do not exist yet, so the artifact and environment files cannot be computed; run without --dry-run".into());
+        return Ok(report);
+    }
+    // Validates (full repo check) every repository, including the ones only rendered.
+    let keys = repos::load_rendered(&local)?;
+    let staged = delivery::stage(settings, &local, dry_run, &mut report)?;
+    let mut env_files = vec![
+        envs::fernet_env(settings, &local, &keys, dry_run)?,
+        envs::artifacts_env(settings, &staged, &report, dry_run)?,
+    ];
+    env_files.extend(envs::scoped_envs(
+        settings,
+        &staged,
+        dry_run,
+        &mut report.warnings,
+    )?);
+    if settings.jws != JwsMode::Off {
+        env_files.push(envs::jws_env(settings, dry_run, &mut report.warnings)?);
+    }
+    finish(settings, dry_run, &staged, env_files, &mut report)?;
+    Ok(report)
+}
+
+/// Settings the build cannot work with, before anything is read or written.
+fn check_settings(settings: &Settings) -> Result<()> {
+    if settings.artifacts == ArtifactsMode::Swift {
+        crate::swift::upload::validate_container(&settings.swift.container)?;
+        crate::swift::upload::validate_expiry(settings.swift.expiry)?;
+    }
+    if settings.separate_receipts && settings.jws == JwsMode::Off {
+        return Err(Error::Config {
+            file: "settings".into(),
+            message: "separate_receipts needs jws = stage or enable; with the Fernet provider receipts share the token keys".into(),
+        });
+    }
+    if let Some(roles_data) = &settings.roles_data {
+        scoped::check_roles(&settings.roles, roles_data)?;
+    }
+    scoped::existing_mappings(&settings.check_env)?;
+    Ok(())
+}
+
+/// The deploy arguments, whether anything changed, the build record, and who receives what.
+fn finish(
+    settings: &Settings,
+    dry_run: bool,
+    staged: &Staged,
+    env_files: Vec<EnvStep>,
+    report: &mut BuildReport,
+) -> Result<()> {
+    report.deploy_args = env_files
+        .iter()
+        .filter(|e| e.deploy)
+        .flat_map(|e| ["-e".to_string(), e.path.display().to_string()])
+        .collect();
+    report.changed |= env_files.iter().any(|e| e.action != WriteAction::Unchanged)
+        || report
+            .artifact
+            .as_ref()
+            .is_some_and(|a| a.action != WriteAction::Unchanged || !a.removed.is_empty());
+    report.env_files = env_files;
+    // For later commands on this work directory (`fernet rotate` reads max_active_keys).
+    let record = crate::build_record::BuildRecord {
+        format: crate::build_record::FORMAT,
+        stack: settings.stack.clone(),
+        release: settings.release,
+        max_active_keys: settings.max_active_keys,
+    };
+    report.changed |= record.write(&settings.workdir, dry_run)? != WriteAction::Unchanged;
+    let baremetal = settings.layout == LayoutKind::Baremetal;
+    report.secrets = delivery::reach(settings, &staged.sources, baremetal, staged.scoped);
+    let secrets = delivery::describe_artifact(&staged.sources);
+    if !staged.scoped && !secrets.is_empty() {
+        report.warnings.push(format!(
+            "all-roles delivery: the artifact puts these secrets on every node of every role, not only {}: {}",
+            settings.roles.join(", "),
+            secrets.join(", ")
+        ));
+    }
+    Ok(())
+}
