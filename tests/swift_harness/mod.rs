@@ -757,7 +757,9 @@ struct ProxyState {
     /// (fault, requests to pass first, requests to fault then).
     fault: Mutex<(Fault, usize, usize)>,
     count: AtomicUsize,
-    log: Mutex<Vec<String>>,
+    /// The request log, and its generation (bumped by every reset, so the status of a
+    /// request answered before a reset never lands on a line of the next phase).
+    log: Mutex<(u64, Vec<String>)>,
     stop: AtomicBool,
 }
 
@@ -777,7 +779,7 @@ impl FaultProxy {
             upstream,
             fault: Mutex::new((fault, 0, first)),
             count: AtomicUsize::new(0),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new((0, Vec::new())),
             stop: AtomicBool::new(false),
         });
         let accept_state = state.clone();
@@ -825,13 +827,15 @@ impl FaultProxy {
 
     /// `METHOD PATH -> what happened`, one per request, in arrival order.
     pub fn log(&self) -> Vec<String> {
-        self.state.log.lock().expect("lock").clone()
+        self.state.log.lock().expect("lock").1.clone()
     }
 
     /// Zeroes the counter and the log.
     pub fn reset_counts(&self) {
         self.state.count.store(0, Ordering::SeqCst);
-        self.state.log.lock().expect("lock").clear();
+        let mut log = self.state.log.lock().expect("lock");
+        log.0 += 1;
+        log.1.clear();
     }
 }
 
@@ -952,20 +956,29 @@ fn handle(mut conn: TcpStream, state: &ProxyState) {
                 std::thread::sleep(Duration::from_millis(ms));
             }
             if let Some(status) = forward(conn, &head_text, state.upstream, truncate) {
-                state.log.lock().expect("lock")[entry].push_str(&format!(" {status}"));
+                // The client has its answer before this line runs: a test may already have
+                // reset the log for its next phase. Indexing it blindly panicked (and poisoned
+                // the log for every later request) or marked a line of the next phase.
+                let mut log = state.log.lock().expect("lock");
+                let (generation, lines) = &mut *log;
+                if *generation == entry.0
+                    && let Some(line) = lines.get_mut(entry.1)
+                {
+                    line.push_str(&format!(" {status}"));
+                }
             }
         }
         Fault::Reset => unreachable!(),
     }
 }
 
-/// Appends `REQUEST LINE -> what` to the log; returns its index.
-fn record(state: &ProxyState, head: &[u8], what: String) -> usize {
+/// Appends `REQUEST LINE -> what` to the log; returns the log's generation and the index.
+fn record(state: &ProxyState, head: &[u8], what: String) -> (u64, usize) {
     let text = String::from_utf8_lossy(head);
     let line = text.lines().next().unwrap_or("").to_string();
     let mut log = state.log.lock().expect("lock");
-    log.push(format!("{line} -> {what}"));
-    log.len() - 1
+    log.1.push(format!("{line} -> {what}"));
+    (log.0, log.1.len() - 1)
 }
 
 /// The status of the final (non-1xx) response at the start of `buf`, once its line arrived.
