@@ -368,7 +368,10 @@ pub fn is_root() -> bool {
 
 /// Prints why a test did nothing.
 pub fn skip(test: &str, why: &str) {
-    eprintln!("note: {test} skipped: {why}");
+    // Straight to the process's stderr, not `eprintln!`: the test harness captures the
+    // macros' output of a passing test, and a skip must be seen (`SKIPPED` in the log).
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 fn in_path(tool: &str) -> bool {
