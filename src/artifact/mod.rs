@@ -16,10 +16,7 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::GzBuilder;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
-
-use crate::keys::fernet::hex;
 
 pub use layout::{Layout, LayoutKind};
 
@@ -195,7 +192,7 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
                         uid: entry.uid,
                         gid: entry.gid,
                         size: content.len() as u64,
-                        sha256: Some(hex(&Sha256::digest(&content[..]))),
+                        sha256: Some(crate::encoding::sha256_hex(&content[..])),
                     });
                 }
             }
@@ -208,7 +205,7 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
         .write(Vec::new(), Compression::best());
     gz.write_all(&tar_bytes)?;
     let bytes = Zeroizing::new(gz.finish()?);
-    let sha256 = hex(&Sha256::digest(&bytes[..]));
+    let sha256 = crate::encoding::sha256_hex(&bytes[..]);
     Ok(Packed {
         bytes,
         sha256,

@@ -373,8 +373,7 @@ pub fn render(args: RenderArgs) -> Result<Outcome, Error> {
         let bytes = fsutil::read_small(tarball)?;
         let layout = Layout::new(args.layout);
         let key_dirs = overcloud_keys::artifact::key_dirs_in(&bytes, &layout.root)?;
-        let sha256 =
-            overcloud_keys::keys::fernet::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let sha256 = overcloud_keys::encoding::sha256_hex(&bytes);
         let existing = heat::scoped::existing_mappings(&args.check_env)?;
         let output_dir = std::path::absolute(dir).map_err(fsutil::io_err("resolve", dir))?;
         let source = match args.artifact_url.first() {

@@ -6,7 +6,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use ring::rand::{SecureRandom, SystemRandom};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// Length of a key in bytes.
@@ -115,7 +114,7 @@ impl FernetKey {
 
     /// SHA-256 of the raw key bytes, hex: safe to print and compare across nodes.
     pub fn fingerprint(&self) -> String {
-        hex(&Sha256::digest(&self.0[..]))
+        crate::encoding::sha256_hex(&self.0[..])
     }
 
     /// The 16-byte HMAC-SHA256 signing half.
@@ -140,10 +139,7 @@ impl PartialEq for FernetKey {
     }
 }
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::encoding::hex;
 
 #[cfg(test)]
 mod tests {

@@ -9,10 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
-
-use crate::keys::fernet::hex;
 
 /// File keystone reads the signing key from (`jws_private_key_repository/private.pem`).
 pub const PRIVATE_KEY_FILE: &str = "private.pem";
@@ -136,7 +133,7 @@ impl PublicKey {
 
     /// SHA-256 of the SPKI DER, hex.
     pub fn fingerprint(&self) -> String {
-        hex(&Sha256::digest(&self.spki))
+        crate::encoding::sha256_hex(&self.spki)
     }
 
     /// File name for a public key added by rotation: `public-<12 hex of fingerprint>.pem`.

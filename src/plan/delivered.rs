@@ -7,14 +7,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::artifact::LayoutKind;
 use crate::artifact::manifest::ArtifactManifest;
 use crate::check;
 use crate::error::Result;
 use crate::fsutil;
-use crate::keys::fernet::{FernetKey, hex};
+use crate::keys::fernet::FernetKey;
 
 /// The artifact `build` staged last, from its manifest.
 #[derive(Debug, Clone)]
@@ -142,7 +140,7 @@ pub fn fernet_env_keys(path: &Path) -> Result<Option<FernetEnvKeys>> {
 /// SHA-256 (hex) of a file, `None` when unreadable.
 pub fn sha256_file(path: &Path) -> Option<String> {
     let bytes = zeroize::Zeroizing::new(fs::read(path).ok()?);
-    Some(hex(&Sha256::digest(&bytes[..])))
+    Some(crate::encoding::sha256_hex(&bytes[..]))
 }
 
 #[cfg(test)]

@@ -465,7 +465,6 @@ mod tests {
     use super::*;
     use crate::swift::tempurl::hex;
     use md5::{Digest as _, Md5};
-    use sha2::Sha256;
     use std::sync::mpsc::sync_channel;
 
     #[test]
@@ -517,7 +516,7 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
         let whole = hash_file(&path, None, false).unwrap();
         assert_eq!(whole.size, data.len() as u64);
-        assert_eq!(whole.sha256, hex(&Sha256::digest(&data)));
+        assert_eq!(whole.sha256, crate::encoding::sha256_hex(&data));
         assert_eq!(whole.md5.as_deref(), Some(md5_hex(&data).as_str()));
         let seg = 700_000u64;
         let split = hash_file(&path, Some(SegmentPlan { max: seg }), false).unwrap();
@@ -608,7 +607,7 @@ mod tests {
         let path = dir.path().join("a.tar.gz");
         std::fs::write(&path, b"x").unwrap();
         assert_eq!(recorded_checksum(&path), None);
-        let sha = hex(&Sha256::digest(b"x"));
+        let sha = crate::encoding::sha256_hex(b"x");
         std::fs::write(
             crate::artifact::manifest::checksum_path(&path),
             format!("{}  a.tar.gz\n", sha.to_uppercase()),
@@ -626,7 +625,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tar.gz");
         std::fs::write(&path, b"x").unwrap();
-        let sha = hex(&Sha256::digest(b"x"));
+        let sha = crate::encoding::sha256_hex(b"x");
         assert!(check_recorded_checksum(&path, &sha).is_ok());
         std::fs::write(
             crate::artifact::manifest::checksum_path(&path),

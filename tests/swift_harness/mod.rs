@@ -36,8 +36,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sha2::Digest as _;
-
 /// Key of every tempauth test user (`t<i>:tester`).
 pub const TEMPAUTH_KEY: &str = "testing";
 
@@ -701,13 +699,13 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// SHA-256 hex of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&sha2::Sha256::digest(data))
+    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
 }
 
 /// SHA-256 hex of a file, streamed.
 pub fn sha256_file(path: &Path) -> String {
     let mut file = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut hasher = sha2::Sha256::new();
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = file.read(&mut buf).expect("read");
@@ -716,7 +714,7 @@ pub fn sha256_file(path: &Path) -> String {
         }
         hasher.update(&buf[..n]);
     }
-    hex(&hasher.finalize())
+    hex(hasher.finish().as_ref())
 }
 
 /// Current Unix time.
