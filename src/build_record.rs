@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::layout::dirs;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, PUBLIC_FILE_MODE, WriteAction};
+use crate::keys::kind::DEFAULT_MAX_ACTIVE_KEYS as KEYSTONE_MAX_ACTIVE_KEYS;
 use crate::keys::repo::validate_max_active_keys;
-use crate::plan::rotation::KEYSTONE_MAX_ACTIVE_KEYS;
 use crate::release::Release;
 
 /// The record's file name, inside the work directory.

@@ -1,7 +1,7 @@
 //! Reproducible key tarballs and their manifests.
 //!
 //! A tarball is extracted on every node with `tar xvz --same-owner --same-permissions -C /`
-//! as root, so (DOMAIN.md section 2): entries are relative paths, there is never an entry for
+//! as root, so (docs/domain.md section 2): entries are relative paths, there is never an entry for
 //! `./` or a shared parent such as `etc/` or `var/` (that would reset `/etc`'s mode and
 //! owner on every node), owners are numeric with empty user and group names (GNU tar prefers
 //! a name that exists on the node), modes are explicit (0700 directories, 0600 secrets,
@@ -90,16 +90,7 @@ pub struct Packed {
     pub manifest: Vec<ManifestEntry>,
 }
 
-/// Why a set of entries cannot be packed.
-#[derive(Debug, thiserror::Error)]
-pub enum PackError {
-    /// An entry path is absolute, has `..`, `.` or is a shared system directory.
-    #[error("refusing tarball entry {0:?}: {1}")]
-    BadPath(String, &'static str),
-    /// Building the archive failed.
-    #[error("cannot build tarball: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use crate::error::pack::PackError;
 
 /// Directories a tarball must never carry an entry for (extracting one resets the mode and
 /// owner of that directory on every node).

@@ -2,7 +2,7 @@
 //! phases, one command each.
 //!
 //! Keystone signs with `private/private.pem` and verifies with every file in `public/`.
-//! Zero-downtime order (DOMAIN.md section 1):
+//! Zero-downtime order (docs/domain.md section 1):
 //! 1. `stage`: a new pair; its public key joins the public set (every node learns it with
 //!    the next deploy), its private key waits in `private/staged.pem` (keystone ignores it).
 //! 2. `promote`: `staged.pem` becomes `private.pem` (after every node has the new public

@@ -266,7 +266,7 @@ mod tests {
 
     #[test]
     fn rotation_matches_keystone_sequence_with_three_keys() {
-        // DOMAIN.md: {0,1} -> {0,1,2} -> {0,2,3} -> {0,3,4}
+        // docs/domain.md section 1: {0,1} -> {0,1,2} -> {0,2,3} -> {0,3,4}
         let mut keys = initial_keys();
         let mut seen = vec![];
         for _ in 0..3 {

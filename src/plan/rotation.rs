@@ -32,7 +32,7 @@
 //!   retires it).
 //!
 //! TripleO's defaults (N = 5, E = 3600, W = 172800) give R >= 176400 / 3 = 58800 s =
-//! 16 h 20 min, the "about 16.3 hours" of DOMAIN.md; keystone's own default N = 3 needs 49 h.
+//! 16 h 20 min, the "about 16.3 hours" of docs/domain.md section 1; keystone's own default N = 3 needs 49 h.
 //!
 //! When violated the shortfall is `D = E + W - (N - 2) * R`. A token issued at offset s
 //! into its key's interval (0 <= s < R) loses `max(0, s - (R - D))` seconds of its

@@ -2,8 +2,8 @@
 //! container is named after the stack and holds `plan-environment.yaml` (tripleo-common).
 //! Read-only: one authenticated GET or HEAD.
 
+use super::SwiftError;
 use super::client::Swift;
-use super::error::SwiftError;
 use super::http::{ConnectOptions, container_url, object_url};
 use crate::error::{Error, Result};
 

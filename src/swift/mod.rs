@@ -14,7 +14,6 @@ pub mod auth;
 pub mod client;
 pub mod download;
 pub mod envfile;
-pub mod error;
 pub mod hashing;
 pub mod http;
 pub mod login;
@@ -26,9 +25,9 @@ mod slo;
 pub mod tempurl;
 pub mod upload;
 
+pub use crate::error::swift::SwiftError;
 pub use client::Swift;
 pub use envfile::{EnvFile, RefreshOptions, RefreshReport, refresh};
-pub use error::SwiftError;
 pub use http::ConnectOptions;
 pub use secret::Secret;
 pub use tempurl::{Digest, KeySource, TempUrl};

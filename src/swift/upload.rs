@@ -451,7 +451,7 @@ pub(crate) fn check_temp_url(swift: &mut Swift, url: &TempUrl, size: u64) -> Res
             return Err(SwiftError::TempUrlRefused {
                 url: url.redacted(),
                 status: reply.status,
-                digest: url.digest(),
+                digest: url.digest().name(),
             }
             .into());
         }

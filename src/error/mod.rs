@@ -3,6 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
+pub mod pack;
+pub mod swift;
+
 /// Result type of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -76,7 +79,7 @@ pub enum Error {
     JwsRotationOrder(String),
     /// The tarball could not be built.
     #[error(transparent)]
-    Pack(#[from] crate::artifact::PackError),
+    Pack(#[from] pack::PackError),
     /// A key kind would reach the nodes two ways.
     #[error("{0}")]
     Delivery(String),
@@ -209,9 +212,9 @@ pub enum Error {
         /// Why the plan container was not checked.
         why: String,
     },
-    /// Swift, Keystone or an upload input (see [`crate::swift::SwiftError`]).
+    /// Swift, Keystone or an upload input (see [`swift::SwiftError`]).
     #[error(transparent)]
-    Swift(#[from] crate::swift::SwiftError),
+    Swift(#[from] swift::SwiftError),
 }
 
 fn key_prefix(key: &str) -> String {

@@ -167,8 +167,8 @@ pub enum SwiftError {
         url: String,
         /// The status.
         status: u16,
-        /// The digest signed with.
-        digest: super::Digest,
+        /// The digest signed with (`sha256`, `sha512`, `sha1`).
+        digest: &'static str,
     },
     /// `FILE.sha256` beside the file records another checksum.
     #[error("{} has sha256 {actual} but {} records {recorded}", file.display(), checksum_file.display())]
