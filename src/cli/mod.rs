@@ -4,7 +4,7 @@
 //! `main` prints it.
 #![allow(missing_docs)] // flattened arg groups carry their docs on their own fields
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use output::EXIT_CODES;
 use overcloud_keys::check::RepoKind;
@@ -90,7 +90,13 @@ pub enum Command {
     /// container's Temp-URL-Key (created only when none exists), then DeployArtifactURLs in
     /// ~/.tripleo/environments/deployment-artifacts.yaml. `--refresh` re-signs expiring URLs.
     #[command(after_help = EXIT_CODES)]
-    Upload(crate::cli::upload::UploadArgs),
+    Upload(upload::UploadArgs),
+    /// Print the shell completion script (bash, zsh, fish) for overcloud-keys.
+    ///
+    /// bash: `overcloud-keys completions bash > /etc/bash_completion.d/overcloud-keys`.
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages (overcloud-keys.1 and one per subcommand) into a directory.
+    Man(docs::ManArgs),
 }
 
 /// Runs the parsed command: each group's handler lives in its module.
@@ -109,10 +115,13 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Plan(cmd) => plan::run_plan(cmd, cli.format),
         Command::Switch(args) => plan::run_switch(args, cli.format),
         Command::Upload(args) => upload::run(args),
+        Command::Completions(args) => docs::completions(args, Cli::command()),
+        Command::Man(args) => docs::man(args, Cli::command()),
     }
 }
 
 pub mod build;
+pub mod docs;
 pub mod keys;
 pub mod output;
 pub mod plan;

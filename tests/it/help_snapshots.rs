@@ -21,6 +21,8 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["render"],
     &["build"],
     &["adopt"],
+    &["completions"],
+    &["man"],
     &["upload"],
     &["token", "inspect"],
     &["plan", "rotation"],

@@ -24,6 +24,7 @@ mod build;
 mod build_swift;
 mod cli;
 mod crash;
+mod docs;
 mod help_snapshots;
 mod interop_adopt;
 mod interop_heat;
