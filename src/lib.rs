@@ -19,6 +19,7 @@ pub mod format;
 pub mod fsutil;
 pub mod heat;
 pub mod keys;
+pub mod nodes;
 pub mod owner;
 pub mod pipeline;
 pub mod plan;

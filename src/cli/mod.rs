@@ -97,6 +97,16 @@ pub enum Command {
     Completions(docs::CompletionsArgs),
     /// Write the man pages (overcloud-keys.1 and one per subcommand) into a directory.
     Man(docs::ManArgs),
+    /// Compare the keys every keystone node holds with the work directory (read-only).
+    ///
+    /// Reaches the nodes of the stack's tripleo-ansible inventory with the system ssh client
+    /// and runs a fixed read-only sh command that prints, per key file, its mode, owner, size
+    /// and SHA-256 (never the key), on the host and inside the running keystone container.
+    /// Reports missing, different and extra keys (an extra key above the primary is
+    /// critical: keystone makes it primary), wrong modes or owners, JWS public set
+    /// differences, and whether the nodes agree with each other.
+    #[command(after_help = crate::cli::nodes::NODE_EXIT_CODES)]
+    Verify(crate::cli::nodes::VerifyArgs),
 }
 
 /// Runs the parsed command: each group's handler lives in its module.
@@ -117,12 +127,14 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Upload(args) => upload::run(args),
         Command::Completions(args) => docs::completions(args, Cli::command()),
         Command::Man(args) => docs::man(args, Cli::command()),
+        Command::Verify(args) => nodes::verify(args),
     }
 }
 
 pub mod build;
 pub mod docs;
 pub mod keys;
+pub mod nodes;
 pub mod output;
 pub mod plan;
 pub mod repo;

@@ -215,6 +215,9 @@ pub enum Error {
     /// Swift, Keystone or an upload input (see [`swift::SwiftError`]).
     #[error(transparent)]
     Swift(#[from] swift::SwiftError),
+    /// The keystone nodes: inventory, SSH, remote output (see [`crate::nodes::NodeError`]).
+    #[error(transparent)]
+    Nodes(#[from] crate::nodes::NodeError),
 }
 
 fn key_prefix(key: &str) -> String {
@@ -326,6 +329,7 @@ impl Error {
                 "run `overcloud-keys adopt --stack {stack}` first (it imports the keys the cloud uses); --new-keys creates new ones anyway"
             ),
             Error::Swift(e) => return e.hint(),
+            Error::Nodes(e) => return e.hint(),
             _ => return None,
         })
     }
@@ -334,5 +338,6 @@ impl Error {
     /// retries: exit code 3 instead of 2.
     pub fn is_remote_failure(&self) -> bool {
         matches!(self, Error::Swift(e) if e.is_remote_failure())
+            || matches!(self, Error::Nodes(e) if e.is_remote_failure())
     }
 }

@@ -1,0 +1,216 @@
+//! `verify` and the node side of `adopt --from-node`: flags, handlers and the text report.
+#![allow(missing_docs)] // flattened arg groups carry their docs on their own fields
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::output::{EXIT_ERROR, EXIT_FINDINGS, EXIT_REMOTE, Outcome};
+use overcloud_keys::Error;
+use overcloud_keys::artifact::layout::{Layout, LayoutKind};
+use overcloud_keys::config::{ConfigFile, Settings};
+use overcloud_keys::nodes::verify::{Level, NodeFinding, NodeStatus, VerifyReport};
+use overcloud_keys::nodes::{self, NodeError, Target, transport::SshOptions};
+
+/// Exit codes of the node commands, shown in their `--help`.
+pub const NODE_EXIT_CODES: &str = "Exit codes:\n  0  every keystone node holds exactly the work directory's keys\n  1  drift: some node differs (the report names node, directory, key and fix)\n  2  usage error or bad input (inventory, work directory); nothing was changed\n  3  a node was unreachable or answered garbage (the others are still reported)";
+
+/// How to find and reach the keystone nodes.
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// The stack's Ansible inventory (YAML).
+    ///
+    /// Default: ~/overcloud-deploy/<stack>/tripleo-ansible-inventory.yaml (OSP 17). On 16.2
+    /// write one with `tripleo-ansible-inventory --static-yaml-inventory FILE`. Hosts come from
+    /// the `keystone` service group (its role children) unless --role is given; ansible_host,
+    /// ansible_port, ansible_user/ansible_ssh_user, ansible_ssh_private_key_file and
+    /// ansible_ssh_common_args are honoured (host over group over all).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Take hosts from this inventory group instead of `keystone` (repeatable).
+    #[arg(long, value_name = "GROUP")]
+    pub role: Vec<String>,
+    /// Contact at most this many nodes at once. Default: 10.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub forks: usize,
+    /// Seconds one node may take (connect, run, answer) before it counts as unreachable.
+    ///
+    /// Default: 60. ssh's own ConnectTimeout is the smaller of this and 10.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// `verify` flags.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// TOML config file (the one `build` uses): its stack, workdir and layout apply.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Heat stack name. Default: overcloud.
+    #[arg(long)]
+    pub stack: Option<String>,
+    /// Work directory holding the expected keys. Default: ~/overcloud-keys/<stack>.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Where keys live on the nodes. Default: containerized
+    /// (/var/lib/config-data/puppet-generated/keystone/etc/keystone, owner 42425); baremetal:
+    /// /etc/keystone, owner 163.
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutKind>,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+fn settings(config: Option<&Path>, flags: ConfigFile) -> Result<Settings, Error> {
+    let file = match config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    file.resolve(flags, config)
+}
+
+/// The nodes of `settings`' stack as `args` describe them.
+pub fn target(args: &SshArgs, settings: &Settings) -> Result<Target, Error> {
+    if args.forks == 0 || args.timeout == 0 {
+        return Err(Error::InvalidValue {
+            name: "--forks/--timeout",
+            value: format!("{}/{}", args.forks, args.timeout),
+            reason: "must be at least 1".into(),
+        });
+    }
+    let inventory = match (&args.inventory, &settings.home) {
+        (Some(path), _) => path.clone(),
+        (None, Some(home)) => nodes::inventory::default_path(home, &settings.stack),
+        (None, None) => {
+            return Err(NodeError::Inventory {
+                path: PathBuf::from("~/overcloud-deploy"),
+                message: "HOME is not set".into(),
+            }
+            .into());
+        }
+    };
+    Ok(Target {
+        inventory,
+        roles: args.role.clone(),
+        layout: Layout::new(settings.layout),
+        ssh: SshOptions {
+            connect_timeout: args.timeout.min(10),
+            timeout: Duration::from_secs(args.timeout),
+            program: "ssh".into(),
+        },
+        forks: args.forks,
+    })
+}
+
+/// `overcloud-keys verify`.
+pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
+    let settings = settings(
+        args.config.as_deref(),
+        ConfigFile {
+            stack: args.stack,
+            workdir: args.workdir,
+            layout: args.layout,
+            ..Default::default()
+        },
+    )?;
+    let target = target(&args.ssh, &settings)?;
+    let report = nodes::verify(&target, &settings.workdir)?;
+    Ok(Outcome {
+        text: verify_text(&report, &settings.workdir),
+        json: serde_json::to_value(&report).expect("report serializes"),
+        warning: None,
+        code: verify_code(&report),
+    })
+}
+
+/// 2 an inventory problem, 3 an unreachable node, 1 drift, 0 all match.
+pub fn verify_code(report: &VerifyReport) -> u8 {
+    let has = |s: NodeStatus| report.nodes.iter().any(|n| n.status == s);
+    if has(NodeStatus::InventoryProblem) {
+        EXIT_ERROR
+    } else if has(NodeStatus::Unreachable) {
+        EXIT_REMOTE
+    } else if !report.findings.is_empty() {
+        EXIT_FINDINGS
+    } else {
+        0
+    }
+}
+
+fn verify_text(report: &VerifyReport, workdir: &Path) -> String {
+    let mut out = format!("work directory {}\n", workdir.display());
+    for n in &report.nodes {
+        let status = match n.status {
+            NodeStatus::Match => "match".to_string(),
+            NodeStatus::Drift => "DRIFT".to_string(),
+            NodeStatus::Unreachable => "UNREACHABLE".to_string(),
+            NodeStatus::InventoryProblem => "INVENTORY PROBLEM".to_string(),
+        };
+        let keys: Vec<String> = n
+            .keys
+            .iter()
+            .map(|(dir, names)| format!("{dir} [{}]", names.join(" ")))
+            .collect();
+        out.push_str(&format!("  {:<28} {:<24} {status}", n.node, n.address));
+        if !keys.is_empty() {
+            out.push_str(&format!(": {}", keys.join(", ")));
+        }
+        if let Some(engine) = &n.container {
+            out.push_str(&format!(" (+{engine} container)"));
+        }
+        out.push('\n');
+    }
+    for f in &report.findings {
+        out.push_str(&finding_line(f));
+    }
+    let reached = report
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.status, NodeStatus::Match | NodeStatus::Drift))
+        .count();
+    out.push_str(&format!(
+        "{} of {} node(s) reached; {}; {}\n",
+        reached,
+        report.nodes.len(),
+        if report.nodes_agree {
+            "the reached nodes agree with each other"
+        } else {
+            "the nodes DISAGREE with each other"
+        },
+        if report.ok {
+            "all match the work directory".to_string()
+        } else {
+            format!("{} finding(s)", report.findings.len())
+        }
+    ));
+    out
+}
+
+/// One finding: level, code, node place dir/key, message, fix. Never key material.
+pub fn finding_line(f: &NodeFinding) -> String {
+    let level = match f.level {
+        Level::Critical => "CRITICAL",
+        Level::Error => "ERROR",
+        Level::Warning => "WARNING",
+    };
+    let mut at = vec![];
+    if !f.node.is_empty() {
+        at.push(f.node.clone());
+    }
+    if let Some(place) = f.place {
+        at.push(place.to_string());
+    }
+    match (&f.dir, &f.key) {
+        (Some(d), Some(k)) => at.push(format!("{d}/{k}")),
+        (Some(d), None) => at.push(d.clone()),
+        _ => {}
+    }
+    format!(
+        "{level} {} {}: {} (fix: {})\n",
+        f.code,
+        at.join(" "),
+        f.message,
+        f.fix
+    )
+}
