@@ -1,0 +1,301 @@
+//! `verify` and `adopt --from-node` against real sshd daemons (one per simulated keystone
+//! node, each with its own /var/lib/config-data in a private mount namespace; see
+//! `nodes_harness`). The binary runs the system ssh client with strict host key checking.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
+mod cli_support;
+mod nodes_harness;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE;
+
+use cli_support::{Env, Out};
+use nodes_harness::{Cluster, SshNode};
+
+/// A key as keystone writes it, distinct per `seed`.
+fn key(seed: u8) -> String {
+    URL_SAFE.encode([seed; 32])
+}
+
+const FERNET: [(&str, u8); 3] = [("0", 10), ("1", 11), ("2", 12)];
+const CREDENTIAL: [(&str, u8); 2] = [("0", 20), ("1", 21)];
+
+fn write_repo(dir: &Path, files: &[(&str, u8)]) {
+    fs::create_dir_all(dir).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+    for (name, seed) in files {
+        let path = dir.join(name);
+        fs::write(&path, key(*seed)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// A work directory holding FERNET and CREDENTIAL.
+fn workdir(env: &Env) -> PathBuf {
+    let wd = env.path("wd");
+    write_repo(&wd.join("keys/fernet-keys"), &FERNET);
+    write_repo(&wd.join("keys/credential-keys"), &CREDENTIAL);
+    wd
+}
+
+fn put_keys(node: &SshNode, sub: &str, files: &[(&str, u8)]) {
+    let owned: Vec<(&str, Vec<u8>)> = files
+        .iter()
+        .map(|(n, s)| (*n, key(*s).into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = owned.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+    node.put(sub, &refs, 0o600);
+}
+
+/// Every node holds exactly the work directory's keys.
+fn in_sync(cluster: &Cluster) {
+    for node in &cluster.nodes {
+        put_keys(node, "fernet-keys", &FERNET);
+        put_keys(node, "credential-keys", &CREDENTIAL);
+    }
+}
+
+fn verify(env: &Env, cluster: &Cluster, wd: &Path, extra: &[(&str, u16)], json: bool) -> Out {
+    let inventory = cluster.inventory(extra);
+    let mut cmd = env
+        .cmd()
+        .env("HOME", env.root())
+        .args(["verify", "--timeout", "20", "--workdir"])
+        .arg(wd)
+        .arg("--inventory")
+        .arg(&inventory);
+    if json {
+        cmd = cmd.args(["-f", "json"]);
+    }
+    cmd.run()
+}
+
+/// Codes of the findings naming `node`.
+fn codes_of(report: &serde_json::Value, node: &str) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["node"] == node)
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["key"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn assert_no_key_material(out: &Out) {
+    for seed in FERNET
+        .iter()
+        .chain(&CREDENTIAL)
+        .map(|(_, s)| *s)
+        .chain([13, 99])
+    {
+        assert!(
+            !out.all().contains(&key(seed)),
+            "key material printed:\n{}",
+            out.all()
+        );
+    }
+}
+
+#[test]
+fn all_nodes_in_sync_exit_0() {
+    if !nodes_harness::require("all_nodes_in_sync_exit_0") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let cluster = Cluster::start(2);
+    in_sync(&cluster);
+    let out = verify(&env, &cluster, &wd, &[], false);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("ctl-0") && out.stdout.contains("ctl-1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("all match the work directory"),
+        "{}",
+        out.stdout
+    );
+    let json = verify(&env, &cluster, &wd, &[], true);
+    json.expect_code(0);
+    let report = json.json();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["nodes_agree"], true);
+    assert_eq!(
+        report["nodes"][0]["keys"]["fernet-keys"],
+        serde_json::json!(["0", "1", "2"])
+    );
+    assert_no_key_material(&json);
+}
+
+#[test]
+fn extra_higher_key_is_critical_and_nodes_disagree() {
+    if !nodes_harness::require("extra_higher_key_is_critical_and_nodes_disagree") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let cluster = Cluster::start(2);
+    in_sync(&cluster);
+    cluster.nodes[1].put_file("fernet-keys", "3", key(13).as_bytes(), 0o600);
+    let out = verify(&env, &cluster, &wd, &[], true);
+    out.expect_code(1);
+    let report = out.json();
+    assert_eq!(
+        codes_of(&report, "ctl-1"),
+        [("node-key-extra-primary".to_string(), "3".to_string())]
+    );
+    assert!(codes_of(&report, "ctl-0").is_empty());
+    assert_eq!(report["nodes_agree"], false);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "nodes-disagree")
+    );
+    let text = verify(&env, &cluster, &wd, &[], false);
+    assert!(
+        text.stdout
+            .contains("CRITICAL node-key-extra-primary ctl-1 host fernet-keys/3"),
+        "{}",
+        text.stdout
+    );
+    assert_no_key_material(&out);
+    assert_no_key_material(&text);
+}
+
+#[test]
+fn missing_different_and_wrong_mode_keys_are_named() {
+    if !nodes_harness::require("missing_different_and_wrong_mode_keys_are_named") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let cluster = Cluster::start(3);
+    in_sync(&cluster);
+    fs::remove_file(cluster.nodes[0].dir("fernet-keys").join("1")).unwrap();
+    cluster.nodes[1].put_file("credential-keys", "1", key(99).as_bytes(), 0o600);
+    fs::set_permissions(
+        cluster.nodes[2].dir("fernet-keys").join("2"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = verify(&env, &cluster, &wd, &[], true);
+    out.expect_code(1);
+    let report = out.json();
+    assert_eq!(
+        codes_of(&report, "ctl-0"),
+        [("node-key-missing".to_string(), "1".to_string())]
+    );
+    assert_eq!(
+        codes_of(&report, "ctl-1"),
+        [("node-key-different".to_string(), "1".to_string())]
+    );
+    assert_eq!(
+        codes_of(&report, "ctl-2"),
+        [("node-mode-wrong".to_string(), "2".to_string())]
+    );
+    let dirs: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["dir"].as_str())
+        .collect();
+    assert!(dirs.contains(&"credential-keys") && dirs.contains(&"fernet-keys"));
+    assert_no_key_material(&out);
+}
+
+#[test]
+fn jws_public_key_missing_on_a_node() {
+    if !nodes_harness::require("jws_public_key_missing_on_a_node") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let public = wd.join("keys/jws-keys/public");
+    fs::create_dir_all(&public).unwrap();
+    fs::write(
+        public.join("public.pem"),
+        b"-----BEGIN PUBLIC KEY-----\nA\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    fs::set_permissions(public.join("public.pem"), fs::Permissions::from_mode(0o644)).unwrap();
+    let cluster = Cluster::start(2);
+    in_sync(&cluster);
+    let pem = fs::read(public.join("public.pem")).unwrap();
+    cluster.nodes[0].put("jws-keys/public", &[("public.pem", &pem)], 0o644);
+    cluster.nodes[1].put("jws-keys/public", &[], 0o644);
+    let out = verify(&env, &cluster, &wd, &[], true);
+    out.expect_code(1);
+    let report = out.json();
+    assert!(codes_of(&report, "ctl-0").is_empty(), "{report}");
+    assert_eq!(
+        codes_of(&report, "ctl-1"),
+        [(
+            "node-jws-public-missing".to_string(),
+            "public.pem".to_string()
+        )]
+    );
+}
+
+#[test]
+fn an_unreachable_node_exits_3_and_the_others_are_reported() {
+    if !nodes_harness::require("an_unreachable_node_exits_3_and_the_others_are_reported") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let mut cluster = Cluster::start(2);
+    in_sync(&cluster);
+    cluster.nodes[1].stop();
+    let dead = nodes_harness::free_port();
+    let out = verify(&env, &cluster, &wd, &[("ctl-gone", dead)], true);
+    out.expect_code(3);
+    let report = out.json();
+    let status: Vec<(&str, &str)> = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap(), n["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("ctl-0", "match"),
+            ("ctl-1", "unreachable"),
+            ("ctl-gone", "unreachable")
+        ]
+    );
+    assert_eq!(codes_of(&report, "ctl-1")[0].0, "node-unreachable");
+}
+
+#[test]
+fn bad_inventory_exits_2_with_a_hint() {
+    let env = Env::new();
+    let wd = workdir(&env);
+    let inventory = env.path("inventory.yaml");
+    fs::write(&inventory, "- not\n- an inventory\n").unwrap();
+    let out = env
+        .cmd()
+        .env("HOME", env.root())
+        .args(["verify", "--workdir"])
+        .arg(&wd)
+        .arg("--inventory")
+        .arg(&inventory)
+        .run();
+    out.expect_code(2);
+    assert!(out.stderr.contains("inventory.yaml"), "{}", out.stderr);
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+}
