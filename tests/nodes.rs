@@ -299,3 +299,85 @@ fn bad_inventory_exits_2_with_a_hint() {
     assert!(out.stderr.contains("inventory.yaml"), "{}", out.stderr);
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
 }
+
+fn adopt_from(env: &Env, cluster: &Cluster, wd: &Path, node: &str) -> Out {
+    let inventory = cluster.inventory(&[]);
+    env.cmd()
+        .env("HOME", env.root())
+        .args(["adopt", "--from-node", node, "--timeout", "20", "--workdir"])
+        .arg(wd)
+        .arg("--inventory")
+        .arg(&inventory)
+        .run()
+}
+
+#[test]
+fn adopt_from_node_copies_the_agreed_keys() {
+    if !nodes_harness::require("adopt_from_node_copies_the_agreed_keys") {
+        return;
+    }
+    let env = Env::new();
+    let cluster = Cluster::start(2);
+    in_sync(&cluster);
+    // Rotated in place on every node (the playbook): key 3 is the nodes' primary.
+    for node in &cluster.nodes {
+        node.put_file("fernet-keys", "3", key(13).as_bytes(), 0o600);
+    }
+    let wd = env.path("wd");
+    let out = adopt_from(&env, &cluster, &wd, "ctl-1");
+    out.expect_code(0);
+    assert!(out.stdout.contains("node ctl-1"), "{}", out.stdout);
+    assert_no_key_material(&out);
+    let fernet = cli_support::files(&wd.join("keys/fernet-keys"));
+    let want: Vec<(String, Vec<u8>)> = [("0", 10), ("1", 11), ("2", 12), ("3", 13)]
+        .iter()
+        .map(|(n, s)| (n.to_string(), key(*s).into_bytes()))
+        .collect();
+    assert_eq!(fernet.into_iter().collect::<Vec<_>>(), want);
+    assert_eq!(
+        cli_support::key_numbers(&wd.join("keys/credential-keys")),
+        [0, 1]
+    );
+    assert_eq!(cli_support::mode(&wd.join("keys/fernet-keys")), 0o700);
+    assert_eq!(cli_support::mode(&wd.join("keys/fernet-keys/3")), 0o600);
+    // The work directory now matches every node.
+    verify(&env, &cluster, &wd, &[], false).expect_code(0);
+    // Again: nothing to adopt.
+    let again = adopt_from(&env, &cluster, &wd, "ctl-0");
+    again.expect_code(0);
+    assert!(
+        again.stdout.contains("nothing to adopt"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn adopt_from_node_refuses_when_nodes_disagree() {
+    if !nodes_harness::require("adopt_from_node_refuses_when_nodes_disagree") {
+        return;
+    }
+    let env = Env::new();
+    let cluster = Cluster::start(3);
+    in_sync(&cluster);
+    cluster.nodes[2].put_file("fernet-keys", "3", key(13).as_bytes(), 0o600);
+    let wd = env.path("wd");
+    let out = adopt_from(&env, &cluster, &wd, "ctl-0");
+    out.expect_code(2);
+    assert!(out.stderr.contains("disagree"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ctl-0, ctl-1") && out.stderr.contains("ctl-2"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+    assert!(!wd.exists(), "nothing may be written");
+    assert_no_key_material(&out);
+    let unknown = adopt_from(&env, &cluster, &wd, "ctl-9");
+    unknown.expect_code(2);
+    assert!(
+        unknown.stderr.contains("ctl-9 is not a keystone node"),
+        "{}",
+        unknown.stderr
+    );
+}

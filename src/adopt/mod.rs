@@ -156,6 +156,19 @@ impl Side {
 /// Finds the deployed keys and imports them (see the module doc for every rule).
 pub fn adopt(opts: &AdoptOptions) -> Result<AdoptReport> {
     let (deployed, origin) = find_deployed(opts)?;
+    adopt_deployed(opts, deployed, origin, true)
+}
+
+/// Imports keys already read from `origin` (a file, or a live node for `adopt
+/// --from-node`). `record_source`: the origin is a record (passwords file, plan) that may
+/// hold tripleoclient's undeployed keys, so the work directory's own `fernet.yaml` is
+/// checked for that trap; a live node is what keystone uses, so it is never second-guessed.
+pub fn adopt_deployed(
+    opts: &AdoptOptions,
+    deployed: DeployedKeys,
+    origin: String,
+    record_source: bool,
+) -> Result<AdoptReport> {
     let local = WorkdirLayout::new(&opts.workdir);
     let mut sides = vec![side(
         RepoKind::Fernet,
@@ -185,7 +198,7 @@ pub fn adopt(opts: &AdoptOptions) -> Result<AdoptReport> {
         .iter()
         .any(|s| matches!(s.compared(), Compared::Differs { .. }));
     if differs && !opts.replace_workdir {
-        if workdir_was_deployed(&opts.workdir, &sides) {
+        if record_source && workdir_was_deployed(&opts.workdir, &sides) {
             report.status = AdoptStatus::WorkdirIsDeployed;
             report.warnings.push(trap_warning(&origin));
             report.repositories = sides.iter().map(|s| describe(s, "kept")).collect();

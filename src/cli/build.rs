@@ -242,6 +242,8 @@ pub struct AdoptArgs {
     /// Show what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub nodes: super::nodes::FromNodeArgs,
 }
 
 pub fn pack(args: PackArgs) -> Result<Outcome, Error> {
@@ -496,7 +498,7 @@ pub fn adopt(args: AdoptArgs) -> Result<Outcome, Error> {
         ..Default::default()
     };
     let settings = settings(args.config.as_deref(), flags)?;
-    let report = overcloud_keys::adopt::adopt(&overcloud_keys::adopt::AdoptOptions {
+    let opts = overcloud_keys::adopt::AdoptOptions {
         stack: settings.stack.clone(),
         workdir: settings.workdir.clone(),
         from: args.from,
@@ -507,7 +509,11 @@ pub fn adopt(args: AdoptArgs) -> Result<Outcome, Error> {
         },
         dry_run: args.dry_run,
         replace_workdir: args.replace_workdir,
-    })?;
+    };
+    let report = match &args.nodes.from_node {
+        Some(node) => super::nodes::adopt_from_node(node, &args.nodes.ssh, &settings, &opts)?,
+        None => overcloud_keys::adopt::adopt(&opts)?,
+    };
     Ok(reported(
         output::adopt_text(&report),
         &report,

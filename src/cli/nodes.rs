@@ -41,6 +41,23 @@ pub struct SshArgs {
     pub timeout: u64,
 }
 
+/// `adopt --from-node` flags (flattened into `adopt`).
+#[derive(Debug, Args)]
+pub struct FromNodeArgs {
+    /// Copy the Fernet and credential keys from this keystone node (inventory name).
+    ///
+    /// For clouds with no usable passwords file, or rotated in place by tripleo-ansible's
+    /// rotate-fernet-keys playbook. First fingerprints every keystone node of the inventory
+    /// (as `verify`); unless all are reached and hold the same repositories it refuses and
+    /// prints the disagreement (exit 2; 3 when a node is unreachable). The keys travel over
+    /// ssh, are validated as keystone reads them and written atomically (0600 files, 0700
+    /// directories), then checked. The --replace-workdir and --dry-run rules of adopt apply.
+    #[arg(long, value_name = "NODE", conflicts_with = "from")]
+    pub from_node: Option<String>,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
 /// `verify` flags.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -213,4 +230,15 @@ pub fn finding_line(f: &NodeFinding) -> String {
         f.message,
         f.fix
     )
+}
+
+/// `adopt --from-node NODE`: the nodes' agreement first, then the copy.
+pub fn adopt_from_node(
+    from: &str,
+    args: &SshArgs,
+    settings: &Settings,
+    opts: &overcloud_keys::adopt::AdoptOptions,
+) -> Result<overcloud_keys::adopt::AdoptReport, Error> {
+    let target = target(args, settings)?;
+    nodes::adopt_from_node(&target, from, opts)
 }

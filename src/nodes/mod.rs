@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod expected;
+pub mod fetch;
 pub mod inventory;
 pub mod remote;
 pub mod transport;
@@ -61,4 +62,36 @@ pub fn verify(target: &Target, workdir: &Path) -> Result<verify::VerifyReport> {
     let nodes = target.nodes()?;
     let scans = verify::scan(&nodes, &target.root(), &target.ssh, target.forks);
     Ok(verify::compare(&expected, &nodes, &scans, target.owner()))
+}
+
+/// `adopt --from-node`: refuses unless every keystone node was reached and all hold the same
+/// Fernet and credential repositories, then copies `from`'s into the work directory through
+/// the adopt machinery (atomic 0600/0700, repository check, `--replace-workdir` rules).
+pub fn adopt_from_node(
+    target: &Target,
+    from: &str,
+    opts: &crate::adopt::AdoptOptions,
+) -> Result<crate::adopt::AdoptReport> {
+    let nodes = target.nodes()?;
+    let Some(index) = nodes.iter().position(|n| n.name == from) else {
+        return Err(NodeError::UnknownNode {
+            node: from.to_string(),
+            path: target.inventory.clone(),
+            known: nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    };
+    let scans = verify::scan(&nodes, &target.root(), &target.ssh, target.forks);
+    fetch::require_agreement(&nodes, &scans)?;
+    let seen = scans[index]
+        .as_ref()
+        .expect("agreement means every node was reached");
+    let node = &nodes[index];
+    let deployed = fetch::fetch(node, &target.root(), &target.ssh, seen)?;
+    let origin = format!("node {} ({})", node.name, verify::address(node));
+    crate::adopt::adopt_deployed(opts, deployed, origin, false)
 }

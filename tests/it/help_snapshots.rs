@@ -28,6 +28,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["plan", "rotation"],
     &["plan", "cutover"],
     &["switch"],
+    &["verify"],
 ];
 
 #[test]
