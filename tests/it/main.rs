@@ -12,6 +12,8 @@ mod heat_harness;
 mod heat_versions;
 #[path = "../keystone_harness/mod.rs"]
 mod keystone_harness;
+#[path = "../nodes_harness/mod.rs"]
+mod nodes_harness;
 #[path = "../swift_harness/mod.rs"]
 mod swift_harness;
 #[path = "../support/venv.rs"]
@@ -34,6 +36,7 @@ mod interop_swift;
 mod interop_token;
 mod jws_extra_config;
 mod keys_from;
+mod nodes;
 mod plan;
 mod release;
 mod render_snapshots;

@@ -68,7 +68,7 @@ pub fn require(test: &str) -> bool {
             panic!("{test}: real sshd unavailable under CI: {why}")
         }
         Some(why) => {
-            eprintln!("note: {test} SKIPPED (not run): {why}");
+            crate::cli_support::skip(test, &format!("real sshd unavailable: {why}"));
             false
         }
     }

@@ -4,8 +4,7 @@
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
 
-mod cli_support;
-mod nodes_harness;
+use crate::{cli_support, nodes_harness};
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
