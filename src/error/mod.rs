@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+pub mod nodes;
 pub mod pack;
 pub mod swift;
 
@@ -215,9 +216,9 @@ pub enum Error {
     /// Swift, Keystone or an upload input (see [`swift::SwiftError`]).
     #[error(transparent)]
     Swift(#[from] swift::SwiftError),
-    /// The keystone nodes: inventory, SSH, remote output (see [`crate::nodes::NodeError`]).
+    /// The keystone nodes: inventory, SSH, remote output (see [`nodes::NodeError`]).
     #[error(transparent)]
-    Nodes(#[from] crate::nodes::NodeError),
+    Nodes(#[from] nodes::NodeError),
 }
 
 fn key_prefix(key: &str) -> String {
