@@ -42,6 +42,10 @@ pub const CODES: &[&str] = &[
     "dir-mode-too-open",
     "owner-mismatch",
     "too-many-keys",
+    "key-symlink",
+    "key-not-regular",
+    "key-duplicate",
+    "key-count-absurd",
     "jws-private-missing",
     "jws-private-invalid",
     "jws-public-missing",
@@ -191,6 +195,36 @@ impl Collector {
         }
     }
 
+    /// Returns false (after recording why) when a key entry is not a regular file: a link is
+    /// never followed (a repository owned by the keystone user could point root at any
+    /// root-only file), a FIFO would block and a device would never end.
+    fn regular_key_file(&mut self, path: &Path, meta: &fs::Metadata) -> bool {
+        let (code, what) = if meta.file_type().is_symlink() {
+            (
+                "key-symlink",
+                "a symbolic link: keys are never read, packed or rewritten through one",
+            )
+        } else if !meta.is_file() {
+            (
+                "key-not-regular",
+                "not a regular file (a FIFO, device or socket)",
+            )
+        } else {
+            return true;
+        };
+        self.add(
+            code,
+            Severity::Error,
+            path,
+            what.into(),
+            format!(
+                "replace {} with a regular 0600 key file, or remove it",
+                path.display()
+            ),
+        );
+        false
+    }
+
     /// Returns false (after recording why) when `path` is not a usable directory.
     fn directory(&mut self, path: &Path, secret: bool, opts: &CheckOptions) -> bool {
         match fs::metadata(path) {
@@ -239,7 +273,8 @@ fn list(path: &Path, c: &mut Collector) -> Vec<(String, PathBuf, fs::Metadata)> 
         Ok(entries) => {
             for entry in entries.flatten() {
                 let entry_path = entry.path();
-                if let Ok(meta) = fs::metadata(&entry_path) {
+                // The entry itself, not what a link points to: links are findings, never read.
+                if let Ok(meta) = fs::symlink_metadata(&entry_path) {
                     out.push((
                         entry.file_name().to_string_lossy().into_owned(),
                         entry_path,
@@ -309,8 +344,11 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                 }
                 continue;
             };
+            if !c.regular_key_file(&entry_path, &meta) {
+                continue;
+            }
             c.mode(&entry_path, &meta, true, opts);
-            let content = match fs::read(&entry_path) {
+            let content = match crate::fsutil::read_key_file(&entry_path) {
                 Ok(content) => zeroize::Zeroizing::new(content),
                 Err(e) => {
                     c.add(
@@ -394,6 +432,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
         for entry in keys.values_mut() {
             entry.role = role_of(entry.index, max).to_string();
         }
+        check_duplicates(path, &keys, &mut c);
         check_key_numbers(path, kind, &keys, opts, &mut c);
     }
     Ok(RepoReport {
@@ -403,6 +442,42 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
         findings: c.findings,
     })
 }
+
+/// The same key under two numbers (a hand copy, a key 1 mirrored from 0): keystone works,
+/// but the repository holds fewer distinct keys than its count says.
+fn check_duplicates(path: &Path, keys: &BTreeMap<u64, KeyEntry>, c: &mut Collector) {
+    let mut by_fingerprint: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for entry in keys.values() {
+        by_fingerprint
+            .entry(&entry.fingerprint)
+            .or_default()
+            .push(entry.index);
+    }
+    for indices in by_fingerprint.values().filter(|i| i.len() > 1) {
+        c.add(
+            "key-duplicate",
+            Severity::Warning,
+            path,
+            format!("keys {indices:?} are the same key"),
+            "rotate: each rotation stages a new random key, and the copies age out".into(),
+        );
+    }
+    if keys.len() > MAX_SANE_KEYS {
+        c.add(
+            "key-count-absurd",
+            Severity::Error,
+            path,
+            format!(
+                "{} keys: keystone tries every one on every token, and no rotation schedule needs more than {MAX_SANE_KEYS}",
+                keys.len()
+            ),
+            "restore the repository from a good node or the work directory".into(),
+        );
+    }
+}
+
+/// More keys than any rotation schedule needs (keystone decrypts with each in turn).
+const MAX_SANE_KEYS: usize = 1000;
 
 fn check_key_numbers(
     path: &Path,
@@ -499,7 +574,10 @@ pub fn check_jws(
                 continue;
             }
             c.mode(&path, &meta, false, opts);
-            match fs::read(&path).ok().and_then(|pem| jws::PublicKey::from_pem(&pem).ok()) {
+            match crate::fsutil::read_key_file(&path)
+                .ok()
+                .and_then(|pem| jws::PublicKey::from_pem(&pem).ok())
+            {
                 Some(public) => {
                     public_fps.push(public.fingerprint());
                     keys.push(KeyEntry { name, index: 0, role: "public".into(), fingerprint: public.fingerprint() });
@@ -549,7 +627,7 @@ pub fn check_jws(
                 Err(_) => continue,
             };
             c.mode(&path, &meta, true, opts);
-            let parsed = fs::read(&path)
+            let parsed = crate::fsutil::read_key_file(&path)
                 .ok()
                 .map(zeroize::Zeroizing::new)
                 .and_then(|pem| jws::KeyPair::from_pem(&pem).ok());

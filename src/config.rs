@@ -167,8 +167,7 @@ pub const DEFAULT_MAX_ACTIVE_KEYS: usize = 5;
 impl ConfigFile {
     /// Reads and parses a TOML config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(crate::fsutil::io_err("read config file", path))?;
+        let text = crate::fsutil::read_text(path)?;
         toml::from_str(&text).map_err(|e| Error::Config {
             file: path.to_path_buf(),
             message: e.to_string().trim_end().replace('\n', " "),
@@ -205,6 +204,7 @@ impl ConfigFile {
                 format!("{} is not an absolute path", workdir.display()),
             ));
         }
+        printable_path(&workdir).map_err(|m| bad("workdir", m))?;
         let artifact_dir = flags
             .artifact_dir
             .or(self.artifact_dir)
@@ -215,6 +215,7 @@ impl ConfigFile {
                 format!("{} is not an absolute path", artifact_dir.display()),
             ));
         }
+        printable_path(&artifact_dir).map_err(|m| bad("artifact_dir", m))?;
         heat::validate_artifact_path(&artifact_dir.to_string_lossy())
             .map_err(|e| bad("artifact_dir", e.to_string()))?;
         let max_active_keys = flags
@@ -286,6 +287,19 @@ impl ConfigFile {
             new_keys: flags.new_keys.unwrap_or(false),
             home: home_dir(),
         })
+    }
+}
+
+/// A path that is rendered into YAML and JSON: UTF-8, no control characters (a newline in a
+/// comment would start a new YAML line).
+fn printable_path(path: &Path) -> std::result::Result<(), String> {
+    match path.to_str() {
+        None => Err(format!("{} is not UTF-8", path.display())),
+        Some(text) if text.chars().any(char::is_control) => Err(format!(
+            "{:?} holds a control character (newline, tab, ...)",
+            text
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -248,7 +248,7 @@ pub fn read_dir_files(dir: &Path) -> Result<Vec<DirFile>> {
         if meta.is_file() {
             out.push(DirFile {
                 name: entry.file_name().to_string_lossy().into_owned(),
-                content: zeroize::Zeroizing::new(read_small(&path)?),
+                content: zeroize::Zeroizing::new(read_key_file(&path)?),
                 mode: meta.permissions().mode() & 0o7777,
             });
         }
@@ -267,21 +267,55 @@ pub fn effective_owner(explicit: &Owner, existing: &Path) -> Owner {
     }
 }
 
-/// Reads a whole small file (keys are bytes to a few KB).
+/// Largest file `read_small` reads (configs, manifests, records, a key tarball).
+pub const MAX_SMALL_FILE: u64 = 64 << 20;
+/// Largest key file read (a Fernet key is 44 bytes, a PEM key under 1 KiB).
+pub const MAX_KEY_FILE: u64 = 64 << 10;
+
+/// Reads a whole small input file: a regular file only, capped (see [`read_input`]).
 pub fn read_small(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(io_err("read", path))
+    read_input(path, MAX_SMALL_FILE)
+}
+
+/// Reads a small text input (a config, an environment, an inventory): as [`read_small`],
+/// and it must be UTF-8; the error names the file.
+pub fn read_text(path: &Path) -> Result<String> {
+    String::from_utf8(read_small(path)?).map_err(|e| Error::InvalidValue {
+        name: "input file",
+        value: path.display().to_string(),
+        reason: format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    })
+}
+
+/// Reads a key file inside a repository: as [`read_input`], and never through a symbolic
+/// link (`O_NOFOLLOW`): a repository owned by the keystone user must not make root read, pack
+/// or hand back any root-only file that has a key's shape.
+pub fn read_key_file(path: &Path) -> Result<Vec<u8>> {
+    read_regular(path, MAX_KEY_FILE, nix::fcntl::OFlag::O_NOFOLLOW.bits())
 }
 
 /// Reads a whole input file (a config, an exported environment, a tarball) of at most
 /// `cap` bytes. Only a regular file is read: it is opened non-blocking (a FIFO cannot hang
 /// the run) and checked with fstat before the first byte (a device never ends).
 pub fn read_input(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    read_regular(path, cap, 0)
+}
+
+fn read_regular(path: &Path, cap: u64, flags: i32) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits() | flags)
         .open(path)
-        .map_err(io_err("read", path))?;
+        .map_err(|source| match source.raw_os_error() {
+            // O_NOFOLLOW on a symbolic link.
+            Some(40) => Error::InvalidValue {
+                name: "key file",
+                value: path.display().to_string(),
+                reason: "is a symbolic link: keys are never read through one".into(),
+            },
+            _ => io_err("read", path)(source),
+        })?;
     let meta = file.metadata().map_err(io_err("inspect", path))?;
     let refuse = |reason: String| Error::InvalidValue {
         name: "input file",
@@ -305,6 +339,80 @@ pub fn read_input(path: &Path, cap: u64) -> Result<Vec<u8>> {
         return Err(refuse(format!("grew past {cap} bytes while being read")));
     }
     Ok(out)
+}
+
+/// How long [`lock`] waits for another writer, in milliseconds (`--lock-timeout`).
+static LOCK_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
+
+/// Sets how long [`lock`] waits for another writer before giving up.
+pub fn set_lock_timeout(timeout: std::time::Duration) {
+    LOCK_TIMEOUT_MS.store(
+        u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// An exclusive advisory lock on what one writer changes (see [`lock`]); released when
+/// dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+/// Takes the exclusive lock of `target` (a repository, a work directory, an output file):
+/// an advisory `flock` on the directory that holds it, so no lock file is ever created
+/// (nothing appears beside a repository, and a refused run leaves the tree as it was) and
+/// nothing is ever put inside a key directory keystone reads. Waits up to the lock timeout
+/// for the writer that holds it, then refuses, naming the holder's pid. Every writer takes
+/// it, so concurrent runs are serialized and every run that reports success has taken
+/// effect. (Writers of neighbours in the same directory wait for each other too: coarser,
+/// never wrong.)
+pub fn lock(target: &Path) -> Result<Lock> {
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = parent_of(target);
+    if !dir.is_dir() {
+        create_parents(target)?;
+    }
+    let timeout = std::time::Duration::from_millis(
+        LOCK_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let started = std::time::Instant::now();
+    let mut handle = File::open(&dir).map_err(io_err("open for locking", &dir))?;
+    loop {
+        match Flock::lock(handle, FlockArg::LockExclusiveNonblock) {
+            Ok(held) => return Ok(Lock { _lock: held }),
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < timeout => {
+                handle = back;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                return Err(Error::Locked {
+                    target: target.to_path_buf(),
+                    lock: dir.clone(),
+                    holder: lock_holder(&dir).unwrap_or_else(|| "unknown".into()),
+                    waited: timeout.as_secs_f64(),
+                });
+            }
+            Err((_, errno)) => return Err(io_err("lock", &dir)(io::Error::from(errno))),
+        }
+    }
+}
+
+/// The pid holding a `flock` on `dir`, from `/proc/locks` (`N: FLOCK ADVISORY WRITE PID
+/// MAJ:MIN:INODE ...`).
+fn lock_holder(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = fs::metadata(dir).ok()?.ino();
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let flock = fields.get(1) == Some(&"FLOCK");
+        let ours = fields
+            .get(5)
+            .and_then(|id| id.rsplit(':').next())
+            .is_some_and(|i| i == inode.to_string());
+        (flock && ours).then(|| fields.get(4).map(|p| p.to_string()))?
+    })
 }
 
 /// What a write did (or would do).

@@ -169,6 +169,10 @@ pub fn adopt_deployed(
     origin: String,
     record_source: bool,
 ) -> Result<AdoptReport> {
+    // One writer of the work directory at a time (a dry run writes nothing: no lock).
+    let _lock = (!opts.dry_run)
+        .then(|| fsutil::lock(&opts.workdir))
+        .transpose()?;
     let local = WorkdirLayout::new(&opts.workdir);
     let mut sides = vec![side(
         RepoKind::Fernet,

@@ -166,7 +166,7 @@ pub fn entries(layout: &Layout, sources: &Sources) -> Result<Vec<Entry>> {
         out.push(dir_entry(layout, dirs::JWS_PRIVATE));
         out.push(dir_entry(layout, dirs::JWS_PUBLIC));
         // staged.pem stays on the undercloud: nodes need it only once promoted.
-        let private = fsutil::read_small(&jws.private.join(PRIVATE_KEY_FILE))?;
+        let private = fsutil::read_key_file(&jws.private.join(PRIVATE_KEY_FILE))?;
         out.push(file_entry(
             layout,
             dirs::JWS_PRIVATE,

@@ -24,6 +24,14 @@ pub struct Cli {
     #[arg(short = 'f', long = "format", global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
+    /// Seconds to wait for another run that is changing the same repository or work directory.
+    ///
+    /// Every writer takes a lock beside what it changes (`.<name>.lock`); a run that cannot
+    /// get it within this time exits 2 naming the holder's pid, having changed nothing.
+    /// Default: 10.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0)]
+    pub lock_timeout: f64,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -109,8 +117,42 @@ pub enum Command {
     Verify(crate::cli::nodes::VerifyArgs),
 }
 
+/// Every argument must be UTF-8 without control characters: paths and names end up in YAML,
+/// JSON and shell scripts, where a newline could add a top-level key and a non-UTF-8 name
+/// cannot be written at all. Refused before anything is read or written.
+fn check_arguments() -> Result<(), Error> {
+    for arg in std::env::args_os().skip(1) {
+        let bad = match arg.to_str() {
+            None => Some("is not UTF-8"),
+            Some(text) if text.chars().any(char::is_control) => {
+                Some("holds a control character (newline, tab, ...)")
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = bad {
+            return Err(Error::InvalidValue {
+                name: "argument",
+                value: format!("{:?}", arg.to_string_lossy()),
+                reason: format!(
+                    "{reason}: paths and names are rendered into YAML, JSON and shell scripts; rename it"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs the parsed command: each group's handler lives in its module.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    check_arguments()?;
+    let timeout = std::time::Duration::try_from_secs_f64(cli.lock_timeout).map_err(|_| {
+        Error::InvalidValue {
+            name: "--lock-timeout",
+            value: cli.lock_timeout.to_string(),
+            reason: "must be a number of seconds, 0 or more".into(),
+        }
+    })?;
+    overcloud_keys::fsutil::set_lock_timeout(timeout);
     match cli.command {
         Command::Fernet(cmd) => keys::numbered(RepoKind::Fernet, cmd),
         Command::Receipt(cmd) => keys::numbered(RepoKind::Receipt, cmd),

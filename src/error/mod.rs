@@ -213,6 +213,18 @@ pub enum Error {
         /// Why the plan container was not checked.
         why: String,
     },
+    /// Another run holds the lock of what this run would change.
+    #[error("{} is being changed by another overcloud-keys run (pid {holder}, lock on {}); waited {waited} s", target.display(), lock.display())]
+    Locked {
+        /// What is locked (a repository, a work directory, a file).
+        target: PathBuf,
+        /// The directory whose lock is held.
+        lock: PathBuf,
+        /// The holder's pid, as it wrote it.
+        holder: String,
+        /// Seconds waited.
+        waited: f64,
+    },
     /// Swift, Keystone or an upload input (see [`swift::SwiftError`]).
     #[error(transparent)]
     Swift(#[from] swift::SwiftError),
@@ -272,8 +284,10 @@ impl Error {
             Error::RepositoryMissing(_) => {
                 "create it first with `overcloud-keys <kind> setup --key-repository DIR`".into()
             }
+            // Never a destructive fix here: a mode, an owner or a stray file is repaired in
+            // place, and `setup --force` would replace every key (every token invalid).
             Error::InvalidRepository { path, .. } => format!(
-                "run `overcloud-keys repo check {}` for every finding and its fix; or replace it with `setup --force`",
+                "run `overcloud-keys repo check {}`: every finding names its repair (chmod, chown, moving a stray file out); no key needs replacing for those",
                 path.display()
             ),
             Error::CredentialKeysExist(_) => {
@@ -322,6 +336,9 @@ impl Error {
             }
             Error::NoDeployedKeys { .. } => {
                 "a new cloud needs no adoption: run `overcloud-keys build`; otherwise pass --from FILE (`openstack stack environment show <stack> -f yaml`, a passwords file, plan-environment.yaml or a plan export)".into()
+            }
+            Error::Locked { .. } => {
+                "wait for that run to finish and run again (nothing was changed), or give it longer with --lock-timeout SECONDS".into()
             }
             Error::DeployedUnknown { stack, .. } => format!(
                 "source the undercloud's stackrc (or pass --os-cloud) and run again; on a deployed cloud run `overcloud-keys adopt --stack {stack}` first; --new-keys if this is a new cloud"

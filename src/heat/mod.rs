@@ -118,6 +118,19 @@ pub struct FernetEnv<'a> {
     pub notes: Vec<String>,
 }
 
+/// Text for `# ...` comment lines: a control character (a newline in a path) would end the
+/// comment and start YAML of its own, so each becomes `?`.
+pub(crate) fn comment_lines(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| {
+            l.chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        })
+        .collect()
+}
+
 /// Renders `fernet.yaml` (contains secrets).
 pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
     let by_map = model.params == FernetParams::KeysMap && !model.in_tarball;
@@ -151,7 +164,7 @@ pub fn render_fernet(model: &FernetEnv<'_>) -> Result<Zeroizing<String>> {
         context! {
             stack => model.stack,
             version => env!("CARGO_PKG_VERSION"),
-            notes => ser(&model.notes),
+            notes => ser(comment_lines(&model.notes)),
             max_active_keys => model.max_active_keys,
             keys_map => model.params == FernetParams::KeysMap,
             // With a baremetal tarball carrying the keys, puppet must not replace them.
@@ -283,7 +296,7 @@ pub fn render_artifacts(refs: &ArtifactRefs, notes: &[String]) -> Result<String>
     };
     let text = render(
         names::ARTIFACTS,
-        context! { files => ser(&files), urls => ser(&urls), notes => ser(notes) },
+        context! { files => ser(&files), urls => ser(&urls), notes => ser(comment_lines(notes)) },
     )?;
     Ok(text.trim_start_matches('\n').to_string())
 }

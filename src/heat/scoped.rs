@@ -213,8 +213,7 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
 pub fn existing_mappings(env_files: &[PathBuf]) -> Result<Vec<ExistingMapping>> {
     let mut out = vec![];
     for file in env_files {
-        let text = std::fs::read_to_string(file)
-            .map_err(crate::fsutil::io_err("read environment file", file))?;
+        let text = crate::fsutil::read_text(file)?;
         let doc: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&text).map_err(|e| Error::Config {
                 file: file.clone(),
@@ -267,8 +266,7 @@ pub fn existing_mappings(env_files: &[PathBuf]) -> Result<Vec<ExistingMapping>> 
 
 /// Checks role names against a roles_data file (a YAML list of `- name: Role`).
 pub fn check_roles(roles: &[String], roles_data: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(roles_data)
-        .map_err(crate::fsutil::io_err("read roles data", roles_data))?;
+    let text = crate::fsutil::read_text(roles_data)?;
     let doc: Vec<serde_yaml_ng::Value> =
         serde_yaml_ng::from_str(&text).map_err(|e| Error::Config {
             file: roles_data.to_path_buf(),

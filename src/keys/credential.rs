@@ -39,6 +39,7 @@ pub fn setup(path: &Path, owner: Owner, destroy_existing: bool) -> Result<SetupO
 /// would prune a key, `migrated` must confirm that credential_migrate ran since the last
 /// rotation.
 pub fn rotate(path: &Path, owner: Owner, migrated: bool) -> Result<RotateOutcome> {
+    let _lock = crate::fsutil::lock(path)?;
     let keys = repo::load(path, RepoKind::Credential)?;
     let preview = repo::rotate_keys(&keys, FernetKey::from_bytes([1; 32]), CREDENTIAL_MAX_KEYS);
     let pruned: Vec<u64> = keys

@@ -47,7 +47,7 @@ pub enum CreateOutcome {
 }
 
 fn read_pair(path: &Path) -> Result<KeyPair> {
-    let pem = zeroize::Zeroizing::new(fsutil::read_small(path)?);
+    let pem = zeroize::Zeroizing::new(fsutil::read_key_file(path)?);
     KeyPair::from_pem(&pem).map_err(|e| Error::BadJwsKey {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -73,7 +73,7 @@ pub fn public_set(dir: &Path) -> Result<Vec<(String, PublicKey)>> {
             });
         }
         let public =
-            PublicKey::from_pem(&fsutil::read_small(&path)?).map_err(|e| Error::BadJwsKey {
+            PublicKey::from_pem(&fsutil::read_key_file(&path)?).map_err(|e| Error::BadJwsKey {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
@@ -107,6 +107,7 @@ fn commit(dir: &Path, files: &[DirFile], owner: &Owner) -> Result<()> {
 /// `jws create`: a new ES256 pair, `private.pem` (0600) and `public.pem` (0644), each in a
 /// 0700 directory. Idempotent: a valid existing pair is kept unless `force`.
 pub fn create(dirs: &JwsDirs, owner: &Owner, force: bool) -> Result<CreateOutcome> {
+    let _lock = fsutil::lock(&dirs.private)?;
     let private_path = dirs.private.join(PRIVATE_KEY_FILE);
     if !force && private_path.exists() {
         let pair = read_pair(&private_path)?;
@@ -141,6 +142,7 @@ pub fn create(dirs: &JwsDirs, owner: &Owner, force: bool) -> Result<CreateOutcom
 /// Phase 1: a new pair; public key added to the set, private key kept as `staged.pem`.
 /// Returns the new public key's file name.
 pub fn stage(dirs: &JwsDirs, owner: &Owner) -> Result<String> {
+    let _lock = fsutil::lock(&dirs.private)?;
     read_pair(&dirs.private.join(PRIVATE_KEY_FILE))?;
     if dirs.private.join(STAGED_KEY_FILE).exists() {
         return Err(Error::JwsRotationOrder(format!(
@@ -172,6 +174,7 @@ pub fn stage(dirs: &JwsDirs, owner: &Owner) -> Result<String> {
 /// Phase 2: `staged.pem` becomes `private.pem`. Refuses when the staged key's public half is
 /// not in the public set. Returns the new signing key's fingerprint.
 pub fn promote(dirs: &JwsDirs, owner: &Owner) -> Result<String> {
+    let _lock = fsutil::lock(&dirs.private)?;
     let staged_path = dirs.private.join(STAGED_KEY_FILE);
     if !staged_path.exists() {
         return Err(Error::JwsRotationOrder(format!(
@@ -208,6 +211,7 @@ pub fn promote(dirs: &JwsDirs, owner: &Owner) -> Result<String> {
 /// Phase 3: removes public keys that neither `private.pem` nor `staged.pem` uses, once
 /// `min_age` has passed since `promote` (unless `force`). Returns the removed file names.
 pub fn retire(dirs: &JwsDirs, min_age: Duration, force: bool) -> Result<Vec<String>> {
+    let _lock = fsutil::lock(&dirs.private)?;
     let private_path = dirs.private.join(PRIVATE_KEY_FILE);
     let current = read_pair(&private_path)?;
     let mut keep = vec![current.public().fingerprint()];

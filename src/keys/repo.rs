@@ -102,7 +102,7 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
     }
     let mut keys = KeySet::new();
     for entry in &report.keys {
-        let content = fsutil::read_small(&path.join(&entry.name))?;
+        let content = fsutil::read_key_file(&path.join(&entry.name))?;
         let (key, _) = FernetKey::parse(&content).map_err(|_| Error::InvalidRepository {
             path: path.to_path_buf(),
             summary: format!("{} changed while being read", entry.name),
@@ -175,6 +175,7 @@ pub fn setup(path: &Path, opts: &RepoOptions, force: bool) -> Result<SetupOutcom
     if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
         return Err(Error::NotADirectory(path.to_path_buf()));
     }
+    let _lock = fsutil::lock(path)?;
     if has_entries(path)? {
         match load(path, opts.kind) {
             Ok(existing) if !force => {

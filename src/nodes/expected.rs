@@ -73,7 +73,7 @@ pub fn expected(workdir: &Path) -> Result<Expected> {
         };
         let mut files = BTreeMap::new();
         for name in file_names(&path)? {
-            let bytes = zeroize::Zeroizing::new(fsutil::read_small(&path.join(&name))?);
+            let bytes = zeroize::Zeroizing::new(fsutil::read_key_file(&path.join(&name))?);
             files.insert(
                 name,
                 ExpectedFile {

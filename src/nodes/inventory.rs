@@ -274,7 +274,7 @@ fn as_mapping(v: &Value) -> Option<Mapping> {
 
 /// Reads `path` and returns the nodes of `groups` (default: the keystone service group).
 pub fn load(path: &Path, roles: &[String]) -> Result<Vec<Node>, NodeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| NodeError::Inventory {
+    let text = crate::fsutil::read_text(path).map_err(|e| NodeError::Inventory {
         path: path.to_path_buf(),
         message: format!("cannot read: {e}"),
     })?;

@@ -110,6 +110,10 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     check_settings(settings)?;
     let (local, shared_note) = repos::key_source(settings)?;
     let new_keys_warning = repos::guard_deployed_stack(settings, &local)?;
+    // One writer of the work directory at a time (a dry run writes nothing: no lock).
+    let _lock = (!dry_run)
+        .then(|| crate::fsutil::lock(&settings.workdir))
+        .transpose()?;
     repos::prepare_workdir(&settings.workdir, dry_run)?;
     let repositories = repos::ensure_all(settings, &local, dry_run)?;
     let mut report = BuildReport {

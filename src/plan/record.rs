@@ -214,6 +214,8 @@ pub fn rotate(
     now: u64,
 ) -> Result<GuardedRotation> {
     debug_assert!(matches!(opts.kind, RepoKind::Fernet | RepoKind::Receipt));
+    // One writer at a time: load, guard, rotate and record as one step.
+    let _lock = fsutil::lock(path)?;
     let before = repo::load(path, opts.kind)?;
     let mut warnings = vec![];
     let mut record = match load(path) {

@@ -315,7 +315,7 @@ fn candidates(env: &Environment, override_var: &str, name: &str) -> Vec<PathBuf>
 }
 
 fn read_yaml(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(crate::fsutil::io_err("read", path))?;
+    let text = crate::fsutil::read_text(path)?;
     serde_yaml_ng::from_str(&text).map_err(|e| {
         SwiftError::CloudsFile {
             file: path.into(),

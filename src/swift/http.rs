@@ -290,7 +290,7 @@ impl Http {
         let t = Some(opts.timeout);
         let mut tls_config = ureq::tls::TlsConfig::builder();
         if let Some(path) = opts.cacert.as_ref().or(tls.cacert.as_ref()) {
-            let pem = std::fs::read(path).map_err(crate::fsutil::io_err("read CA file", path))?;
+            let pem = crate::fsutil::read_small(path)?;
             let certs = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
                     Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),

@@ -210,7 +210,7 @@ impl FernetKeyring {
         let mut warnings = Vec::new();
         for entry in &report.keys {
             let file = path.join(&entry.name);
-            match FernetKey::parse(&zeroize::Zeroizing::new(fsutil::read_small(&file)?)) {
+            match FernetKey::parse(&zeroize::Zeroizing::new(fsutil::read_key_file(&file)?)) {
                 Ok((key, _)) => {
                     keys.insert(entry.index, key);
                 }

@@ -27,6 +27,7 @@ mod build_swift;
 mod cli;
 mod crash;
 mod docs;
+mod hardening;
 mod help_snapshots;
 mod interop_adopt;
 mod interop_heat;
