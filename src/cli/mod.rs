@@ -115,6 +115,17 @@ pub enum Command {
     /// differences, and whether the nodes agree with each other.
     #[command(after_help = crate::cli::nodes::NODE_EXIT_CODES)]
     Verify(crate::cli::nodes::VerifyArgs),
+    /// Rotate the work directory's Fernet keys and push them to the keystone nodes one at a time.
+    ///
+    /// Without a stack update: pre-flight `verify` (every node must hold exactly the work
+    /// directory's keys; else exit 1, nothing changed), the rotation guard of `fernet rotate`,
+    /// then per node: a staging directory next to the live one, synced, swapped in with
+    /// renames (and the same in the running keystone container), fingerprinted again. On any
+    /// failure the nodes already done and the work directory are put back. Then fernet.yaml is
+    /// rendered as `build` does, so the next deploy keeps the rotated keys. Safe in this order
+    /// because the new primary is the old staged key 0, which every node already holds.
+    #[command(after_help = crate::cli::rollout::ROLLOUT_EXIT_CODES)]
+    Rollout(crate::cli::rollout::RolloutArgs),
 }
 
 /// Every argument must be UTF-8 without control characters: paths and names end up in YAML,
@@ -170,6 +181,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Completions(args) => docs::completions(args, Cli::command()),
         Command::Man(args) => docs::man(args, Cli::command()),
         Command::Verify(args) => nodes::verify(args),
+        Command::Rollout(args) => rollout::run(args),
     }
 }
 
@@ -180,5 +192,6 @@ pub mod nodes;
 pub mod output;
 pub mod plan;
 pub mod repo;
+pub mod rollout;
 pub mod token;
 pub mod upload;

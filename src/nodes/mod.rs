@@ -1,7 +1,7 @@
 //! The live keystone nodes: find them in the stack's tripleo-ansible inventory, reach them
 //! with the system OpenSSH client, fingerprint their key directories with a fixed read-only
 //! command, and compare them with the work directory (`verify`) or copy keys from one of
-//! them (`adopt --from-node`).
+//! them (`adopt --from-node`), or push a rotation to them one at a time (`rollout`).
 //!
 //! Invariants: no key material leaves a node except through [`fetch`] (adopt --from-node),
 //! which holds it in zeroizing memory until the atomic 0600 commit; remote output is parsed
@@ -11,7 +11,9 @@ pub mod error;
 pub mod expected;
 pub mod fetch;
 pub mod inventory;
+pub mod push;
 pub mod remote;
+pub mod rollout;
 pub mod transport;
 pub mod verify;
 
