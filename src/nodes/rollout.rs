@@ -361,33 +361,30 @@ pub fn rollout(
             Err(failure) => {
                 out.nodes
                     .push(step(node, "failed", None, Some(failure.message.clone())));
-                let mut undo: Vec<&Node> = done.clone();
-                if !failure.unreachable {
-                    undo.push(node);
-                }
+                let unreachable = failure.unreachable;
                 out.failure = Some(failure);
                 for rest in nodes.iter().skip(out.nodes.len()) {
                     out.nodes.push(step(rest, "not-touched", None, None));
                 }
-                // 5. Put everything back.
-                let restored_nodes = undo
-                    .iter()
-                    .rev()
-                    .map(
-                        |n| match push_and_confirm(target, n, &previous, &old_expected) {
-                            Ok(_) => Restored {
-                                node: n.name.clone(),
-                                ok: true,
-                                error: None,
-                            },
-                            Err(f) => Restored {
-                                node: n.name.clone(),
-                                ok: false,
-                                error: Some(format!("{}: {}", f.step, f.message)),
-                            },
-                        },
-                    )
-                    .collect();
+                // 5. Put everything back: the failing node first when it was changed (a
+                // failure in its container step leaves its host updated), then the nodes
+                // already done, last first.
+                let mut restored_nodes = vec![];
+                if !unreachable {
+                    let unchanged = confirm(target, node, &old_expected).is_ok();
+                    restored_nodes.push(if unchanged {
+                        Restored {
+                            node: node.name.clone(),
+                            ok: true,
+                            error: None,
+                        }
+                    } else {
+                        restore_node(target, node, &previous, &old_expected)
+                    });
+                }
+                for n in done.iter().rev() {
+                    restored_nodes.push(restore_node(target, n, &previous, &old_expected));
+                }
                 let workdir_result =
                     restore_workdir(&fernet, &previous, previous_record.as_deref());
                 out.restore = Some(Restore {
@@ -484,6 +481,21 @@ fn fernet_only(mut expected: Expected) -> Expected {
     expected
 }
 
+fn restore_node(target: &Target, node: &Node, previous: &KeySet, want: &Expected) -> Restored {
+    match push_and_confirm(target, node, previous, want) {
+        Ok(_) => Restored {
+            node: node.name.clone(),
+            ok: true,
+            error: None,
+        },
+        Err(f) => Restored {
+            node: node.name.clone(),
+            ok: false,
+            error: Some(format!("{}: {}", f.step, f.message)),
+        },
+    }
+}
+
 /// Pushes `keys` to `node` and checks its fingerprints show exactly them (host and
 /// container) with mode 0600/0700 and keystone's owner.
 fn push_and_confirm(
@@ -500,9 +512,22 @@ fn push_and_confirm(
         unreachable: push::is_unreachable(err),
     };
     let pushed = push::push(node, &root, &target.ssh, keys).map_err(|e| fail("push", &e))?;
+    confirm(target, node, want)?;
+    Ok(pushed)
+}
+
+/// Whether `node`'s fingerprints show exactly `want`'s Fernet repository (host and
+/// container), mode 0600/0700 and keystone's owner.
+fn confirm(target: &Target, node: &Node, want: &Expected) -> std::result::Result<(), Failure> {
+    let root = target.root();
     let scans = verify::scan(std::slice::from_ref(node), &root, &target.ssh, 1);
     if let Err(err) = &scans[0] {
-        return Err(fail("confirm", err));
+        return Err(Failure {
+            node: node.name.clone(),
+            step: "confirm",
+            message: err.to_string(),
+            unreachable: push::is_unreachable(err),
+        });
     }
     let report = verify::compare(want, std::slice::from_ref(node), &scans, target.owner());
     let wrong: Vec<String> = report
@@ -530,7 +555,7 @@ fn push_and_confirm(
             unreachable: false,
         });
     }
-    Ok(pushed)
+    Ok(())
 }
 
 /// The work directory's previous repository and rotation record, back in place.

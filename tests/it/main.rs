@@ -41,5 +41,6 @@ mod nodes;
 mod plan;
 mod release;
 mod render_snapshots;
+mod rollout;
 mod scoped;
 mod upload_cli;

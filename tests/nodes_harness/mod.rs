@@ -285,6 +285,21 @@ impl SshNode {
         chown(&path);
     }
 
+    /// Makes the node's keystone root read-only inside its mount namespace (a read-only bind
+    /// mount over itself, through `nsenter` into sshd's namespace): the node still reads
+    /// (verify passes) but nothing can be created there (a rollout's push fails).
+    pub fn make_keystone_root_read_only(&self) {
+        let pid = self.child.as_ref().expect("sshd runs").id();
+        let root = format!("{CONFIG_DATA}/{KEYSTONE_ROOT}");
+        run(Command::new("nsenter")
+            .arg("-t")
+            .arg(pid.to_string())
+            .args(["-m", "sh", "-c"])
+            .arg(format!(
+                "mount --bind '{root}' '{root}' && mount -o remount,bind,ro '{root}'"
+            )));
+    }
+
     /// Stops this node's sshd (it becomes unreachable).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,0 +1,282 @@
+//! `rollout` against real sshd daemons (one per simulated keystone node, each with its own
+//! /var/lib/config-data in a private mount namespace; see `nodes_harness`): refused on
+//! drift with nothing changed, a successful rollout, and a failure on the second node that
+//! puts the first node and the work directory back.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
+
+use crate::{cli_support, nodes_harness};
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use cli_support::{Env, Out};
+use nodes_harness::{Cluster, KEYSTONE_ID, SshNode};
+
+/// The key directories a default build creates, as the nodes name them.
+const DIRS: [&str; 4] = [
+    "fernet-keys",
+    "credential-keys",
+    "jws-keys/private",
+    "jws-keys/public",
+];
+
+/// A built work directory (build's defaults: Fernet, credential and staged JWS keys).
+fn built_workdir(env: &Env) -> PathBuf {
+    let wd = env.path("wd");
+    env.cmd()
+        .env("HOME", env.root())
+        .args(["build", "--workdir"])
+        .arg(&wd)
+        .run()
+        .expect_code(0);
+    wd
+}
+
+/// Copies the work directory's key directories onto `node` as a deploy would.
+fn deploy(wd: &Path, node: &SshNode) {
+    for dir in DIRS {
+        let src = wd.join("keys").join(dir);
+        if !src.is_dir() {
+            continue;
+        }
+        let _ = fs::remove_dir_all(node.dir(dir));
+        let files: Vec<(String, Vec<u8>, u32)> = fs::read_dir(&src)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| {
+                let mode = e.metadata().unwrap().mode() & 0o777;
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                    mode,
+                )
+            })
+            .collect();
+        node.put(dir, &[], 0o600);
+        for (name, content, mode) in &files {
+            node.put_file(dir, name, content, *mode);
+        }
+    }
+}
+
+fn start(env: &Env, count: usize) -> (PathBuf, Cluster) {
+    let wd = built_workdir(env);
+    let cluster = Cluster::start(count);
+    for node in &cluster.nodes {
+        deploy(&wd, node);
+    }
+    (wd, cluster)
+}
+
+fn rollout(env: &Env, cluster: &Cluster, wd: &Path, extra: &[&str]) -> Out {
+    env.cmd()
+        .env("HOME", env.root())
+        .args(["rollout", "--timeout", "20", "--workdir"])
+        .arg(wd)
+        .arg("--inventory")
+        .arg(cluster.inventory(&[]))
+        .args(extra)
+        .run()
+}
+
+fn fernet(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    cli_support::files(dir)
+}
+
+/// No key of `keys` appears in what the command printed.
+fn assert_no_key_material(out: &Out, keys: &BTreeMap<String, Vec<u8>>) {
+    for content in keys.values() {
+        let text = String::from_utf8_lossy(content);
+        assert!(
+            !out.all().contains(text.trim()),
+            "key material printed:\n{}",
+            out.all()
+        );
+    }
+}
+
+#[test]
+fn rollout_refused_on_drift_changes_nothing() {
+    if !nodes_harness::require("rollout_refused_on_drift_changes_nothing") {
+        return;
+    }
+    let env = Env::new();
+    let (wd, cluster) = start(&env, 2);
+    // ctl-1 lost a key.
+    let keys = fernet(&wd.join("keys/fernet-keys"));
+    let last = keys.keys().next_back().unwrap().clone();
+    fs::remove_file(cluster.nodes[1].dir("fernet-keys").join(&last)).unwrap();
+    let before_wd = cli_support::tree(&wd);
+    let before_nodes: Vec<_> = cluster
+        .nodes
+        .iter()
+        .map(|n| cli_support::tree(&n.config_data))
+        .collect();
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let out = rollout(&env, &cluster, &wd, extra);
+        out.expect_code(1);
+        assert!(out.stdout.contains("REFUSED"), "{}", out.stdout);
+        assert!(
+            out.stdout
+                .contains("node-key-missing ctl-1 host fernet-keys"),
+            "{}",
+            out.stdout
+        );
+        assert_no_key_material(&out, &keys);
+    }
+    cli_support::assert_same_tree(&before_wd, &cli_support::tree(&wd), "work directory");
+    for (node, before) in cluster.nodes.iter().zip(&before_nodes) {
+        cli_support::assert_same_tree(before, &cli_support::tree(&node.config_data), &node.name);
+    }
+}
+
+#[test]
+fn rollout_pushes_the_rotated_keys_to_every_node_and_renders_fernet_yaml() {
+    if !nodes_harness::require(
+        "rollout_pushes_the_rotated_keys_to_every_node_and_renders_fernet_yaml",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let (wd, cluster) = start(&env, 2);
+    let repo = wd.join("keys/fernet-keys");
+    let old = fernet(&repo);
+    let old_primary: u64 = old.keys().filter_map(|n| n.parse().ok()).max().unwrap();
+    let fernet_yaml = wd.join("fernet.yaml");
+    let yaml_before = fs::read(&fernet_yaml).unwrap();
+
+    // Dry run: nothing changes.
+    let before_wd = cli_support::tree(&wd);
+    let dry = rollout(&env, &cluster, &wd, &["--dry-run"]);
+    dry.expect_code(0);
+    assert!(dry.stdout.contains("would rotate"), "{}", dry.stdout);
+    cli_support::assert_same_tree(&before_wd, &cli_support::tree(&wd), "work directory");
+
+    let out = rollout(&env, &cluster, &wd, &[]);
+    out.expect_code(0);
+    let new = fernet(&repo);
+    assert_ne!(new, old);
+    // Keystone's rotation: the old staged key 0 is the new primary, the old primary stays.
+    let new_primary = (old_primary + 1).to_string();
+    assert_eq!(new[&new_primary], old["0"]);
+    assert_eq!(new[&old_primary.to_string()], old[&old_primary.to_string()]);
+    assert_ne!(new["0"], old["0"]);
+    for node in &cluster.nodes {
+        let dir = node.dir("fernet-keys");
+        assert_eq!(fernet(&dir), new, "{}", node.name);
+        assert_eq!(cli_support::mode(&dir), 0o700, "{}", node.name);
+        for name in new.keys() {
+            let meta = fs::metadata(dir.join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+            assert_eq!((meta.uid(), meta.gid()), (KEYSTONE_ID, KEYSTONE_ID));
+        }
+        let meta = fs::metadata(&dir).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (KEYSTONE_ID, KEYSTONE_ID));
+        // No staging or old directory left next to the live one.
+        let root = dir.parent().unwrap();
+        let stray: Vec<String> = cli_support::names(root)
+            .into_iter()
+            .filter(|n| n.contains("overcloud-keys"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
+    // fernet.yaml carries the new repository.
+    let yaml = fs::read_to_string(&fernet_yaml).unwrap();
+    assert_ne!(yaml.as_bytes(), &yaml_before[..]);
+    for content in new.values() {
+        assert!(yaml.contains(String::from_utf8_lossy(content).trim()));
+    }
+    assert!(out.stdout.contains("fernet.yaml"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("next deploy keeps them"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("staged key 0"), "{}", out.stdout);
+    assert_no_key_material(&out, &new);
+    assert_no_key_material(&out, &old);
+    // And verify agrees.
+    env.cmd()
+        .env("HOME", env.root())
+        .args(["verify", "--timeout", "20", "--workdir"])
+        .arg(&wd)
+        .arg("--inventory")
+        .arg(cluster.inventory(&[]))
+        .run()
+        .expect_code(0);
+}
+
+#[test]
+fn rollout_failing_on_the_second_node_restores_the_first_and_the_workdir() {
+    if !nodes_harness::require(
+        "rollout_failing_on_the_second_node_restores_the_first_and_the_workdir",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let (wd, cluster) = start(&env, 3);
+    let repo = wd.join("keys/fernet-keys");
+    let old = fernet(&repo);
+    let record = wd.join("keys/.fernet-keys.rotation.json");
+    let record_before = fs::read(&record).ok();
+    let yaml_before = fs::read(wd.join("fernet.yaml")).unwrap();
+    let third_before = cli_support::tree(&cluster.nodes[2].config_data);
+    cluster.nodes[1].make_keystone_root_read_only();
+
+    let out = rollout(&env, &cluster, &wd, &["-f", "json"]);
+    out.expect_code(2);
+    let report = out.json();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["failure"]["node"], "ctl-1");
+    assert_eq!(report["failure"]["step"], "push");
+    let actions: Vec<&str> = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["updated", "failed", "not-touched"]);
+    assert_eq!(report["restore"]["workdir"], true);
+    let restored: Vec<(&str, bool)> = report["restore"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap(), n["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(restored, [("ctl-1", true), ("ctl-0", true)]);
+    // The first node, the work directory, its rotation record and fernet.yaml are back.
+    assert_eq!(fernet(&cluster.nodes[0].dir("fernet-keys")), old);
+    assert_eq!(
+        cli_support::mode(&cluster.nodes[0].dir("fernet-keys")),
+        0o700
+    );
+    assert_eq!(fernet(&cluster.nodes[1].dir("fernet-keys")), old);
+    assert_eq!(fernet(&repo), old);
+    assert_eq!(fs::read(&record).ok(), record_before);
+    assert_eq!(fs::read(wd.join("fernet.yaml")).unwrap(), yaml_before);
+    cli_support::assert_same_tree(
+        &third_before,
+        &cli_support::tree(&cluster.nodes[2].config_data),
+        "ctl-2",
+    );
+    assert_no_key_material(&out, &old);
+
+    // The text names the node and what failed.
+    let text = rollout(&env, &cluster, &wd, &[]);
+    text.expect_code(2);
+    assert!(
+        text.stdout.contains("rollout FAILED on node ctl-1 (push)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("work directory restored"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(fernet(&repo), old);
+}
