@@ -246,7 +246,9 @@ fn text(report: &RolloutReport, workdir: &Path) -> String {
             out.push_str(&format!(
                 "  {:<28} {}\n",
                 n.node,
-                if n.ok {
+                if n.unchanged {
+                    "unchanged: still holds the previous keys (confirmed)".to_string()
+                } else if n.ok {
                     "restored: holds the previous keys again (confirmed)".to_string()
                 } else {
                     format!(

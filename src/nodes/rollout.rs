@@ -103,6 +103,8 @@ pub struct Restored {
     pub node: String,
     /// Holds the previous repository again (confirmed by its fingerprints).
     pub ok: bool,
+    /// It had not been changed (the failing node, when it failed before its swap).
+    pub unchanged: bool,
     /// Why not.
     pub error: Option<String>,
 }
@@ -376,6 +378,7 @@ pub fn rollout(
                         Restored {
                             node: node.name.clone(),
                             ok: true,
+                            unchanged: true,
                             error: None,
                         }
                     } else {
@@ -486,11 +489,13 @@ fn restore_node(target: &Target, node: &Node, previous: &KeySet, want: &Expected
         Ok(_) => Restored {
             node: node.name.clone(),
             ok: true,
+            unchanged: false,
             error: None,
         },
         Err(f) => Restored {
             node: node.name.clone(),
             ok: false,
+            unchanged: false,
             error: Some(format!("{}: {}", f.step, f.message)),
         },
     }

@@ -29,6 +29,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["plan", "cutover"],
     &["switch"],
     &["verify"],
+    &["rollout"],
 ];
 
 #[test]
