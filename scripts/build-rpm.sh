@@ -101,7 +101,6 @@ rpmbuild_in() {
 
 if [ "$mode" = prebuilt ]; then
   key="$( { tree_files | xargs -0 sha256sum; echo "zig=$ZIG_VERSION zigbuild=$ZIGBUILD_VERSION glibc=$GLIBC_MAX"; } | sha256sum | cut -c1-16)"
-  rpm_file="$out/$name-$version-1.x86_64.rpm"
   if [ "$force" = 0 ] && [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$key" ] &&
     ls "$out"/"$name-$version"-*.x86_64.rpm >/dev/null 2>&1; then
     log "up to date (tree $key): $(ls "$out"/"$name-$version"-*.x86_64.rpm)"
@@ -148,7 +147,7 @@ if [ "$mode" = prebuilt ]; then
     --define "prebuilt_binary $bin" "$spec" >"$work/rpmbuild.log" 2>&1 ||
     { tail -n 40 "$work/rpmbuild.log" >&2; die "rpmbuild failed (log: $work/rpmbuild.log)"; }
   rm -f "$out"/"$name-$version"-*.x86_64.rpm
-  cp "$work"/rpmbuild/RPMS/x86_64/"$name-$version"-*.x86_64.rpm "$out"/
+  cp "$work/rpmbuild/RPMS/x86_64/$name-$version"-*.x86_64.rpm "$out"/
   echo "$key" >"$out/.stamp"
   ls "$out"/"$name-$version"-*.x86_64.rpm
   exit 0

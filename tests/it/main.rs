@@ -42,5 +42,6 @@ mod plan;
 mod release;
 mod render_snapshots;
 mod rollout;
+mod rpm;
 mod scoped;
 mod upload_cli;
