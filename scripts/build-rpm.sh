@@ -131,6 +131,14 @@ if [ "$mode" = prebuilt ]; then
   # cargo-zigbuild runs `python3 -m ziglang` from the venv (first python3 on PATH).
   export CARGO_TARGET_DIR="$repo/target/zigbuild"
   unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET
+  # Run from `cargo test`, the environment carries the test crate's CARGO_MANIFEST_DIR,
+  # CARGO_PKG_*, ...; build scripts that watch them (ring's) would rebuild everything.
+  while IFS= read -r var; do
+    case "$var" in
+      CARGO_MANIFEST_* | CARGO_PKG_* | CARGO_CRATE_* | CARGO_BIN_* | CARGO_PRIMARY_PACKAGE | \
+        CARGO_TARGET_TMPDIR | CARGO_RUSTC_CURRENT_DIR | OUT_DIR) unset "$var" ;;
+    esac
+  done < <(compgen -e)
   log "cargo zigbuild --release --target $target.$GLIBC_MAX"
   cargo zigbuild --release --locked --target "$target.$GLIBC_MAX" >&2
   bin="$CARGO_TARGET_DIR/$target/release/$name"
