@@ -169,7 +169,7 @@ mkdir -p "$work" "$src_out"
 stage_tree "$work/stage"
 tree="$work/stage/$name-$version"
 log "cargo vendor into the tarball"
-(cd "$tree" && cargo vendor --locked --quiet vendor >"$work/vendor-config.toml")
+(cd "$tree" && cargo vendor --locked vendor >"$work/vendor-config.toml" 2>"$work/vendor.log")
 mkdir -p "$tree/.cargo"
 cp "$work/vendor-config.toml" "$tree/.cargo/config.toml"
 grep -q 'directory = "vendor"' "$tree/.cargo/config.toml" || die "cargo vendor printed no source replacement"
