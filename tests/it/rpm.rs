@@ -342,20 +342,15 @@ fn rotation_script_prefers_rollout_and_stops_on_refusals() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         fs::read_to_string(&calls).unwrap(),
-        "rollout --help\nrollout --stack east --inventory /inv.yaml\n"
+        format!(
+            "rollout --help\nrollout --stack east --workdir {}/overcloud-keys/east \
+             --expiration 3600 --allow-expired-window 172800 --inventory /inv.yaml\n",
+            home.display()
+        )
     );
 
-    // The real binary (no rollout yet, or with it): a fresh work directory, 3 keys.
+    // The real binary: a fresh work directory, 3 keys.
     let bin = b.bin();
-    let has_rollout = run(Command::new(&bin).args(["rollout", "--help"]))
-        .status
-        .success();
-    if has_rollout {
-        return skip(
-            "scheduled-rotate fallback (verify, fernet rotate, build)",
-            "this binary has `rollout`, which the script uses instead",
-        );
-    }
     let config = dir.path().join("keys.toml");
     fs::write(&config, "max_active_keys = 3\njws = \"off\"\n").unwrap();
     let workdir = home.join("overcloud-keys/overcloud");
@@ -382,8 +377,24 @@ fn rotation_script_prefers_rollout_and_stops_on_refusals() {
         ("OVERCLOUD_KEYS_CONFIG", &config),
     ];
 
-    // verify is the default pre-flight: no inventory here, so it fails and nothing rotates.
-    let out = rotate(envs, &[]);
+    // rollout (when the binary has it) starts with verify: no inventory here, so it fails
+    // and nothing rotates.
+    if run(Command::new(&bin).args(["rollout", "--help"]))
+        .status
+        .success()
+    {
+        let out = rotate(envs, &[]);
+        assert!(!out.status.success(), "rollout without an inventory passed");
+        assert!(
+            text(&out.stderr).contains("'rollout' failed"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(keys(), ["0", "1"], "rotated although rollout failed");
+    }
+
+    // Without rollout, verify is the default pre-flight: it fails the same way.
+    let out = rotate(envs, &[("OVERCLOUD_KEYS_ROLLOUT", "no")]);
     assert!(!out.status.success(), "verify without an inventory passed");
     assert!(
         text(&out.stderr).contains("'verify' failed"),
@@ -392,8 +403,14 @@ fn rotation_script_prefers_rollout_and_stops_on_refusals() {
     );
     assert_eq!(keys(), ["0", "1"], "rotated although verify failed");
 
-    // Without verify: rotate + build.
-    let out = rotate(envs, &[("OVERCLOUD_KEYS_VERIFY", "no")]);
+    // Without rollout and verify: rotate + build.
+    let out = rotate(
+        envs,
+        &[
+            ("OVERCLOUD_KEYS_ROLLOUT", "no"),
+            ("OVERCLOUD_KEYS_VERIFY", "no"),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}{}",
@@ -411,7 +428,13 @@ fn rotation_script_prefers_rollout_and_stops_on_refusals() {
 
     // At once again: that rotation would delete key 1, primary until a moment ago. The guard
     // refuses, the unit fails (non-zero), nothing changed, build did not run.
-    let out = rotate(envs, &[("OVERCLOUD_KEYS_VERIFY", "no")]);
+    let out = rotate(
+        envs,
+        &[
+            ("OVERCLOUD_KEYS_ROLLOUT", "no"),
+            ("OVERCLOUD_KEYS_VERIFY", "no"),
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(2),
