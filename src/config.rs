@@ -174,6 +174,16 @@ impl ConfigFile {
         })
     }
 
+    /// The settings of `config` (a TOML file), or of the embedded defaults, with `flags` on
+    /// top: what every command that takes `--config` resolves.
+    pub fn settings(config: Option<&Path>, flags: ConfigFile) -> Result<Settings> {
+        let file = match config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        file.resolve(flags, config)
+    }
+
     /// Fills every unset key from `flags` (which win) and the embedded defaults.
     pub fn resolve(self, flags: ConfigFile, file: Option<&Path>) -> Result<Settings> {
         let bad = |key: &str, message: String| Error::Config {

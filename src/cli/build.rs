@@ -1,7 +1,7 @@
 //! `pack`, `render`, `build` and `adopt`: the undercloud's build step.
 #![allow(missing_docs)] // flattened arg groups carry their docs on their own fields
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
@@ -432,18 +432,6 @@ pub fn render(args: RenderArgs) -> Result<Outcome, Error> {
     Ok(Outcome::ok(text, json!({"files": written})))
 }
 
-/// The config file's settings (`--config`), or the embedded defaults, with `flags` on top.
-fn settings(
-    config: Option<&Path>,
-    flags: ConfigFile,
-) -> Result<overcloud_keys::config::Settings, Error> {
-    let file = match config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
-    };
-    file.resolve(flags, config)
-}
-
 /// A report's text and JSON, its warnings joined for stderr.
 fn reported<T: serde::Serialize>(text: String, report: &T, warnings: &[String]) -> Outcome {
     let mut out = Outcome::ok(
@@ -481,7 +469,7 @@ pub fn build(args: BuildArgs) -> Result<Outcome, Error> {
         keys_from: args.keys_from,
         ..Default::default()
     };
-    let settings = settings(args.config.as_deref(), flags)?;
+    let settings = ConfigFile::settings(args.config.as_deref(), flags)?;
     let report = pipeline::build(&settings, args.dry_run)?;
     Ok(reported(
         output::build_text(&report),
@@ -497,7 +485,7 @@ pub fn adopt(args: AdoptArgs) -> Result<Outcome, Error> {
         os_cloud: args.os_cloud,
         ..Default::default()
     };
-    let settings = settings(args.config.as_deref(), flags)?;
+    let settings = ConfigFile::settings(args.config.as_deref(), flags)?;
     let opts = overcloud_keys::adopt::AdoptOptions {
         stack: settings.stack.clone(),
         workdir: settings.workdir.clone(),

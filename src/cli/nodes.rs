@@ -79,14 +79,6 @@ pub struct VerifyArgs {
     pub ssh: SshArgs,
 }
 
-fn settings(config: Option<&Path>, flags: ConfigFile) -> Result<Settings, Error> {
-    let file = match config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
-    };
-    file.resolve(flags, config)
-}
-
 /// The nodes of `settings`' stack as `args` describe them.
 pub fn target(args: &SshArgs, settings: &Settings) -> Result<Target, Error> {
     if args.forks == 0 || args.timeout == 0 {
@@ -122,7 +114,7 @@ pub fn target(args: &SshArgs, settings: &Settings) -> Result<Target, Error> {
 
 /// `overcloud-keys verify`.
 pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
-    let settings = settings(
+    let settings = ConfigFile::settings(
         args.config.as_deref(),
         ConfigFile {
             stack: args.stack,

@@ -57,17 +57,13 @@ pub struct RolloutArgs {
 }
 
 fn settings(args: &RolloutArgs) -> Result<Settings, Error> {
-    let file = match &args.config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
-    };
     let flags = ConfigFile {
         stack: args.stack.clone(),
         workdir: args.workdir.clone(),
         layout: args.layout,
         ..Default::default()
     };
-    let first = file.clone().resolve(flags, args.config.as_deref())?;
+    let first = ConfigFile::settings(args.config.as_deref(), flags)?;
     // The last build's release and max_active_keys, so the render matches it.
     if !first.workdir.join(build_record::FILE).is_file() {
         return Ok(first);
@@ -92,7 +88,7 @@ fn settings(args: &RolloutArgs) -> Result<Settings, Error> {
         max_active_keys: Some(record.max_active_keys),
         ..Default::default()
     };
-    file.resolve(flags, args.config.as_deref())
+    ConfigFile::settings(args.config.as_deref(), flags)
 }
 
 /// `overcloud-keys rollout`.
