@@ -129,33 +129,8 @@ fn deployed_cloud() -> Deployed {
         "token signed by key 3 on the deployed cloud",
     );
 
-    let reply = ks.issue_token_reply(Scope::AdminProject);
-    let body: serde_json::Value = serde_json::from_str(&reply.body).expect("token body");
-    let user_id = body["token"]["user"]["id"].as_str().expect("user id");
-    let project_id = body["token"]["project"]["id"].as_str().expect("project id");
     let blob = r#"{"access": "adopt-access", "secret": "adopt-secret"}"#.to_string();
-    let created = ks.api(
-        "POST",
-        "/v3/credentials",
-        Some(&serde_json::json!({"credential": {
-            "type": "ec2",
-            "user_id": user_id,
-            "project_id": project_id,
-            "blob": blob,
-        }})),
-    );
-    assert_eq!(
-        created.status,
-        201,
-        "create credential: {}\n{}",
-        created.body,
-        ks.diagnostics()
-    );
-    let credential_id =
-        serde_json::from_str::<serde_json::Value>(&created.body).expect("json")["credential"]["id"]
-            .as_str()
-            .expect("credential id")
-            .to_string();
+    let credential_id = ks.store_ec2_credential(&blob);
     let shown = ks.api("GET", &format!("/v3/credentials/{credential_id}"), None);
     assert_eq!(shown.status, 200, "{}", shown.body);
     assert_eq!(

@@ -654,6 +654,36 @@ impl Keystone {
         assert!(errors.is_empty(), "keystone logged errors:\n{errors}");
     }
 
+    /// Stores an EC2 credential holding `blob` for the admin user and project (keystone
+    /// encrypts it with the primary credential key); returns its id. Panics unless 201.
+    pub fn store_ec2_credential(&mut self, blob: &str) -> String {
+        let reply = self.issue_token_reply(Scope::AdminProject);
+        let body: serde_json::Value = serde_json::from_str(&reply.body).expect("token body");
+        let user_id = body["token"]["user"]["id"].as_str().expect("user id");
+        let project_id = body["token"]["project"]["id"].as_str().expect("project id");
+        let created = self.api(
+            "POST",
+            "/v3/credentials",
+            Some(&serde_json::json!({"credential": {
+                "type": "ec2",
+                "user_id": user_id,
+                "project_id": project_id,
+                "blob": blob,
+            }})),
+        );
+        assert_eq!(
+            created.status,
+            201,
+            "create credential: {}\n{}",
+            created.body,
+            self.diagnostics()
+        );
+        serde_json::from_str::<serde_json::Value>(&created.body).expect("json")["credential"]["id"]
+            .as_str()
+            .expect("credential id")
+            .to_string()
+    }
+
     /// What to print when an assertion about keystone fails: log errors and server output.
     pub fn diagnostics(&self) -> String {
         let mut out = String::new();
