@@ -112,9 +112,15 @@ pub struct UploadArgs {
 
     /// CA certificate (PEM) that signed the Keystone and Swift endpoints' certificates.
     ///
-    /// Env: OS_CACERT. Default: clouds.yaml's cacert, else the built-in web roots.
+    /// Env: OS_CACERT. Default: clouds.yaml's cacert, else the system trust store
+    /// (where an undercloud's own CA is installed).
     #[arg(long, value_name = "FILE", env = "OS_CACERT")]
     pub os_cacert: Option<PathBuf>,
+
+    /// Do not verify the endpoints' TLS certificates (like `openstack --insecure`; also
+    /// clouds.yaml `verify: false`). Anyone on the path can then read the token and keys.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 fn connect_options(args: &UploadArgs) -> ConnectOptions {
@@ -122,6 +128,7 @@ fn connect_options(args: &UploadArgs) -> ConnectOptions {
         cloud: args.os_cloud.clone(),
         storage_url: args.os_storage_url.clone(),
         cacert: args.os_cacert.clone(),
+        insecure: args.insecure,
         retries: args.retries,
         timeout: Duration::from_secs(args.timeout),
         progress: true,

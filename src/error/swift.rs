@@ -296,7 +296,7 @@ impl SwiftError {
                 "upload the artifact again with `overcloud-keys upload FILE` (it replaces the URL in the env file)".into()
             }
             SwiftError::Tls { .. } => {
-                "point cacert (clouds.yaml), OS_CACERT or --os-cacert at the CA certificate that signed the endpoint's certificate".into()
+                "install the CA that signed the endpoint's certificate in the system trust store (update-ca-trust), or point cacert (clouds.yaml), OS_CACERT or --os-cacert at it".into()
             }
         })
     }

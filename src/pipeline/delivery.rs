@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::fsutil::{self, KEY_DIR_MODE};
 use crate::heat::{self, scoped};
 use crate::owner::Owner;
+use crate::swift::ConnectOptions;
 use crate::workdir::WorkdirLayout;
 
 /// What the artifact step produced, for the environment files.
@@ -142,6 +143,12 @@ pub(super) fn swift_url(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let connect = ConnectOptions {
+        cloud: settings.swift.cloud.clone(),
+        storage_url: settings.swift.storage_url.clone(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ..Default::default()
+    };
     let mut notes = vec![];
     for env in [heat::names::ARTIFACTS, scoped::names::ENV] {
         let Ok(text) = fs::read_to_string(settings.workdir.join(env)) else {
@@ -153,7 +160,7 @@ pub(super) fn swift_url(
         {
             match crate::swift::envfile::expiry_of(url) {
                 Some(expires) if expires > now + settings.swift.refresh_margin => {
-                    if url_serves(url, artifact) {
+                    if url_serves(url, artifact, &connect) {
                         return Ok((Some(url.to_string()), notes));
                     }
                     notes.push(format!(
@@ -177,12 +184,7 @@ pub(super) fn swift_url(
         object: Some(object),
         expiry: settings.swift.expiry,
         digest: settings.swift.digest,
-        connect: crate::swift::ConnectOptions {
-            cloud: settings.swift.cloud.clone(),
-            storage_url: settings.swift.storage_url.clone(),
-            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            ..Default::default()
-        },
+        connect,
         ..Default::default()
     };
     let report = crate::swift::upload_artifact(&opts, artifact)?;
@@ -194,23 +196,15 @@ pub(super) fn swift_url(
 /// and its ETag is the artifact's MD5. (Swift's tempurl middleware strips
 /// `X-Object-Meta-*` from TempURL responses, so the recorded SHA-256 is not visible here;
 /// the object name already carries the SHA-256 prefix.)
-pub(super) fn url_serves(url: &str, artifact: &Path) -> bool {
+pub(super) fn url_serves(url: &str, artifact: &Path, connect: &ConnectOptions) -> bool {
     let Ok(bytes) = fs::read(artifact) else {
         return false;
     };
     let want = crate::keys::fernet::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
-    match agent.head(url).call() {
-        Ok(response) => response
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_matches('"').eq_ignore_ascii_case(&want)),
-        Err(_) => false,
-    }
+    crate::swift::download::served_etag(connect, url)
+        .ok()
+        .flatten()
+        .is_some_and(|etag| etag == want)
 }
 
 pub(super) fn reach(

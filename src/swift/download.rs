@@ -1,10 +1,12 @@
 //! Reading what a deployed OSP 13/16.2 plan keeps in the undercloud's Swift: the plan
 //! container is named after the stack and holds `plan-environment.yaml` (tripleo-common).
-//! Read-only: one authenticated GET or HEAD.
+//! Read-only: one authenticated GET or HEAD. Also what a published TempURL serves, asked
+//! the way a node asks (no token), with the same TLS settings as every other request.
 
 use super::SwiftError;
+use super::auth::{self, Environment};
 use super::client::Swift;
-use super::http::{ConnectOptions, container_url, object_url};
+use super::http::{ConnectOptions, Http, container_url, object_url};
 use crate::error::{Error, Result};
 
 /// What the undercloud's Swift says about a stack's plan.
@@ -17,6 +19,41 @@ pub enum PlanProbe<T> {
     /// No Swift to ask: no credentials configured, or a catalog without object-store (the
     /// OSP 17 undercloud has no Swift). The text says which.
     NoSwift(String),
+}
+
+/// The ETag of the object a TempURL serves (HEAD through the URL itself: a GET signature
+/// allows HEAD), `None` when Swift refuses it (expired, revoked key, object gone). TLS as for
+/// an upload: `opts.cacert`/`opts.insecure`, else the credentials' `OS_CACERT` or clouds.yaml
+/// `cacert`/`verify`, else the system trust store. Transient failures are retried; an error
+/// names the URL without its signature.
+pub fn served_etag(opts: &ConnectOptions, url: &str) -> Result<Option<String>> {
+    let tls = auth::discover(&Environment::from_process(), opts.cloud.as_deref())
+        .map(|found| found.tls)
+        .unwrap_or_default();
+    let http = Http::new(opts, &tls)?;
+    let reply = http
+        .send("Swift", "HEAD", url, &[], None)
+        .map_err(|err| match err {
+            Error::Swift(SwiftError::Unreachable {
+                service,
+                attempts,
+                last,
+                ..
+            }) => SwiftError::Unreachable {
+                service,
+                url: url.split('?').next().unwrap_or_default().to_string(),
+                attempts,
+                last,
+            }
+            .into(),
+            other => other,
+        })?;
+    if !(200..300).contains(&reply.status) {
+        return Ok(None);
+    }
+    Ok(reply
+        .header("etag")
+        .map(|v| v.trim().trim_matches('"').to_ascii_lowercase()))
 }
 
 fn connect(opts: &ConnectOptions) -> Result<std::result::Result<Swift, String>> {

@@ -26,8 +26,10 @@ pub struct ConnectOptions {
     pub cloud: Option<String>,
     /// Storage URL to use instead of the catalog's (or tempauth's) one.
     pub storage_url: Option<String>,
-    /// CA certificate (PEM) to trust instead of the built-in roots.
+    /// CA certificate (PEM) to trust instead of the system trust store.
     pub cacert: Option<PathBuf>,
+    /// Do not verify the server's certificate (`--insecure`).
+    pub insecure: bool,
     /// Retries after the first attempt of each request.
     pub retries: u32,
     /// Timeout of connecting and of each read or write (a stalled server).
@@ -42,6 +44,7 @@ impl Default for ConnectOptions {
             cloud: None,
             storage_url: None,
             cacert: None,
+            insecure: false,
             retries: 5,
             timeout: Duration::from_secs(60),
             progress: false,
@@ -288,30 +291,9 @@ impl Http {
     /// An agent with the timeouts and TLS roots of `opts` and `tls`.
     pub(crate) fn new(opts: &ConnectOptions, tls: &TlsSettings) -> Result<Http> {
         let t = Some(opts.timeout);
-        let mut tls_config = ureq::tls::TlsConfig::builder();
-        if let Some(path) = opts.cacert.as_ref().or(tls.cacert.as_ref()) {
-            let pem = crate::fsutil::read_small(path)?;
-            let certs = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| SwiftError::Tls {
-                    url: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
-            if certs.is_empty() {
-                return Err(SwiftError::Tls {
-                    url: path.display().to_string(),
-                    message: "no PEM certificate in the file".into(),
-                }
-                .into());
-            }
-            tls_config = tls_config.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
-        if tls.insecure {
+        let cacert = opts.cacert.as_ref().or(tls.cacert.as_ref());
+        let mut tls_config = ureq::tls::TlsConfig::builder().root_certs(root_certs(cacert)?);
+        if tls.insecure || opts.insecure {
             tls_config = tls_config.disable_verification(true);
         }
         let config = ureq::Agent::config_builder()
@@ -446,6 +428,50 @@ impl Http {
             body,
         })
     }
+}
+
+/// The roots to trust: the CA file given (`--os-cacert`, `OS_CACERT`, clouds.yaml `cacert`),
+/// else the system trust store (RHEL's `update-ca-trust` bundle, Debian's ca-certificates;
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` override where to look), which holds an undercloud's own CA.
+/// A system without any CA certificate falls back to the built-in Mozilla roots.
+fn root_certs(cacert: Option<&PathBuf>) -> Result<ureq::tls::RootCerts> {
+    if let Some(path) = cacert {
+        return Ok(ureq::tls::RootCerts::new_with_certs(&ca_file(path)?));
+    }
+    let system = rustls_native_certs::load_native_certs();
+    if system.certs.is_empty() {
+        return Ok(ureq::tls::RootCerts::WebPki);
+    }
+    let certs: Vec<_> = system
+        .certs
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
+/// The certificates of a PEM CA bundle; an error naming the file when it has none.
+fn ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = crate::fsutil::read_small(path)?;
+    let certs = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SwiftError::Tls {
+            url: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(SwiftError::Tls {
+            url: path.display().to_string(),
+            message: "no PEM certificate in the file".into(),
+        }
+        .into());
+    }
+    Ok(certs)
 }
 
 /// TLS settings that come with the credentials (clouds.yaml `cacert`/`verify`, `OS_CACERT`).

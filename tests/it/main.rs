@@ -44,4 +44,5 @@ mod render_snapshots;
 mod rollout;
 mod rpm;
 mod scoped;
+mod tls;
 mod upload_cli;
