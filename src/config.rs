@@ -218,7 +218,7 @@ impl ConfigFile {
         let artifact_dir = flags
             .artifact_dir
             .or(self.artifact_dir)
-            .unwrap_or_else(|| workdir.join("artifacts"));
+            .unwrap_or_else(|| crate::workdir::default_artifact_dir(&workdir));
         if !artifact_dir.is_absolute() {
             return Err(bad(
                 "artifact_dir",

@@ -13,6 +13,7 @@ pub mod artifact;
 pub mod build_record;
 pub mod check;
 pub mod config;
+pub mod dirsafety;
 pub mod encoding;
 pub mod error;
 pub mod format;

@@ -6,7 +6,38 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use crate::artifact::layout::dirs;
+use crate::dirsafety::{self, DirSafety};
+use crate::error::Result;
 use crate::keys::jws_repo::JwsDirs;
+
+/// Where `build` stages artifacts unless told otherwise: `<workdir>/artifacts`.
+pub fn default_artifact_dir(workdir: &Path) -> PathBuf {
+    workdir.join("artifacts")
+}
+
+/// StrictModes for a work directory before anything in it is read or written (see
+/// [`dirsafety`]): the directories above it, itself (possibly reached through a symlink),
+/// `keys/` and the artifact directory. Returns what was (or under `dry_run` would be)
+/// tightened to 0700, for the report.
+pub fn secure(workdir: &Path, artifact_dir: &Path, dry_run: bool) -> Result<Vec<String>> {
+    dirsafety::check_ancestors(workdir)?;
+    let dirs = [
+        (workdir.to_path_buf(), true),
+        (workdir.join("keys"), false),
+        (artifact_dir.to_path_buf(), false),
+    ];
+    let mut notes = vec![];
+    for (dir, follow) in dirs {
+        if let DirSafety::Tightened(old) = dirsafety::secure_dir(&dir, follow, dry_run)? {
+            let verb = if dry_run { "would be" } else { "was" };
+            notes.push(format!(
+                "{} had mode {old:04o} (readable by others): {verb} tightened to 0700",
+                dir.display()
+            ));
+        }
+    }
+    Ok(notes)
+}
 
 /// Local paths of the repositories under a work directory.
 pub struct WorkdirLayout {

@@ -173,6 +173,8 @@ pub fn adopt_deployed(
     let _lock = (!opts.dry_run)
         .then(|| fsutil::lock(&opts.workdir))
         .transpose()?;
+    let artifacts = crate::workdir::default_artifact_dir(&opts.workdir);
+    let tightened = crate::workdir::secure(&opts.workdir, &artifacts, opts.dry_run)?;
     let local = WorkdirLayout::new(&opts.workdir);
     let mut sides = vec![side(
         RepoKind::Fernet,
@@ -198,6 +200,7 @@ pub fn adopt_deployed(
         backup: None,
         warnings: warnings_of(&deployed, &origin),
     };
+    report.warnings.extend(tightened);
     let differs = sides
         .iter()
         .any(|s| matches!(s.compared(), Compared::Differs { .. }));

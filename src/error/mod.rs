@@ -40,6 +40,16 @@ pub enum Error {
     /// `--keystone-group` names no group on this machine.
     #[error("unknown group {0:?}")]
     UnknownGroup(String),
+    /// A directory the tool keeps keys in could be changed by someone else (StrictModes).
+    #[error("{} is not safe to keep keys in: {problem}", path.display())]
+    UnsafeDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong (owner, mode, symlink).
+        problem: String,
+        /// What to do (never destroys anything).
+        fix: String,
+    },
     /// A path that must be a directory is something else.
     #[error("{} is not a directory", .0.display())]
     NotADirectory(PathBuf),
@@ -273,6 +283,7 @@ impl Error {
             Error::UnknownUser(_) | Error::UnknownGroup(_) => {
                 "give a numeric id (42425 for containerized keystone, 163 for baremetal RHEL) or an existing name".into()
             }
+            Error::UnsafeDirectory { fix, .. } => fix.clone(),
             Error::NotADirectory(path) => format!(
                 "move {} away, or point the option at a directory",
                 path.display()

@@ -208,6 +208,8 @@ pub fn rollout(
     opts: &RolloutOptions,
 ) -> Result<RolloutReport> {
     let workdir = &settings.workdir;
+    // Refuse a work directory someone else could have changed (modes are left to `build`).
+    crate::workdir::secure(workdir, &settings.artifact_dir, true)?;
     let fernet = WorkdirLayout::new(workdir).fernet;
     let before_expected = expected::expected(workdir)?;
     let nodes = target.nodes()?;

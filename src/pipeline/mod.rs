@@ -114,19 +114,24 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     let _lock = (!dry_run)
         .then(|| crate::fsutil::lock(&settings.workdir))
         .transpose()?;
+    let tightened = crate::workdir::secure(&settings.workdir, &settings.artifact_dir, dry_run)?;
     repos::prepare_workdir(&settings.workdir, dry_run)?;
     let repositories = repos::ensure_all(settings, &local, dry_run)?;
     let mut report = BuildReport {
         settings: settings.clone(),
         dry_run,
-        changed: repositories.iter().any(|r| r.action != "reused"),
+        changed: !tightened.is_empty() || repositories.iter().any(|r| r.action != "reused"),
         repositories,
         artifact: None,
         env_files: vec![],
         deploy_args: vec![],
         delivery: "all-roles",
         secrets: vec![],
-        warnings: shared_note.into_iter().chain(new_keys_warning).collect(),
+        warnings: shared_note
+            .into_iter()
+            .chain(new_keys_warning)
+            .chain(tightened)
+            .collect(),
     };
     if report
         .repositories

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -615,9 +615,7 @@ pub fn default_workdir(stack: &str) -> PathBuf {
 }
 
 /// `<workdir>/artifacts`, where `build` stages by default.
-pub fn default_artifact_dir(workdir: &Path) -> PathBuf {
-    workdir.join("artifacts")
-}
+pub use crate::workdir::default_artifact_dir;
 
 #[cfg(test)]
 mod tests {

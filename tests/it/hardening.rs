@@ -256,3 +256,72 @@ fn odd_path_bytes_are_refused_before_anything_is_written() {
     let error = out.expect_bad_input(&config);
     assert!(error.contains("workdir"), "{error}");
 }
+
+fn build_wd(env: &Env, wd: &Path) -> Out {
+    env.run(["build", "--workdir", wd.to_str().unwrap(), "-f", "json"])
+}
+
+/// StrictModes for the work directory: readable by others is tightened (and said), writable
+/// by others, foreign-owned or a symlinked `keys/` is refused before anything is read, with a
+/// fix that destroys nothing; `fernet.yaml` keeps rendering the work directory's own keys.
+#[test]
+fn a_work_directory_someone_else_could_change_is_tightened_or_refused() {
+    let env = Env::new();
+    let wd = env.path("wd");
+    build_wd(&env, &wd).expect_code(0);
+    let rendered = std::fs::read(wd.join("fernet.yaml")).unwrap();
+    let keys = wd.join("keys");
+
+    chmod(&wd, 0o755);
+    let out = build_wd(&env, &wd);
+    out.expect_code(0);
+    assert_eq!(crate::cli_support::mode(&wd), 0o700);
+    let warnings = out.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("had mode 0755") && warnings.contains("tightened to 0700"),
+        "{warnings}"
+    );
+
+    chmod(&keys, 0o775);
+    let out = build_wd(&env, &wd);
+    let error = out.expect_bad_input(&keys);
+    assert!(error.contains("lets group or others write"), "{error}");
+    assert!(out.stderr.contains("chmod 0700"), "{}", out.stderr);
+    assert_eq!(
+        crate::cli_support::mode(&keys),
+        0o775,
+        "refused: left as it was"
+    );
+    chmod(&keys, 0o700);
+
+    // The attack: keys/ replaced by a directory (with keys someone knows) through a symlink.
+    let theirs = env.path("theirs");
+    std::fs::rename(&keys, &theirs).unwrap();
+    symlink(&theirs, &keys).unwrap();
+    let out = build_wd(&env, &wd);
+    let error = out.expect_bad_input(&keys);
+    assert!(error.contains("it is a symlink"), "{error}");
+    std::fs::remove_file(&keys).unwrap();
+    std::fs::rename(&theirs, &keys).unwrap();
+    assert_eq!(std::fs::read(wd.join("fernet.yaml")).unwrap(), rendered);
+
+    if !crate::cli_support::is_root() {
+        crate::cli_support::skip(
+            "hardening::a_work_directory_someone_else_could_change (foreign owner)",
+            "chown to another uid needs root",
+        );
+        return;
+    }
+    // Owned by another user: refused, owner left as it was.
+    std::os::unix::fs::chown(&keys, Some(4242), Some(4242)).unwrap();
+    let out = build_wd(&env, &wd);
+    let error = out.expect_bad_input(&keys);
+    assert!(error.contains("owned by uid 4242"), "{error}");
+    assert!(out.stderr.contains("chown"), "{}", out.stderr);
+    std::os::unix::fs::chown(&keys, Some(0), Some(0)).unwrap();
+    std::os::unix::fs::chown(&wd, Some(4242), Some(4242)).unwrap();
+    build_wd(&env, &wd).expect_bad_input(&wd);
+    std::os::unix::fs::chown(&wd, Some(0), Some(0)).unwrap();
+    build_wd(&env, &wd).expect_code(0);
+    assert_eq!(std::fs::read(wd.join("fernet.yaml")).unwrap(), rendered);
+}
