@@ -26,6 +26,10 @@ pub fn exit_code(err: &overcloud_keys::Error) -> u8 {
 /// formats are decided.
 pub fn render(outcome: &Outcome, format: overcloud_keys::format::Format) -> String {
     use overcloud_keys::format::Format;
+    if outcome.json.is_null() && outcome.text.is_empty() {
+        // Nothing left to print: the command streamed its whole output (`token inspect`).
+        return String::new();
+    }
     match format {
         Format::Table => outcome.text.clone(),
         Format::Json => serde_json::to_string_pretty(&outcome.json).expect("json") + "\n",

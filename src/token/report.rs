@@ -1,9 +1,10 @@
 //! Rendering inspection results for `-f table|json|value`, one result per token.
 //!
-//! Table and value output is written to the given writer as each token is inspected (a
-//! followed log shows results at once; 100,000 tokens need no memory beyond the write
-//! buffer); the summary line comes back in the [`Outcome`]. JSON is one document, so its
-//! results are collected and returned as the outcome's value.
+//! Every format is written to the given writer as each token is inspected (a followed log
+//! shows results at once; a million tokens need no memory beyond one result and the write
+//! buffer). Table: the summary line comes back in the [`Outcome`]. JSON and YAML stay one
+//! document: `results` opens it and each result is serialized as it comes; the counts and
+//! the key sources close it in [`Renderer::finish`], so the outcome's value is empty.
 //!
 //! Table: a head line per token (`line N: ok fernet key 2 (primary, ...)`) and the fields
 //! indented below; failures on one line with their code. JSON: `{"results": [...]}` with
@@ -30,7 +31,6 @@ pub struct Renderer<W: io::Write> {
     out: W,
     /// One token's text, reused.
     text: String,
-    results: Vec<Value>,
     decoded: usize,
     failed: usize,
 }
@@ -170,7 +170,6 @@ impl<W: io::Write> Renderer<W> {
             now,
             out,
             text: String::with_capacity(1024),
-            results: Vec::new(),
             decoded: 0,
             failed: 0,
         }
@@ -200,8 +199,10 @@ impl<W: io::Write> Renderer<W> {
             }
             Format::Json | Format::Yaml => {
                 let value = self.json(line, inspection);
-                self.results.push(value);
-                Ok(())
+                let first = self.count() == 1;
+                self.text.clear();
+                document_item(self.format, first, &value, &mut self.text);
+                self.out.write_all(self.text.as_bytes())
             }
         }
     }
@@ -393,11 +394,6 @@ impl<W: io::Write> Renderer<W> {
     /// (table) or empty (value: one line per token and nothing else); its JSON the whole
     /// document (json) or the counts.
     pub fn finish(mut self, inspector: &Inspector) -> io::Result<(W, Outcome)> {
-        match self.out.flush() {
-            // `| head` closed the pipe: not an error (the binary treats it the same way).
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            other => other?,
-        }
         let summary = format!(
             "{} token(s): {} decoded, {} failed",
             self.count(),
@@ -413,13 +409,17 @@ impl<W: io::Write> Renderer<W> {
             Format::Table => (format!("{summary}\n"), counts),
             Format::Value => (String::new(), Value::Null),
             Format::Json | Format::Yaml => {
-                let mut top = counts;
-                top["fernet_repository"] = json!(inspector.fernet().map(|r| r.path()));
-                top["fernet_keys"] = json!(inspector.fernet().map(|r| r.key_names()));
-                top["jws_public_dir"] = json!(inspector.jws().map(|v| v.path()));
-                // Moved in, not through `json!`, which would copy every result.
-                top["results"] = Value::Array(self.results);
-                (format!("{summary}\n"), top)
+                let mut tail = counts;
+                tail["fernet_repository"] = json!(inspector.fernet().map(|r| r.path()));
+                tail["fernet_keys"] = json!(inspector.fernet().map(|r| r.key_names()));
+                tail["jws_public_dir"] = json!(inspector.jws().map(|v| v.path()));
+                self.text.clear();
+                document_end(self.format, self.count() == 0, &tail, &mut self.text);
+                match self.out.write_all(self.text.as_bytes()) {
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                    other => other?,
+                }
+                (String::new(), Value::Null)
             }
         };
         let mut warnings: Vec<String> = inspector
@@ -435,8 +435,70 @@ impl<W: io::Write> Renderer<W> {
             warning: (!warnings.is_empty()).then(|| warnings.join("\nWARNING: ")),
             code: u8::from(self.failed > 0),
         };
+        match self.out.flush() {
+            // `| head` closed the pipe: not an error (the binary treats it the same way).
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            other => other?,
+        }
         Ok((self.out, outcome))
     }
+}
+
+/// `text` indented by `by` spaces after each newline (a nested pretty-printed value).
+fn push_indented(out: &mut String, text: &str, by: usize) {
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            out.extend(std::iter::repeat_n(' ', by));
+        }
+        out.push_str(line);
+    }
+}
+
+/// One result of the streamed document: a pretty-printed element of the JSON `results`
+/// array, or a YAML sequence item. The first one also opens the document.
+fn document_item(format: Format, first: bool, value: &Value, out: &mut String) {
+    if format == Format::Yaml {
+        if first {
+            out.push_str("results:\n");
+        }
+        let item = serde_yaml_ng::to_string(std::slice::from_ref(value)).expect("yaml");
+        out.push_str(&item);
+        return;
+    }
+    out.push_str(if first {
+        "{\n  \"results\": [\n    "
+    } else {
+        ",\n    "
+    });
+    let text = serde_json::to_string_pretty(value).expect("json");
+    push_indented(out, &text, 4);
+}
+
+/// Closes the streamed document with the remaining fields of `tail` (an object), sorted as
+/// serde_json sorts a whole document's keys; `empty`: no result was written.
+fn document_end(format: Format, empty: bool, tail: &Value, out: &mut String) {
+    if format == Format::Yaml {
+        if empty {
+            out.push_str("results: []\n");
+        }
+        out.push_str(&serde_yaml_ng::to_string(tail).expect("yaml"));
+        return;
+    }
+    out.push_str(if empty {
+        "{\n  \"results\": []"
+    } else {
+        "\n  ]"
+    });
+    if let Value::Object(fields) = tail {
+        for (name, value) in fields {
+            out.push_str(",\n  ");
+            out.push_str(&Value::String(name.clone()).to_string());
+            out.push_str(": ");
+            push_indented(out, &serde_json::to_string_pretty(value).expect("json"), 2);
+        }
+    }
+    out.push_str("\n}\n");
 }
 
 impl<W: io::Write> Sink for Renderer<W> {

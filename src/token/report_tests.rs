@@ -83,8 +83,12 @@ fn value_shows_one_line_per_token() {
 #[test]
 fn json_is_one_document_with_keystones_field_names() {
     let (out, outcome) = render(Format::Json, "federated-unscoped");
-    assert!(out.is_empty());
-    let json = &outcome.json;
+    assert_eq!((outcome.text.as_str(), &outcome.json), ("", &Value::Null));
+    let document: Value = serde_json::from_str(&out).expect("one JSON document");
+    let yaml = render(Format::Yaml, "federated-unscoped").0;
+    let from_yaml: Value = serde_yaml_ng::from_str(&yaml).expect("one YAML document");
+    assert_eq!(from_yaml, document, "the same data in YAML");
+    let json = &document;
     assert_eq!(
         (json["tokens"].as_u64(), json["failed"].as_u64()),
         (Some(2), Some(1))

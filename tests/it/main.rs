@@ -41,6 +41,7 @@ mod nodes;
 mod plan;
 mod release;
 mod render_snapshots;
+mod resources;
 mod rollout;
 mod rpm;
 mod scoped;
