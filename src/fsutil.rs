@@ -65,9 +65,29 @@ pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Re
 /// Atomically replaces (or creates) the file at `path` with `bytes`: temp file in the same
 /// directory, fsync, rename, fsync of the directory.
 pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<()> {
-    let dir = parent_of(path);
+    publish_all(vec![stage_file(path, bytes, mode, owner)?])
+}
+
+/// A file fully written and fsynced under a temporary name beside its target, not yet in
+/// place; dropped unpublished, the temporary file is removed.
+pub struct Staged {
+    tmp: Option<PathBuf>,
+    path: PathBuf,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to a new temporary file beside `path` (mode and owner set before the
+/// first byte, fsynced). Nothing at `path` changes until [`publish_all`].
+pub fn stage_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<Staged> {
     let name = path.file_name().unwrap_or_else(|| OsStr::new("file"));
-    let tmp = dir.join(format!(
+    let tmp = parent_of(path).join(format!(
         "{}{}-{}",
         name.to_string_lossy(),
         TEMP_MARKER,
@@ -77,15 +97,62 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) ->
         let _ = fs::remove_file(&tmp);
         return Err(err);
     }
-    if let Err(source) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::Io {
-            op: "rename into place",
-            path: path.to_path_buf(),
-            source,
-        });
+    Ok(Staged {
+        tmp: Some(tmp),
+        path: path.to_path_buf(),
+    })
+}
+
+/// Renames staged files into place in order, then fsyncs their directories. Every byte was
+/// written while staging, so running out of space there changes nothing; the renames
+/// allocate nothing.
+pub fn publish_all(files: Vec<Staged>) -> Result<()> {
+    let mut dirs: Vec<PathBuf> = vec![];
+    for mut staged in files {
+        let tmp = staged.tmp.take().expect("staged once");
+        if let Err(source) = fs::rename(&tmp, &staged.path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::Io {
+                op: "rename into place",
+                path: staged.path.clone(),
+                source,
+            });
+        }
+        let dir = parent_of(&staged.path);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
     }
-    sync_dir(&dir)
+    dirs.iter().try_for_each(|d| sync_dir(d))
+}
+
+/// Removes the temporary files (`<name><TEMP_MARKER>-<pid>-<nanos>`) that writers killed
+/// mid-write left in `dir`: only regular files whose writer process is gone. Call it under
+/// the lock of what `dir` holds. They can hold superseded keys; failing to remove one is
+/// not an error (the next run tries again).
+pub fn sweep_temp_files(dir: &Path) -> usize {
+    let marker = format!("{TEMP_MARKER}-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((_, suffix)) = name.split_once(&marker) else {
+            continue;
+        };
+        let writer = suffix.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = writer.is_some_and(|pid| {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        });
+        let regular = entry
+            .file_type()
+            .is_ok_and(|t| t.is_file() || t.is_symlink());
+        if regular && !alive && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Removes a file and fsyncs its directory.
@@ -356,7 +423,23 @@ pub fn set_lock_timeout(timeout: std::time::Duration) {
 /// dropped.
 #[derive(Debug)]
 pub struct Lock {
-    _lock: nix::fcntl::Flock<File>,
+    /// `None`: this thread already held the lock (a nested take), released by the outer one.
+    held: Option<(nix::fcntl::Flock<File>, (u64, u64))>,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some((_, key)) = &self.held {
+            HELD.with(|held| held.borrow_mut().retain(|k| k != key));
+        }
+    }
+}
+
+thread_local! {
+    /// The directories (device, inode) whose lock this thread holds: taking one again (a
+    /// build whose artifact directory is the work directory's parent) nests instead of
+    /// waiting for itself.
+    static HELD: std::cell::RefCell<Vec<(u64, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Takes the exclusive lock of `target` (a repository, a work directory, an output file):
@@ -378,9 +461,22 @@ pub fn lock(target: &Path) -> Result<Lock> {
     );
     let started = std::time::Instant::now();
     let mut handle = File::open(&dir).map_err(io_err("open for locking", &dir))?;
+    let key = {
+        use std::os::unix::fs::MetadataExt;
+        let meta = handle.metadata().map_err(io_err("inspect", &dir))?;
+        (meta.dev(), meta.ino())
+    };
+    if HELD.with(|held| held.borrow().contains(&key)) {
+        return Ok(Lock { held: None });
+    }
     loop {
         match Flock::lock(handle, FlockArg::LockExclusiveNonblock) {
-            Ok(held) => return Ok(Lock { _lock: held }),
+            Ok(lock) => {
+                HELD.with(|held| held.borrow_mut().push(key));
+                return Ok(Lock {
+                    held: Some((lock, key)),
+                });
+            }
             Err((back, nix::errno::Errno::EWOULDBLOCK)) if started.elapsed() < timeout => {
                 handle = back;
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -435,17 +531,37 @@ pub fn write_if_changed(
     mode: u32,
     dry_run: bool,
 ) -> Result<WriteAction> {
-    if let Ok(existing) = fs::read(path) {
-        let existing = zeroize::Zeroizing::new(existing);
-        let same = existing.as_slice() == bytes;
-        let mode_ok = fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode);
-        if same && mode_ok {
-            return Ok(WriteAction::Unchanged);
-        }
+    let (action, staged) = stage_if_changed(path, bytes, mode, dry_run)?;
+    if let Some(staged) = staged {
+        publish_all(vec![staged])?;
+    }
+    Ok(action)
+}
+
+/// Whether the file at `path` already holds exactly `bytes` with `mode`.
+pub fn holds(path: &Path, bytes: &[u8], mode: u32) -> bool {
+    let Ok(existing) = fs::read(path) else {
+        return false;
+    };
+    let existing = zeroize::Zeroizing::new(existing);
+    existing.as_slice() == bytes
+        && fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o7777 == mode)
+}
+
+/// [`write_if_changed`] in two steps: the new contents staged (not yet in place) when they
+/// differ, so a group of files can be published together with [`publish_all`].
+pub fn stage_if_changed(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    dry_run: bool,
+) -> Result<(WriteAction, Option<Staged>)> {
+    if holds(path, bytes, mode) {
+        return Ok((WriteAction::Unchanged, None));
     }
     if dry_run {
-        return Ok(WriteAction::WouldWrite);
+        return Ok((WriteAction::WouldWrite, None));
     }
-    write_file_atomic(path, bytes, mode, &Owner::current())?;
-    Ok(WriteAction::Written)
+    let staged = stage_file(path, bytes, mode, &Owner::current())?;
+    Ok((WriteAction::Written, Some(staged)))
 }

@@ -61,7 +61,12 @@ pub fn checksum_path(tarball: &Path) -> PathBuf {
     PathBuf::from(format!("{}.sha256", tarball.display()))
 }
 
-/// Writes the tarball (0600), `FILE.sha256` (sha256sum format) and `FILE.manifest.json`.
+/// Writes the tarball (0600), `FILE.sha256` (sha256sum format) and `FILE.manifest.json` as
+/// one group, under the lock of their directory (one writer at a time, as `pack` into a
+/// work directory's artifacts and `build` may both do): all three are written and fsynced
+/// under temporary names first, so a full disk leaves the previous trio as it was, then
+/// renamed into place, the tarball last. Stale temporary files of killed writers are swept
+/// first. The action is the tarball's.
 pub fn write_artifact_files(
     path: &Path,
     name: &str,
@@ -69,14 +74,11 @@ pub fn write_artifact_files(
     layout: &Layout,
     dry_run: bool,
 ) -> Result<WriteAction> {
-    let action = fsutil::write_if_changed(path, &packed.bytes, SECRET_FILE_MODE, dry_run)?;
+    let _lock = (!dry_run).then(|| fsutil::lock(path)).transpose()?;
+    if !dry_run {
+        fsutil::sweep_temp_files(&fsutil::parent_of(path));
+    }
     let checksum = format!("{}  {}\n", packed.sha256, name);
-    fsutil::write_if_changed(
-        &checksum_path(path),
-        checksum.as_bytes(),
-        PUBLIC_FILE_MODE,
-        dry_run,
-    )?;
     let manifest = ArtifactManifest {
         artifact: name.to_string(),
         entries: packed.manifest.clone(),
@@ -88,11 +90,25 @@ pub fn write_artifact_files(
     // Through a `Value`, whose maps are sorted: the same bytes as every earlier build.
     let value = serde_json::to_value(&manifest).expect("manifest serializes");
     let text = serde_json::to_string_pretty(&value).expect("manifest serializes") + "\n";
-    fsutil::write_if_changed(
+    let (_, checksum_file) = fsutil::stage_if_changed(
+        &checksum_path(path),
+        checksum.as_bytes(),
+        PUBLIC_FILE_MODE,
+        dry_run,
+    )?;
+    let (_, manifest_file) = fsutil::stage_if_changed(
         &manifest_path(path),
         text.as_bytes(),
         PUBLIC_FILE_MODE,
         dry_run,
+    )?;
+    let (action, tarball) =
+        fsutil::stage_if_changed(path, &packed.bytes, SECRET_FILE_MODE, dry_run)?;
+    fsutil::publish_all(
+        [checksum_file, manifest_file, tarball]
+            .into_iter()
+            .flatten()
+            .collect(),
     )?;
     Ok(action)
 }

@@ -163,9 +163,14 @@ pub fn run(args: UploadArgs) -> Result<Outcome> {
         .expect("clap requires FILE without --refresh");
     // Everything local is checked before anything is sent.
     opts.validate()?;
-    let mut env = EnvFile::load(&env_path(&args)?)?;
+    let env_file = env_path(&args)?;
+    EnvFile::load(&env_file)?;
     upload::regular_file(&file)?;
     let report = upload::upload_artifact(&opts, &file)?;
+    // One writer of the env file at a time, read again under its lock: the URL of an
+    // upload that finished meanwhile is merged, not lost.
+    let _lock = overcloud_keys::fsutil::lock(&env_file)?;
+    let mut env = EnvFile::load(&env_file)?;
     let replaced = env.merge(&report.temp_url.expose());
     let written = env.write()?;
 

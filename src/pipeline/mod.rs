@@ -116,6 +116,12 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
         .transpose()?;
     let tightened = crate::workdir::secure(&settings.workdir, &settings.artifact_dir, dry_run)?;
     repos::prepare_workdir(&settings.workdir, dry_run)?;
+    if !dry_run {
+        // Temporary files of runs killed mid-write (superseded keys, the JWS private key).
+        for dir in [settings.workdir.clone(), settings.workdir.join("keys")] {
+            crate::fsutil::sweep_temp_files(&dir);
+        }
+    }
     let repositories = repos::ensure_all(settings, &local, dry_run)?;
     let mut report = BuildReport {
         settings: settings.clone(),

@@ -359,6 +359,12 @@ fn redact(url: &str) -> String {
 /// hash, still hold that content). The file is written once, after every URL is signed.
 pub fn refresh(opts: &RefreshOptions) -> Result<RefreshReport> {
     let expires = validate_expiry(opts.expiry)?;
+    // One writer of the env file at a time: load, re-sign and write under its lock.
+    // (No directory, no env file: nothing to lock, and nothing is created.)
+    let _lock = crate::fsutil::parent_of(&opts.env_file)
+        .is_dir()
+        .then(|| crate::fsutil::lock(&opts.env_file))
+        .transpose()?;
     let mut env = EnvFile::load(&opts.env_file)?;
     if !env.exists {
         return Err(env_error(

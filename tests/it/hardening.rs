@@ -325,3 +325,147 @@ fn a_work_directory_someone_else_could_change_is_tightened_or_refused() {
     build_wd(&env, &wd).expect_code(0);
     assert_eq!(std::fs::read(wd.join("fernet.yaml")).unwrap(), rendered);
 }
+
+/// Temporary files a killed writer left (they can hold superseded keys or the JWS private
+/// key) are removed by the next build, under its lock; a live writer's are kept.
+#[test]
+fn stale_temporary_files_of_killed_writers_are_swept() {
+    use crate::cli_support::TEMP_MARKER;
+    let env = Env::new();
+    let wd = env.path("wd");
+    build_wd(&env, &wd).expect_code(0);
+    // pid_max is at most 2^22: no process has this pid.
+    let dead = format!("fernet.yaml{TEMP_MARKER}-4194305-1");
+    let live = format!("fernet.yaml{TEMP_MARKER}-{}-1", std::process::id());
+    let record = format!(".fernet-keys.rotation.json{TEMP_MARKER}-4194305-2");
+    let artifact = format!("x.tar.gz{TEMP_MARKER}-4194305-3");
+    std::fs::write(wd.join(&dead), "old secret").unwrap();
+    std::fs::write(wd.join(&live), "in progress").unwrap();
+    std::fs::write(wd.join("keys").join(&record), "old record").unwrap();
+    std::fs::write(wd.join("artifacts").join(&artifact), "old tarball").unwrap();
+    env.cmd()
+        .args(["build", "--workdir"])
+        .arg(&wd)
+        .args(["--dry-run"])
+        .run()
+        .expect_code(0);
+    assert!(wd.join(&dead).exists(), "a dry run removes nothing");
+    build_wd(&env, &wd).expect_code(0);
+    assert!(
+        !wd.join(&dead).exists(),
+        "stale temporary file left in the work directory"
+    );
+    assert!(
+        !wd.join("keys").join(&record).exists(),
+        "stale record temp left in keys/"
+    );
+    assert!(
+        !wd.join("artifacts").join(&artifact).exists(),
+        "stale temp left in artifacts/"
+    );
+    assert!(
+        wd.join(&live).exists(),
+        "a live writer's temporary file was removed"
+    );
+}
+
+/// Parallel `pack`s into one output: serialized, so the tarball, `.sha256` and manifest
+/// left at the end always belong together.
+#[test]
+fn concurrent_packs_into_one_output_leave_a_consistent_trio() {
+    let env = Env::new();
+    let a = setup(&env, "a");
+    let b = setup(&env, "b");
+    let out = env.path("out/keys.tar.gz");
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            env.cmd()
+                .args(["pack", "--layout", "baremetal", "--output"])
+                .arg(&out)
+                .arg("--fernet")
+                .arg(if i % 2 == 0 { &a } else { &b })
+                .spawn_quiet()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "every pack waits its turn");
+    }
+    let tarball = std::fs::read(&out).unwrap();
+    let sha: String = <sha2::Sha256 as sha2::Digest>::digest(&tarball)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let checksum = std::fs::read_to_string(env.path("out/keys.tar.gz.sha256")).unwrap();
+    assert!(
+        checksum.starts_with(&sha),
+        "{checksum} is not the tarball's {sha}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.path("out/keys.tar.gz.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["sha256"], sha);
+    let leftovers: Vec<_> = crate::cli_support::names(&env.path("out"))
+        .into_iter()
+        .filter(|n| n.contains(crate::cli_support::TEMP_MARKER))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A full disk while `build` writes a new artifact: the previous trio stays as it was and
+/// nothing half-written is left (the trio is staged, then published together). A tmpfs in
+/// a private mount namespace with one free page: enough for one of the three files only.
+#[test]
+fn a_full_disk_during_build_leaves_the_previous_artifact_trio() {
+    if !crate::cli_support::is_root() {
+        crate::cli_support::skip(
+            "hardening::a_full_disk_during_build",
+            "mounting a tmpfs needs root",
+        );
+        return;
+    }
+    let env = Env::new();
+    let mnt = env.path("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let script = r#"
+set -u
+bin="$1"; mnt="$2"
+mount -t tmpfs -o size=512k,mode=0700 tmpfs "$mnt" || exit 90
+"$bin" build --workdir "$mnt/wd" >/dev/null || exit 91
+"$bin" jws rotate stage --private-dir "$mnt/wd/keys/jws-keys/private" \
+    --public-dir "$mnt/wd/keys/jws-keys/public" >/dev/null || exit 92
+ls "$mnt/wd/artifacts" > "$mnt/../before.txt"
+(cd "$mnt/wd/artifacts" && sha256sum -c --quiet *.sha256) || exit 93
+dd if=/dev/zero of="$mnt/fill" bs=4096 2>/dev/null
+truncate -s -4096 "$mnt/fill"
+"$bin" build --workdir "$mnt/wd" 2> "$mnt/../stderr.txt"
+echo $? > "$mnt/../code.txt"
+ls -a "$mnt/wd/artifacts" > "$mnt/../after.txt"
+(cd "$mnt/wd/artifacts" && sha256sum -c --quiet *.sha256) || exit 94
+"#;
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(crate::cli_support::BIN)
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "setup or final check failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |n: &str| std::fs::read_to_string(env.path(n)).unwrap();
+    assert_eq!(read("code.txt").trim(), "2", "{}", read("stderr.txt"));
+    assert!(
+        read("stderr.txt").contains("no space left"),
+        "{}",
+        read("stderr.txt")
+    );
+    let after: Vec<String> = read("after.txt")
+        .lines()
+        .filter(|n| *n != "." && *n != "..")
+        .map(String::from)
+        .collect();
+    let before: Vec<String> = read("before.txt").lines().map(String::from).collect();
+    assert_eq!(after, before, "artifacts/ changed on a full disk");
+}
