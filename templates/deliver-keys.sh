@@ -103,8 +103,13 @@ container_path() {
     return 1
 }
 label() {
-    chcon "$@" -t container_file_t -l s0 \
-        || fail "cannot label $* container_file_t (SELinux)"
+    if [ "$1" = -R ]; then
+        chcon -R -t container_file_t -l s0 "$2" \
+            || fail "cannot label $2 container_file_t (SELinux)"
+    else
+        chcon -t container_file_t -l s0 "$1" \
+            || fail "cannot label $1 container_file_t (SELinux)"
+    fi
 }
 # Creates a directory and its missing parents, labelling the ones it created.
 make_dir() {

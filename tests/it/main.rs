@@ -37,6 +37,7 @@ mod interop_swift;
 mod interop_token;
 mod jws_extra_config;
 mod keys_from;
+mod node_secrecy;
 mod nodes;
 mod plan;
 mod release;
