@@ -260,7 +260,7 @@ fn run_heat_config(
     root: &Path,
     agents: &Path,
     venv: &Path,
-    shell_config: &Path,
+    shell_config: Option<&Path>,
     read_only: &[&str],
 ) -> Output {
     // The hook as heat-agents' element installs it, and heat-config-notify outside the mounts.
@@ -289,9 +289,16 @@ fn run_heat_config(
         venv.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let shell_config = Path::new("/").join(shell_config.strip_prefix(root).unwrap());
-    Command::new("unshare")
-        .arg("-m")
+    let mut cmd = Command::new("unshare");
+    if let Some(file) = shell_config {
+        cmd.env(
+            "HEAT_SHELL_CONFIG",
+            Path::new("/").join(file.strip_prefix(root).unwrap()),
+        );
+    } else {
+        cmd.env_remove("HEAT_SHELL_CONFIG");
+    }
+    cmd.arg("-m")
         .arg("sh")
         .arg("-c")
         .arg(format!("{mounts} && exec python \"$2\""))
@@ -299,7 +306,6 @@ fn run_heat_config(
         .arg(root)
         .arg(agents.join("heat-config/os-refresh-config/configure.d/55-heat-config"))
         .env("PATH", path)
-        .env("HEAT_SHELL_CONFIG", shell_config)
         .env("HEAT_CONFIG_NOTIFY", &notify)
         .env_remove("HEAT_CONFIG_DEPLOYED")
         .env_remove("HEAT_SCRIPT_WORKING")
@@ -425,7 +431,7 @@ fn heat_config_flow_installs_the_keys_and_leaves_no_readable_copy_of_the_tarball
             file.display()
         );
     }
-    let out = run_heat_config(&f.root, &f.agents, &f.venv, &shell_config, &[]);
+    let out = run_heat_config(&f.root, &f.agents, &f.venv, Some(&shell_config), &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "55-heat-config failed:\n{stderr}");
     let id = f.current["id"].as_str().unwrap();
@@ -519,7 +525,7 @@ fn scrubbing_that_cannot_write_never_fails_the_deployment() {
         &f.root,
         &f.agents,
         &f.venv,
-        &shell_config,
+        Some(&shell_config),
         &[CONFIG_DOWNLOAD],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -556,6 +562,44 @@ fn scrubbing_that_cannot_write_never_fails_the_deployment() {
         assert_eq!(mode(&file), 0o600);
         assert_no_secret(&f, &file.display().to_string(), &fs::read(&file).unwrap());
     }
+}
+
+#[test]
+fn without_config_download_the_deployed_copy_is_scrubbed_and_heat_config_stays_root_only() {
+    let Some(f) = flow("os-collect-config flow") else {
+        return;
+    };
+    // os-apply-config's rendering of the metadata os-collect-config fetched: every
+    // deployment of the server, 55-heat-config's default input (no HEAT_SHELL_CONFIG).
+    let conf = f.root.join("run/heat-config/heat-config");
+    write_mode(&conf, &json!([f.current]).to_string(), 0o644);
+    let out = run_heat_config(&f.root, &f.agents, &f.venv, None, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "55-heat-config failed:\n{stderr}");
+    let id = f.current["id"].as_str().unwrap();
+    let notify: Value = serde_json::from_slice(
+        &fs::read(f.root.join(DEPLOYED).join(format!("{id}.notify.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(notify["deploy_status_code"], 0, "{notify:#}\n{stderr}");
+    let deployed = f.root.join(DEPLOYED).join(format!("{id}.json"));
+    assert_eq!(mode(&deployed), 0o600);
+    assert_no_secret(&f, "deployed copy", &fs::read(&deployed).unwrap());
+    assert!(
+        !f.root
+            .join("var/lib/heat-config/heat-config-script")
+            .join(id)
+            .exists()
+    );
+    assert_no_secret(&f, "55-heat-config's stderr", &out.stderr);
+    // What docs/delivery.md says remains: heat-config's input, made 0600 by 55-heat-config
+    // and rewritten from os-collect-config's cache on every run.
+    assert_eq!(mode(&conf), 0o600);
+    assert!(
+        fs::read_to_string(&conf)
+            .unwrap()
+            .contains(f.secrets[0].as_str())
+    );
 }
 
 // ---- SELinux labels ----
