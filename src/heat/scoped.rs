@@ -351,6 +351,51 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_substituted_into_the_script_never_passed_as_inputs() {
+        // Heat replaces every occurrence: one place each in the script, nowhere else.
+        for placeholder in [
+            "__OVERCLOUD_KEYS_ARTIFACT_B64__",
+            "__OVERCLOUD_KEYS_ARTIFACT_URL__",
+        ] {
+            assert_eq!(
+                DELIVER_SCRIPT.matches(placeholder).count(),
+                1,
+                "{placeholder}"
+            );
+        }
+        let roles = vec!["Controller".to_string()];
+        let dirs = vec!["etc/keystone/jws-keys".to_string()];
+        let files = render(&inputs(Source::Embedded(b"x"), &roles, &dirs)).unwrap();
+        let template = files.iter().find(|f| f.name == names::TEMPLATE).unwrap();
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&template.text).unwrap();
+        let resources = &doc["resources"];
+        let values = resources["OvercloudKeysDeployment"]["properties"]["input_values"]
+            .as_mapping()
+            .unwrap();
+        // The script hook logs every input's value.
+        for (name, value) in values {
+            let param = value["get_param"].as_str().unwrap();
+            assert!(
+                !matches!(
+                    param,
+                    "OvercloudKeysArtifactBase64" | "OvercloudKeysArtifactUrl"
+                ),
+                "{name:?} passes {param} as an input"
+            );
+        }
+        let replace = &resources["OvercloudKeysConfig"]["properties"]["config"]["str_replace"];
+        assert_eq!(replace["template"].as_str(), Some(DELIVER_SCRIPT));
+        assert_eq!(
+            replace["params"]["__OVERCLOUD_KEYS_ARTIFACT_B64__"]["get_param"].as_str(),
+            Some("OvercloudKeysArtifactBase64")
+        );
+        assert_eq!(
+            replace["params"]["__OVERCLOUD_KEYS_ARTIFACT_URL__"]["get_param"].as_str(),
+            Some("OvercloudKeysArtifactUrl")
+        );
+    }
+
+    #[test]
     fn url_mode_needs_a_url() {
         let roles = vec!["Controller".to_string()];
         let dirs = vec!["etc/keystone/jws-keys".to_string()];
