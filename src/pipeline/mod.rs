@@ -169,6 +169,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
 
 /// Settings the build cannot work with, before anything is read or written.
 fn check_settings(settings: &Settings) -> Result<()> {
+    check_name_lengths(&settings.stack)?;
     if settings.artifacts == ArtifactsMode::Swift {
         crate::swift::upload::validate_container(&settings.swift.container)?;
         crate::swift::upload::validate_expiry(settings.swift.expiry)?;
@@ -184,6 +185,35 @@ fn check_settings(settings: &Settings) -> Result<()> {
     }
     scoped::existing_mappings(&settings.check_env)?;
     Ok(())
+}
+
+/// Every file name derived from the stack fits NAME_MAX (255 bytes), checked before the
+/// first write: the longest is an artifact's manifest while it is staged under a temporary
+/// name (`overcloud-keys-<stack>-<12 hex>.tar.gz.manifest.json<marker>-<pid>-<nanos>`).
+fn check_name_lengths(stack: &str) -> Result<()> {
+    const NAME_MAX: usize = 255;
+    let longest = format!(
+        "{}.manifest.json{}-{}-{}",
+        crate::artifact::manifest::artifact_name(stack, &"0".repeat(64)),
+        crate::fsutil::TEMP_MARKER,
+        u32::MAX,
+        u64::MAX
+    );
+    if longest.len() <= NAME_MAX {
+        return Ok(());
+    }
+    let most = NAME_MAX - (longest.len() - stack.len());
+    Err(Error::InvalidValue {
+        name: "stack",
+        value: format!(
+            "{}... ({} bytes)",
+            stack.chars().take(40).collect::<String>(),
+            stack.len()
+        ),
+        reason: format!(
+            "too long: the artifact's file names would exceed the file system's 255-byte limit; use a stack name of at most {most} bytes"
+        ),
+    })
 }
 
 /// The deploy arguments, whether anything changed, the build record, and who receives what.

@@ -469,3 +469,25 @@ ls -a "$mnt/wd/artifacts" > "$mnt/../after.txt"
     let before: Vec<String> = read("before.txt").lines().map(String::from).collect();
     assert_eq!(after, before, "artifacts/ changed on a full disk");
 }
+
+/// A stack name whose derived file names would exceed NAME_MAX is refused before the first
+/// write ("nothing was changed" holds); the longest accepted one builds.
+#[test]
+fn a_stack_name_too_long_for_its_file_names_is_refused_before_any_write() {
+    let env = Env::new();
+    let wd = env.path("wd");
+    let long = "s".repeat(156);
+    let out = env.run(["build", "--workdir", wd.to_str().unwrap(), "--stack", &long]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("at most 155 bytes"), "{}", out.stderr);
+    assert!(!wd.exists(), "the work directory was created");
+    let longest = "s".repeat(155);
+    env.run([
+        "build",
+        "--workdir",
+        wd.to_str().unwrap(),
+        "--stack",
+        &longest,
+    ])
+    .expect_code(0);
+}
