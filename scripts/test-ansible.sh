@@ -96,10 +96,10 @@ step() { # step NAME COMMAND...: runs one scenario, its output kept, timed
 echo "ansible-core: $(head -n 1 "$work/version.txt")"
 echo "overcloud-keys: $bin"
 
-# Scenario 5: ansible-doc renders both modules (and lists exactly the modules that exist).
+# Scenario 5: ansible-doc renders every module (and lists exactly the modules that exist).
 doc_check() {
   local module out
-  for module in build adopt; do
+  for module in build adopt verify rollout; do
     out="$("$venv/bin/ansible-doc" -t module "overcloud_keys.tripleo.$module" 2>"$work/doc.err")"
     if grep -q 'WARNING\|ERROR' "$work/doc.err"; then
       cat "$work/doc.err"
@@ -115,9 +115,13 @@ doc_check() {
     || { echo "build: no max_active_keys"; return 1; }
   "$venv/bin/ansible-doc" -t module overcloud_keys.tripleo.adopt | grep -q 'replace_workdir' \
     || { echo "adopt: no replace_workdir"; return 1; }
+  "$venv/bin/ansible-doc" -t module overcloud_keys.tripleo.verify | grep -q 'fail_on_drift' \
+    || { echo "verify: no fail_on_drift"; return 1; }
+  "$venv/bin/ansible-doc" -t module overcloud_keys.tripleo.rollout | grep -q 'allow_expired_window' \
+    || { echo "rollout: no allow_expired_window"; return 1; }
   out="$("$venv/bin/ansible-doc" -t module -l overcloud_keys.tripleo 2>&1 | awk '{print $1}' | sort | tr '\n' ' ')"
   echo "modules: $out"
-  [ "$out" = "overcloud_keys.tripleo.adopt overcloud_keys.tripleo.build " ] \
+  [ "$out" = "overcloud_keys.tripleo.adopt overcloud_keys.tripleo.build overcloud_keys.tripleo.rollout overcloud_keys.tripleo.verify " ] \
     || { echo "unexpected module list: $out"; return 1; }
 }
 step ansible-doc doc_check

@@ -22,6 +22,7 @@ mod venv_support;
 mod adopt;
 mod adopt_swift;
 mod ansible_collection;
+mod ansible_nodes;
 mod build;
 mod build_swift;
 mod cli;

@@ -60,12 +60,14 @@ def _tool_lines(stderr):
     return error, hint
 
 
-def run_json(module, argv):
+def run_json(module, argv, report_codes=()):
     """Runs ``argv + ['-f', 'json']``; returns (report, rc, stderr) or fails the module.
 
     A non-zero exit fails the module with the tool's error line as ``msg`` and its hint line
     as ``hint``; ``rc``, ``stderr`` and (when the tool printed one) ``report`` are returned
-    alongside.
+    alongside. Exit codes in ``report_codes`` are returned to the caller instead, when the
+    tool printed a JSON report with them (``verify`` and ``rollout`` report drift, refusals
+    and failed nodes that way, with no ``error:`` line); the caller decides what fails.
     """
     cmd = list(argv) + ["-f", "json"]
     # LC_ALL=C: stable messages; the tool's JSON is UTF-8 either way.
@@ -76,7 +78,7 @@ def run_json(module, argv):
             report = json.loads(out)
         except ValueError:
             report = None
-    if rc != 0:
+    if rc != 0 and not (rc in report_codes and isinstance(report, dict)):
         error, hint = _tool_lines(err)
         if error is None:
             error = (err or "").strip().splitlines()[-1] if (err or "").strip() else \
@@ -92,6 +94,64 @@ def run_json(module, argv):
         module.fail_json(msg="overcloud-keys printed no JSON report", rc=rc, cmd=cmd,
                          stdout=out, stderr=err)
     return report, rc, err
+
+
+def node_argument_spec():
+    """The options of the commands that reach the keystone nodes (``verify``, ``rollout``)."""
+    return dict(
+        config=dict(type="path"),
+        stack=dict(type="str"),
+        workdir=dict(type="path"),
+        layout=dict(type="str", choices=["containerized", "baremetal"]),
+        inventory=dict(type="path"),
+        role=dict(type="list", elements="str"),
+        forks=dict(type="int"),
+        timeout=dict(type="int"),
+    )
+
+
+def node_arguments(params):
+    """The command line flags of the options of :func:`node_argument_spec` that are set."""
+    argv = []
+    for option, flag in (("config", "--config"), ("stack", "--stack"),
+                         ("workdir", "--workdir"), ("layout", "--layout"),
+                         ("inventory", "--inventory")):
+        if params.get(option) is not None:
+            argv.extend([flag, params[option]])
+    for group in params.get("role") or []:
+        argv.extend(["--role", group])
+    for option, flag in (("forks", "--forks"), ("timeout", "--timeout")):
+        if params.get(option) is not None:
+            argv.extend([flag, str(params[option])])
+    return argv
+
+
+def finding_line(finding):
+    """One node finding as the tool's text report prints it: code, where, message, fix."""
+    where = [finding.get("node") or "", finding.get("place") or ""]
+    directory, key = finding.get("dir"), finding.get("key")
+    if directory and key:
+        where.append("%s/%s" % (directory, key))
+    elif directory:
+        where.append(directory)
+    where = " ".join(w for w in where if w)
+    line = "%s %s" % (finding.get("code"), where) if where else str(finding.get("code"))
+    return "%s: %s (fix: %s)" % (line, finding.get("message"), finding.get("fix"))
+
+
+def verify_problem(verify):
+    """(msg, hint) summing up a verify report that is not clean, from the tool's findings."""
+    findings = verify.get("findings") or []
+    lines = [finding_line(f) for f in findings]
+    if not lines:
+        lines = ["%s: %s" % (n.get("node"), n.get("error") or n.get("status"))
+                 for n in verify.get("nodes") or [] if n.get("status") != "match"]
+    msg = "%d finding(s) on the keystone nodes: %s" % (len(findings), "; ".join(lines))
+    fixes = []
+    for finding in findings:
+        if finding.get("fix") and finding["fix"] not in fixes:
+            fixes.append(finding["fix"])
+    return msg, "; ".join(fixes) if fixes else None
 
 
 def relay_warnings(module, report):

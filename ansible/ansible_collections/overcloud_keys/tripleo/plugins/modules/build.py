@@ -26,8 +26,8 @@ description:
   - On a stack that is already deployed (its passwords file or plan container exists) and has
     no key repositories yet, the tool refuses to mint new keys. Run
     M(overcloud_keys.tripleo.adopt) first, or set O(new_keys=true) knowingly.
-  - The collection has no C(verify) or C(rollout) module yet; those subcommands do not exist
-    in the tool yet.
+  - M(overcloud_keys.tripleo.verify) then compares the keystone nodes with the work directory;
+    M(overcloud_keys.tripleo.rollout) rotates the Fernet keys and pushes them to the nodes.
 author:
   - overcloud-keys contributors (!UNKNOWN)
 requirements:
