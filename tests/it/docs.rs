@@ -113,3 +113,63 @@ fn check_renders(groff: &str, page: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The operator guide's troubleshooting tables: every finding code the tool can emit
+/// (`repo check`, `verify`, the `plan cutover`/`switch` pre-flight) has a row, and every row
+/// names a code the tool has. Its exit code table covers the codes of `--help`.
+#[test]
+fn operator_guide_covers_every_finding_code_and_exit_code() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/operator-guide.md")).unwrap();
+    let check_src = std::fs::read_to_string(root.join("src/check.rs")).unwrap();
+    let codes: Vec<&str> = overcloud_keys::check::CODES
+        .iter()
+        .chain(overcloud_keys::nodes::verify::codes::ALL.iter())
+        .chain(overcloud_keys::plan::cutover::CODES)
+        .copied()
+        .collect();
+    for code in overcloud_keys::check::CODES {
+        // Listed in CODES and emitted somewhere else in the file.
+        assert!(
+            check_src.matches(&format!("\"{code}\"")).count() >= 2,
+            "repo check code {code} is listed but never emitted"
+        );
+    }
+    for code in &codes {
+        assert!(
+            guide.contains(&format!("| `{code}` |")),
+            "docs/operator-guide.md has no troubleshooting row for {code}"
+        );
+    }
+    let section: String = guide
+        .lines()
+        .skip_while(|l| !l.starts_with("## Troubleshooting by finding code"))
+        .take_while(|l| !l.starts_with("## Exit codes"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rows: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert!(rows.len() >= codes.len(), "{rows:?}");
+    for row in rows {
+        assert!(
+            codes.contains(&row),
+            "the guide explains {row}, which the tool never emits"
+        );
+    }
+    let env = Env::new();
+    let exit_table: String = guide
+        .lines()
+        .skip_while(|l| !l.starts_with("## Exit codes"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let help_codes = exit_codes_in_help(&env);
+    assert!(help_codes.len() >= 4, "{help_codes:?}");
+    for code in help_codes {
+        assert!(
+            exit_table.contains(&format!("\n| {code} |")),
+            "exit code {code} of --help is not in the guide's table"
+        );
+    }
+}
