@@ -465,4 +465,15 @@ fn spec_version_is_the_crate_version() {
         .expect("Version: in the spec");
     assert_eq!(version, VERSION);
     assert!(spec.contains("cargo build --release --offline --frozen"));
+    // The newest changelog entry is this version's, with no placeholder left in the spec.
+    let entry = spec
+        .lines()
+        .skip_while(|l| !l.starts_with("%changelog"))
+        .find(|l| l.starts_with("* "))
+        .expect("a %changelog entry");
+    assert!(entry.ends_with(&format!("- {VERSION}-1")), "{entry}");
+    assert!(
+        !spec.contains(".invalid"),
+        "placeholder address in the spec"
+    );
 }
