@@ -3,7 +3,8 @@
 //! by a real ansible-core from PyPI (the venv of `scripts/test-ansible.sh --venv`) against
 //! localhost. The playbooks assert on the modules' results; this test checks what is on
 //! disk: the work directory and the nodes are byte-identical where nothing may be written,
-//! and the nodes carry the rotated keys after a rollout. No key appears in any output.
+//! the nodes carry the rotated keys after a rollout, and hold their keys again after a
+//! rollout that failed on the second node. No key appears in any output.
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)] // test fixtures are written directly
 
@@ -265,6 +266,30 @@ fn ansible_verify_and_rollout_modules_against_real_nodes() {
     let before = trees(&wd, &cluster);
     books.play("bad_input.yml");
     assert_unchanged(&before, &wd, &cluster, "bad input");
+
+    // 6. The push fails on ctl-1 (read-only keystone root): the task fails, and ctl-0 and
+    // the work directory hold the keys they held before (rewritten, so compared by content).
+    let fernet_before = cli_support::files(&wd.join("keys/fernet-keys"));
+    let nodes_before: Vec<_> = cluster
+        .nodes
+        .iter()
+        .map(|n| cli_support::files(&n.dir("fernet-keys")))
+        .collect();
+    cluster.nodes[1].make_keystone_root_read_only();
+    books.play("rollout_failure.yml");
+    assert_eq!(
+        cli_support::files(&wd.join("keys/fernet-keys")),
+        fernet_before,
+        "the work directory was not put back"
+    );
+    for (node, before) in cluster.nodes.iter().zip(&nodes_before) {
+        assert_eq!(
+            &cli_support::files(&node.dir("fernet-keys")),
+            before,
+            "{} was not put back",
+            node.name
+        );
+    }
 
     // No key, old or new, in anything ansible-playbook printed (-v shows every result).
     let mut keys = old_keys;
