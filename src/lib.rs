@@ -32,3 +32,6 @@ pub mod workdir;
 pub use check::{CheckOptions, Finding, RepoKind, RepoReport, Severity};
 pub use error::{Error, Result};
 pub use owner::Owner;
+
+#[cfg(test)]
+mod fuzz_tests;

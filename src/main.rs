@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use overcloud_keys::encoding::printable;
 
 mod cli;
 
@@ -24,9 +25,10 @@ fn main() -> ExitCode {
             outcome.code
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            // One line each, whatever a third-party message quoted from the input.
+            eprintln!("error: {}", printable(&err.to_string()));
             if let Some(hint) = err.hint() {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", printable(&hint));
             }
             cli::output::exit_code(&err)
         }

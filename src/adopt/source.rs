@@ -75,10 +75,11 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 
 /// `plan-environment.yaml` out of a plan export tarball (`origin` names it in errors).
 pub fn plan_environment_from_export(bytes: &[u8], origin: &str) -> Result<Vec<u8>> {
+    // The tar reader's messages quote bytes of the input: kept to one line.
     let bad = |message: String| Error::AdoptSource {
         origin: origin.to_string(),
         key: String::new(),
-        message,
+        message: crate::encoding::printable(&message),
     };
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
     let entries = archive

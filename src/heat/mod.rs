@@ -123,11 +123,7 @@ pub struct FernetEnv<'a> {
 pub(crate) fn comment_lines(lines: &[String]) -> Vec<String> {
     lines
         .iter()
-        .map(|l| {
-            l.chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect()
-        })
+        .map(|l| crate::encoding::printable(l))
         .collect()
 }
 
