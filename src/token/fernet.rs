@@ -151,7 +151,11 @@ fn describe_base64(err: base64::DecodeError) -> String {
         }
         InvalidByte(at, b) => format!("byte 0x{b:02x} at position {at}"),
         InvalidLength(n) => format!("{n} characters is a length no base64 text has"),
-        InvalidLastSymbol(at, b) => format!("last character '{}' at {at}", b as char),
+        InvalidLastSymbol {
+            offset: at,
+            symbol: b,
+            ..
+        } => format!("last character '{}' at {at}", b as char),
         InvalidPadding => "bad '=' padding".into(),
     }
 }
