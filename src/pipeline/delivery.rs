@@ -200,7 +200,7 @@ pub(super) fn url_serves(url: &str, artifact: &Path, connect: &ConnectOptions) -
     let Ok(bytes) = fs::read(artifact) else {
         return false;
     };
-    let want = crate::keys::fernet::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
+    let want = crate::encoding::hex(&<md5::Md5 as md5::Digest>::digest(&bytes));
     crate::swift::download::served_etag(connect, url)
         .ok()
         .flatten()

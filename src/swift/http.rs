@@ -483,18 +483,19 @@ pub struct TlsSettings {
     pub insecure: bool,
 }
 
+/// What `urllib.parse.quote(s, safe='/')` escapes: everything but RFC 3986 unreserved
+/// characters and `/`.
+const QUOTED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a path or name as Python's `urllib.parse.quote(s, safe='/')` does:
 /// everything but RFC 3986 unreserved characters and `/`, as UTF-8 bytes.
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, QUOTED).to_string()
 }
 
 /// A scripted HTTP peer for the retry and re-authentication tests of this module and of

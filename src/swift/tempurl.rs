@@ -89,20 +89,18 @@ pub use crate::encoding::hex;
 
 /// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let digits = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(digits, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    // The crate keeps a malformed escape as it is; a URL holding one is refused instead.
+    let malformed = s.split('%').skip(1).any(|escape| {
+        let digits = escape.as_bytes();
+        digits.len() < 2 || !digits[..2].iter().all(u8::is_ascii_hexdigit)
+    });
+    if malformed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 /// The path of an absolute URL (without query or fragment), still encoded.

@@ -121,22 +121,7 @@ fn opt_field<T: Text>(out: &mut String, name: &str, value: &Option<T>) {
 }
 
 fn push_int(out: &mut String, n: impl Into<i128>) {
-    let n = n.into();
-    if n < 0 {
-        out.push('-');
-    }
-    let mut digits = [0u8; 40];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("digits are ASCII"));
+    out.push_str(itoa::Buffer::new().format(n.into()));
 }
 
 fn expiry(out: &mut String, at: IsoTime, now: i64) {
