@@ -11,7 +11,6 @@ use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::owner::Owner;
@@ -37,11 +36,7 @@ pub fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 }
 
 fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{}", std::process::id(), nanos)
+    format!("{}-{}", std::process::id(), crate::clock::now_nanos())
 }
 
 /// Creates `dir/name` (which must not exist) with `mode`, writes `bytes`, applies `owner`

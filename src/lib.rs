@@ -12,6 +12,7 @@ pub mod adopt;
 pub mod artifact;
 pub mod build_record;
 pub mod check;
+pub mod clock;
 pub mod config;
 pub mod dirsafety;
 pub mod encoding;

@@ -288,10 +288,7 @@ fn apply(opts: &AdoptOptions, sides: &[Side], report: &mut AdoptReport) -> Resul
 /// `replace_workdir`: copies the repositories about to be replaced to
 /// `keys/replaced-<unix time>/` (0700, keys 0600) before anything is replaced.
 fn keep_replaced(opts: &AdoptOptions, sides: &[Side]) -> Result<PathBuf> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::clock::now();
     let backup = opts.workdir.join("keys").join(format!("replaced-{now}"));
     if opts.dry_run {
         return Ok(backup);

@@ -374,12 +374,7 @@ fn plan_rotation(args: RotationArgs) -> Result<Outcome> {
 }
 
 /// Current time, Unix seconds.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use overcloud_keys::clock::now;
 
 /// Adds the guard's result to the `rotate` outcome the binary built.
 pub fn guarded_rotate_outcome(mut out: Outcome, g: &GuardedRotation, limits: &Limits) -> Outcome {

@@ -96,9 +96,7 @@ fn inspect(args: InspectArgs) -> Result<Outcome> {
         .map(JwsVerifier::load)
         .transpose()?;
     let inspector = Inspector::new(fernet, jws, MethodMap::new(&args.auth_methods));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = i64::try_from(overcloud_keys::clock::now()).unwrap_or(i64::MAX);
     // Results stream to stdout as tokens are read; the binary prints the summary after.
     let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let mut renderer = Renderer::new(args.format, now, out);

@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use zeroize::Zeroizing;
@@ -222,7 +222,7 @@ pub fn retire(dirs: &JwsDirs, min_age: Duration, force: bool) -> Result<Vec<Stri
     let age = fs::metadata(&private_path)
         .and_then(|m| m.modified())
         .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map(crate::clock::age)
         .unwrap_or_default();
     let retired: Vec<String> = public_set(&dirs.public)?
         .into_iter()

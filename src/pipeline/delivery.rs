@@ -139,10 +139,7 @@ pub(super) fn swift_url(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::clock::now();
     let connect = ConnectOptions {
         cloud: settings.swift.cloud.clone(),
         storage_url: settings.swift.storage_url.clone(),

@@ -7,7 +7,6 @@
 //! is never overwritten, because every URL already signed with it would stop working.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -374,12 +373,7 @@ pub(crate) fn ensure_key(
 }
 
 /// Current Unix time, seconds.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::now;
 
 /// Unix time as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
 pub use crate::token::time::utc as format_utc;
