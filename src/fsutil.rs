@@ -370,8 +370,8 @@ fn read_regular(path: &Path, cap: u64, flags: i32) -> Result<Vec<u8>> {
         .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits() | flags)
         .open(path)
         .map_err(|source| match source.raw_os_error() {
-            // O_NOFOLLOW on a symbolic link.
-            Some(40) => Error::InvalidValue {
+            // O_NOFOLLOW on a symbolic link (io::ErrorKind::FilesystemLoop is not stable).
+            Some(errno) if errno == nix::errno::Errno::ELOOP as i32 => Error::InvalidValue {
                 name: "key file",
                 value: path.display().to_string(),
                 reason: "is a symbolic link: keys are never read through one".into(),

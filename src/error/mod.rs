@@ -252,9 +252,9 @@ fn key_prefix(key: &str) -> String {
 }
 
 fn describe_io(err: &io::Error) -> String {
-    match err.raw_os_error() {
-        Some(28) => "no space left on device".into(),
-        Some(30) => "read-only file system".into(),
+    match err.kind() {
+        io::ErrorKind::StorageFull => "no space left on device".into(),
+        io::ErrorKind::ReadOnlyFilesystem => "read-only file system".into(),
         _ => err.to_string(),
     }
 }
@@ -269,10 +269,10 @@ impl Error {
                     path.display()
                 ),
                 io::ErrorKind::NotFound => format!("check that {} exists", path.display()),
-                _ if source.raw_os_error() == Some(28) => {
+                io::ErrorKind::StorageFull => {
                     "free space on that file system; nothing was changed".into()
                 }
-                _ if source.raw_os_error() == Some(30) => {
+                io::ErrorKind::ReadOnlyFilesystem => {
                     "use a writable location (for example --key-repository under your work directory)".into()
                 }
                 _ => return None,
