@@ -200,18 +200,7 @@ pub enum JwsRotateCommand {
 }
 
 pub(crate) fn owner(args: &OwnerArgs, paths: &[&Path]) -> Result<Owner, Error> {
-    if !args.allow_etc_keystone {
-        for path in paths {
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-            if absolute.starts_with("/etc/keystone") {
-                return Err(Error::InvalidValue {
-                    name: "key directory",
-                    value: absolute.display().to_string(),
-                    reason: "is under /etc/keystone, which on an undercloud holds the undercloud's own keys; overcloud keys belong in the work directory (pass --allow-etc-keystone if this machine really is the keystone node)".into(),
-                });
-            }
-        }
-    }
+    overcloud_keys::keys::refuse_undercloud_keystone(paths, args.allow_etc_keystone)?;
     Owner::resolve(
         args.keystone_user.as_deref(),
         args.keystone_group.as_deref(),

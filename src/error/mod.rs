@@ -50,6 +50,9 @@ pub enum Error {
         /// What to do (never destroys anything).
         fix: String,
     },
+    /// A key directory under `/etc/keystone` (the undercloud's own keystone).
+    #[error("invalid key directory {}: is under /etc/keystone, which on an undercloud holds the undercloud's own keys; overcloud keys belong in the work directory (pass --allow-etc-keystone if this machine really is the keystone node)", .0.display())]
+    UndercloudKeystone(PathBuf),
     /// A path that must be a directory is something else.
     #[error("{} is not a directory", .0.display())]
     NotADirectory(PathBuf),
@@ -288,7 +291,7 @@ impl Error {
                 "move {} away, or point the option at a directory",
                 path.display()
             ),
-            Error::InvalidValue { name, .. } if name.contains("directory") => {
+            Error::UndercloudKeystone(_) => {
                 "use a directory under the work directory (default ~/overcloud-keys/<stack>/keys)".into()
             }
             Error::InvalidValue { .. } => "correct the value named above and run the command again".into(),
