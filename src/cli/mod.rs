@@ -156,6 +156,7 @@ fn check_arguments() -> Result<(), Error> {
 /// Runs the parsed command: each group's handler lives in its module.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     check_arguments()?;
+    progress::install();
     let timeout = std::time::Duration::try_from_secs_f64(cli.lock_timeout).map_err(|_| {
         Error::InvalidValue {
             name: "--lock-timeout",
@@ -191,6 +192,7 @@ pub mod keys;
 pub mod nodes;
 pub mod output;
 pub mod plan;
+pub mod progress;
 pub mod repo;
 pub mod rollout;
 pub mod token;

@@ -143,7 +143,7 @@ pub(super) fn swift_url(
     let connect = ConnectOptions {
         cloud: settings.swift.cloud.clone(),
         storage_url: settings.swift.storage_url.clone(),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        progress: true,
         ..Default::default()
     };
     let mut notes = vec![];

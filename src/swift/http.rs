@@ -34,7 +34,7 @@ pub struct ConnectOptions {
     pub retries: u32,
     /// Timeout of connecting and of each read or write (a stalled server).
     pub timeout: Duration,
-    /// Draw progress bars on stderr when it is a terminal.
+    /// Report progress to the program's sink (see `progress::set_sink`).
     pub progress: bool,
 }
 

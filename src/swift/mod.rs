@@ -19,7 +19,7 @@ pub mod http;
 pub mod login;
 mod objects;
 pub mod options;
-mod progress;
+pub mod progress;
 pub mod secret;
 mod slo;
 pub mod tempurl;
