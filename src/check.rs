@@ -20,41 +20,77 @@ pub use crate::keys::kind::RepoKind;
 use crate::keys::kind::{CREDENTIAL_MAX_KEYS, role_of};
 use crate::owner::Owner;
 
-/// Every finding code `repo check` can report. Stable: pipelines match on them.
-pub const CODES: &[&str] = &[
-    "repo-missing",
-    "not-a-directory",
-    "repo-unreadable",
-    "repo-empty",
-    "staged-key-missing",
-    "primary-missing",
-    "stray-file",
-    "non-canonical-name",
-    "rotation-temp-file",
-    "stray-directory",
-    "key-empty",
-    "key-bad-alphabet",
-    "key-bad-length",
-    "key-trailing-newline",
-    "key-standard-alphabet",
-    "null-key",
-    "mode-too-open",
-    "dir-mode-too-open",
-    "owner-mismatch",
-    "too-many-keys",
-    "key-symlink",
-    "key-not-regular",
-    "key-duplicate",
-    "key-count-absurd",
-    "jws-private-missing",
-    "jws-private-invalid",
-    "jws-public-missing",
-    "jws-public-invalid",
-    "jws-public-subdirectory",
-    "jws-public-half-missing",
-    "jws-staged-invalid",
-    "repos-out-of-sync",
-];
+/// Declares [`FindingCode`] and [`CODES`] from one table: variant and its stable text.
+macro_rules! finding_codes {
+    ($($variant:ident => $text:literal,)*) => {
+        /// Every finding code `repo check` can report. Stable: pipelines match on the text
+        /// (kebab-case in JSON, in the table and in `-f value`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum FindingCode {
+            $(
+                #[doc = $text]
+                $variant,
+            )*
+        }
+
+        impl FindingCode {
+            /// Every code, in the order of the table.
+            pub const ALL: &[FindingCode] = &[$(FindingCode::$variant,)*];
+
+            /// The stable text, e.g. `mode-too-open`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FindingCode::$variant => $text,)*
+                }
+            }
+        }
+
+        /// The texts of [`FindingCode::ALL`].
+        pub const CODES: &[&str] = &[$($text,)*];
+    };
+}
+
+finding_codes! {
+    RepoMissing => "repo-missing",
+    NotADirectory => "not-a-directory",
+    RepoUnreadable => "repo-unreadable",
+    RepoEmpty => "repo-empty",
+    StagedKeyMissing => "staged-key-missing",
+    PrimaryMissing => "primary-missing",
+    StrayFile => "stray-file",
+    NonCanonicalName => "non-canonical-name",
+    RotationTempFile => "rotation-temp-file",
+    StrayDirectory => "stray-directory",
+    KeyEmpty => "key-empty",
+    KeyBadAlphabet => "key-bad-alphabet",
+    KeyBadLength => "key-bad-length",
+    KeyTrailingNewline => "key-trailing-newline",
+    KeyStandardAlphabet => "key-standard-alphabet",
+    NullKey => "null-key",
+    ModeTooOpen => "mode-too-open",
+    DirModeTooOpen => "dir-mode-too-open",
+    OwnerMismatch => "owner-mismatch",
+    TooManyKeys => "too-many-keys",
+    KeySymlink => "key-symlink",
+    KeyNotRegular => "key-not-regular",
+    KeyDuplicate => "key-duplicate",
+    KeyCountAbsurd => "key-count-absurd",
+    JwsPrivateMissing => "jws-private-missing",
+    JwsPrivateInvalid => "jws-private-invalid",
+    JwsPublicMissing => "jws-public-missing",
+    JwsPublicInvalid => "jws-public-invalid",
+    JwsPublicSubdirectory => "jws-public-subdirectory",
+    JwsPublicHalfMissing => "jws-public-half-missing",
+    JwsStagedInvalid => "jws-staged-invalid",
+    ReposOutOfSync => "repos-out-of-sync",
+}
+
+impl std::fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -69,8 +105,8 @@ pub enum Severity {
 /// One problem, with where it is and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Stable code from [`CODES`].
-    pub code: &'static str,
+    /// Stable code.
+    pub code: FindingCode,
     /// Error or warning.
     pub severity: Severity,
     /// The file or directory concerned.
@@ -140,13 +176,12 @@ struct Collector {
 impl Collector {
     fn add(
         &mut self,
-        code: &'static str,
+        code: FindingCode,
         severity: Severity,
         path: &Path,
         message: String,
         fix: String,
     ) {
-        debug_assert!(CODES.contains(&code), "unknown finding code {code}");
         self.findings.push(Finding {
             code,
             severity,
@@ -167,9 +202,9 @@ impl Collector {
             };
             if mode & forbidden != 0 {
                 let code = if meta.is_dir() {
-                    "dir-mode-too-open"
+                    FindingCode::DirModeTooOpen
                 } else {
-                    "mode-too-open"
+                    FindingCode::ModeTooOpen
                 };
                 self.add(
                     code,
@@ -185,7 +220,7 @@ impl Collector {
             let gid_bad = owner.gid.is_some_and(|g| g != meta.gid());
             if uid_bad || gid_bad {
                 self.add(
-                    "owner-mismatch",
+                    FindingCode::OwnerMismatch,
                     Severity::Error,
                     path,
                     format!("owned by {}:{}, expected {owner}", meta.uid(), meta.gid()),
@@ -201,12 +236,12 @@ impl Collector {
     fn regular_key_file(&mut self, path: &Path, meta: &fs::Metadata) -> bool {
         let (code, what) = if meta.file_type().is_symlink() {
             (
-                "key-symlink",
+                FindingCode::KeySymlink,
                 "a symbolic link: keys are never read, packed or rewritten through one",
             )
         } else if !meta.is_file() {
             (
-                "key-not-regular",
+                FindingCode::KeyNotRegular,
                 "not a regular file (a FIFO, device or socket)",
             )
         } else {
@@ -230,7 +265,7 @@ impl Collector {
         match fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.add(
-                    "repo-missing",
+                    FindingCode::RepoMissing,
                     Severity::Error,
                     path,
                     "does not exist".into(),
@@ -241,7 +276,7 @@ impl Collector {
             }
             Err(e) => {
                 self.add(
-                    "repo-unreadable",
+                    FindingCode::RepoUnreadable,
                     Severity::Error,
                     path,
                     format!("cannot be read: {e}"),
@@ -251,7 +286,7 @@ impl Collector {
             }
             Ok(meta) if !meta.is_dir() => {
                 self.add(
-                    "not-a-directory",
+                    FindingCode::NotADirectory,
                     Severity::Error,
                     path,
                     "is a file, not a key directory".into(),
@@ -284,7 +319,7 @@ fn list(path: &Path, c: &mut Collector) -> Vec<(String, PathBuf, fs::Metadata)> 
             }
         }
         Err(e) => c.add(
-            "repo-unreadable",
+            FindingCode::RepoUnreadable,
             Severity::Error,
             path,
             format!("cannot be listed: {e}"),
@@ -303,7 +338,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
         for (name, entry_path, meta) in list(path, &mut c) {
             if meta.is_dir() {
                 c.add(
-                    "stray-directory",
+                    FindingCode::StrayDirectory,
                     Severity::Error,
                     &entry_path,
                     "a directory inside a key repository".into(),
@@ -315,7 +350,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                 if name.ends_with(".tmp") && parse_key_name(name.trim_end_matches(".tmp")).is_some()
                 {
                     c.add(
-                        "rotation-temp-file",
+                        FindingCode::RotationTempFile,
                         Severity::Error,
                         &entry_path,
                         "left by an interrupted keystone-manage rotation (the repository may lack its staged key)".into(),
@@ -323,7 +358,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                     );
                 } else if name.chars().all(|ch| ch.is_ascii_digit()) {
                     c.add(
-                        "non-canonical-name",
+                        FindingCode::NonCanonicalName,
                         Severity::Error,
                         &entry_path,
                         "key number with a leading zero: keystone reads it as another key's number"
@@ -335,7 +370,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                     );
                 } else {
                     c.add(
-                        "stray-file",
+                        FindingCode::StrayFile,
                         Severity::Error,
                         &entry_path,
                         "not a key (key files are named by non-negative integers)".into(),
@@ -352,7 +387,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                 Ok(content) => zeroize::Zeroizing::new(content),
                 Err(e) => {
                     c.add(
-                        "repo-unreadable",
+                        FindingCode::RepoUnreadable,
                         Severity::Error,
                         &entry_path,
                         format!("cannot be read: {e}"),
@@ -364,14 +399,14 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
             match FernetKey::parse(&content) {
                 Err(defect) => {
                     let (code, message) = match defect {
-                        KeyDefect::Empty => ("key-empty", "empty key file".to_string()),
+                        KeyDefect::Empty => (FindingCode::KeyEmpty, "empty key file".to_string()),
                         KeyDefect::BadAlphabet => (
-                            "key-bad-alphabet",
+                            FindingCode::KeyBadAlphabet,
                             "not base64: keystone fails every token request with HTTP 500"
                                 .to_string(),
                         ),
                         KeyDefect::BadLength(n) => (
-                            "key-bad-length",
+                            FindingCode::KeyBadLength,
                             format!(
                                 "decodes to {n} bytes, expected 32 (44 base64 characters): keystone fails every token request with HTTP 500"
                             ),
@@ -391,7 +426,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                 Ok((key, quirks)) => {
                     if quirks.trailing_whitespace {
                         c.add(
-                            "key-trailing-newline",
+                            FindingCode::KeyTrailingNewline,
                             Severity::Warning,
                             &entry_path,
                             "trailing newline after the key (keystone tolerates it; fingerprints still match)".into(),
@@ -400,7 +435,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                     }
                     if quirks.standard_alphabet {
                         c.add(
-                            "key-standard-alphabet",
+                            FindingCode::KeyStandardAlphabet,
                             Severity::Warning,
                             &entry_path,
                             "standard base64 alphabet ('+', '/') instead of URL-safe".into(),
@@ -409,7 +444,7 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                     }
                     if key.is_null() {
                         c.add(
-                            "null-key",
+                            FindingCode::NullKey,
                             Severity::Error,
                             &entry_path,
                             "all-zero key: the NULL key keystone falls back to; anything encrypted with it is readable by anyone".into(),
@@ -455,7 +490,7 @@ fn check_duplicates(path: &Path, keys: &BTreeMap<u64, KeyEntry>, c: &mut Collect
     }
     for indices in by_fingerprint.values().filter(|i| i.len() > 1) {
         c.add(
-            "key-duplicate",
+            FindingCode::KeyDuplicate,
             Severity::Warning,
             path,
             format!("keys {indices:?} are the same key"),
@@ -464,7 +499,7 @@ fn check_duplicates(path: &Path, keys: &BTreeMap<u64, KeyEntry>, c: &mut Collect
     }
     if keys.len() > MAX_SANE_KEYS {
         c.add(
-            "key-count-absurd",
+            FindingCode::KeyCountAbsurd,
             Severity::Error,
             path,
             format!(
@@ -494,7 +529,7 @@ fn check_key_numbers(
                 _ => format!("run `overcloud-keys {kind} setup --key-repository {}`", path.display()),
             };
             c.add(
-                "repo-empty",
+                FindingCode::RepoEmpty,
                 Severity::Error,
                 path,
                 "holds no keys: keystone starts, then fails every request".into(),
@@ -505,7 +540,7 @@ fn check_key_numbers(
     }
     if !keys.contains_key(&0) {
         c.add(
-            "staged-key-missing",
+            FindingCode::StagedKeyMissing,
             Severity::Error,
             path,
             "no staged key 0: keystone-manage rotation crashes on this repository".into(),
@@ -513,7 +548,7 @@ fn check_key_numbers(
         );
     } else if keys.len() == 1 {
         c.add(
-            "primary-missing",
+            FindingCode::PrimaryMissing,
             Severity::Warning,
             path,
             "only the staged key 0: it is used as primary until the first rotation".into(),
@@ -531,7 +566,7 @@ fn check_key_numbers(
         && keys.len() > limit
     {
         c.add(
-            "too-many-keys",
+            FindingCode::TooManyKeys,
             Severity::Warning,
             path,
             format!("{} keys, more than max_active_keys {limit}", keys.len()),
@@ -565,7 +600,7 @@ pub fn check_jws(
         for (name, path, meta) in list(public_dir, &mut c) {
             if meta.is_dir() {
                 c.add(
-                    "jws-public-subdirectory",
+                    FindingCode::JwsPublicSubdirectory,
                     Severity::Error,
                     &path,
                     "a directory in the JWS public key set: keystone fails token validation with HTTP 500".into(),
@@ -583,7 +618,7 @@ pub fn check_jws(
                     keys.push(KeyEntry { name, index: 0, role: "public".into(), fingerprint: public.fingerprint() });
                 }
                 None => c.add(
-                    "jws-public-invalid",
+                    FindingCode::JwsPublicInvalid,
                     Severity::Error,
                     &path,
                     "not a P-256 public key in SubjectPublicKeyInfo PEM: keystone fails token validation with HTTP 500".into(),
@@ -595,10 +630,10 @@ pub fn check_jws(
             && !c
                 .findings
                 .iter()
-                .any(|f| f.code == "jws-public-subdirectory")
+                .any(|f| f.code == FindingCode::JwsPublicSubdirectory)
         {
             c.add(
-                "jws-public-missing",
+                FindingCode::JwsPublicMissing,
                 Severity::Error,
                 public_dir,
                 "no public key: keystone cannot validate any JWS token".into(),
@@ -608,15 +643,23 @@ pub fn check_jws(
     }
     if c.directory(private_dir, true, opts) {
         for (file, role, code) in [
-            (jws::PRIVATE_KEY_FILE, "private", "jws-private-invalid"),
-            (jws::STAGED_KEY_FILE, "staged-private", "jws-staged-invalid"),
+            (
+                jws::PRIVATE_KEY_FILE,
+                "private",
+                FindingCode::JwsPrivateInvalid,
+            ),
+            (
+                jws::STAGED_KEY_FILE,
+                "staged-private",
+                FindingCode::JwsStagedInvalid,
+            ),
         ] {
             let path = private_dir.join(file);
             let meta = match fs::metadata(&path) {
                 Ok(meta) => meta,
                 Err(_) if role == "private" => {
                     c.add(
-                        "jws-private-missing",
+                        FindingCode::JwsPrivateMissing,
                         Severity::Error,
                         &path,
                         "no private.pem: keystone cannot sign JWS tokens".into(),
@@ -643,7 +686,7 @@ pub fn check_jws(
                     let fp = pair.public().fingerprint();
                     if !public_fps.contains(&fp) && !public_fps.is_empty() {
                         c.add(
-                            "jws-public-half-missing",
+                            FindingCode::JwsPublicHalfMissing,
                             Severity::Error,
                             &path,
                             format!("its public key ({}) is not in {}: tokens it signs fail validation with 401", &fp[..16], public_dir.display()),
@@ -718,7 +761,7 @@ pub fn compare(reports: &[RepoReport]) -> Vec<Finding> {
         }
         if !diffs.is_empty() {
             out.push(Finding {
-                code: "repos-out-of-sync",
+                code: FindingCode::ReposOutOfSync,
                 severity: Severity::Error,
                 path: other.path.clone(),
                 message: format!("differs from {}: {}", reference.path.display(), diffs.join(", ")),
@@ -738,6 +781,11 @@ mod tests {
 
     #[test]
     fn finding_codes_are_unique_and_kebab_case() {
+        for code in FindingCode::ALL {
+            // What JSON carries is what the table and `-f value` print.
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json.as_str(), Some(code.as_str()));
+        }
         let mut seen = std::collections::HashSet::new();
         for code in CODES {
             assert!(seen.insert(code), "duplicate code {code}");

@@ -81,7 +81,11 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
         return Err(Error::NotADirectory(path.to_path_buf()));
     }
     let report = check::check_numbered(path, kind, &check::CheckOptions::structural())?;
-    if let Some(unreadable) = report.findings.iter().find(|f| f.code == "repo-unreadable") {
+    if let Some(unreadable) = report
+        .findings
+        .iter()
+        .find(|f| f.code == crate::check::FindingCode::RepoUnreadable)
+    {
         return Err(Error::Io {
             op: "read",
             path: unreadable.path.clone(),

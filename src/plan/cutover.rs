@@ -511,7 +511,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
                 .findings
                 .iter()
                 .filter(|f| f.severity == Severity::Error)
-                .map(|f| f.code)
+                .map(|f| f.code.as_str())
                 .collect();
             out.push(check(
                 "fernet-repo-valid",

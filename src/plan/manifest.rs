@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{self, CODES, Finding, KeyEntry, RepoKind, RepoReport, Severity};
+use crate::check::{self, Finding, FindingCode, KeyEntry, RepoKind, RepoReport, Severity};
 use crate::error::{Error, Result};
 use crate::fsutil;
 
@@ -185,9 +185,9 @@ fn as_report(node: &str, repo: &ManifestRepo) -> RepoReport {
         findings: repo
             .findings
             .iter()
-            // Codes this version does not know are dropped (CODES are &'static).
+            // Codes this version does not know are dropped.
             .filter_map(|f| {
-                let code = CODES.iter().find(|c| **c == f.code)?;
+                let code = *FindingCode::ALL.iter().find(|c| c.as_str() == f.code)?;
                 Some(Finding {
                     code,
                     severity: if f.severity == "warning" {
@@ -242,7 +242,7 @@ pub fn compare_against(local: &[RepoReport], manifests: &[(PathBuf, Manifest)]) 
                     nodes.push(node);
                 }
                 None => out_of_sync.push(Finding {
-                    code: "repos-out-of-sync",
+                    code: FindingCode::ReposOutOfSync,
                     severity: Severity::Error,
                     path: PathBuf::from(format!("{}:", manifest.node)),
                     message: format!(
@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(cmp.nodes.len(), 2);
         assert_eq!(cmp.out_of_sync.len(), 1);
         let f = &cmp.out_of_sync[0];
-        assert_eq!(f.code, "repos-out-of-sync");
+        assert_eq!(f.code, FindingCode::ReposOutOfSync);
         assert!(f.path.starts_with("controller-1:"), "{}", f.path.display());
         assert!(
             f.message.contains("2 missing") && f.message.contains("0 differs"),

@@ -228,7 +228,7 @@ impl FernetKeyring {
             });
         }
         for f in &report.findings {
-            if f.severity == Severity::Error && f.code != "repo-empty" {
+            if f.severity == Severity::Error && f.code != crate::check::FindingCode::RepoEmpty {
                 warnings.push(format!(
                     "{} {}: {} (keystone would fail every request; inspection uses the good keys)",
                     f.code,
