@@ -20,75 +20,42 @@ pub use crate::keys::kind::RepoKind;
 use crate::keys::kind::{CREDENTIAL_MAX_KEYS, role_of};
 use crate::owner::Owner;
 
-/// Declares [`FindingCode`] and [`CODES`] from one table: variant and its stable text.
-macro_rules! finding_codes {
-    ($($variant:ident => $text:literal,)*) => {
-        /// Every finding code `repo check` can report. Stable: pipelines match on the text
-        /// (kebab-case in JSON, in the table and in `-f value`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(rename_all = "kebab-case")]
-        pub enum FindingCode {
-            $(
-                #[doc = $text]
-                $variant,
-            )*
-        }
-
-        impl FindingCode {
-            /// Every code, in the order of the table.
-            pub const ALL: &[FindingCode] = &[$(FindingCode::$variant,)*];
-
-            /// The stable text, e.g. `mode-too-open`.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(FindingCode::$variant => $text,)*
-                }
-            }
-        }
-
-        /// The texts of [`FindingCode::ALL`].
-        pub const CODES: &[&str] = &[$($text,)*];
-    };
-}
-
-finding_codes! {
-    RepoMissing => "repo-missing",
-    NotADirectory => "not-a-directory",
-    RepoUnreadable => "repo-unreadable",
-    RepoEmpty => "repo-empty",
-    StagedKeyMissing => "staged-key-missing",
-    PrimaryMissing => "primary-missing",
-    StrayFile => "stray-file",
-    NonCanonicalName => "non-canonical-name",
-    RotationTempFile => "rotation-temp-file",
-    StrayDirectory => "stray-directory",
-    KeyEmpty => "key-empty",
-    KeyBadAlphabet => "key-bad-alphabet",
-    KeyBadLength => "key-bad-length",
-    KeyTrailingNewline => "key-trailing-newline",
-    KeyStandardAlphabet => "key-standard-alphabet",
-    NullKey => "null-key",
-    ModeTooOpen => "mode-too-open",
-    DirModeTooOpen => "dir-mode-too-open",
-    OwnerMismatch => "owner-mismatch",
-    TooManyKeys => "too-many-keys",
-    KeySymlink => "key-symlink",
-    KeyNotRegular => "key-not-regular",
-    KeyDuplicate => "key-duplicate",
-    KeyCountAbsurd => "key-count-absurd",
-    JwsPrivateMissing => "jws-private-missing",
-    JwsPrivateInvalid => "jws-private-invalid",
-    JwsPublicMissing => "jws-public-missing",
-    JwsPublicInvalid => "jws-public-invalid",
-    JwsPublicSubdirectory => "jws-public-subdirectory",
-    JwsPublicHalfMissing => "jws-public-half-missing",
-    JwsStagedInvalid => "jws-staged-invalid",
-    ReposOutOfSync => "repos-out-of-sync",
-}
-
-impl std::fmt::Display for FindingCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::codes::stable_codes! {
+    /// Every finding code `repo check` can report. Stable: pipelines match on the text
+    /// (kebab-case in JSON, in the table and in `-f value`).
+    pub enum FindingCode, CODES {
+        RepoMissing => "repo-missing",
+        NotADirectory => "not-a-directory",
+        RepoUnreadable => "repo-unreadable",
+        RepoEmpty => "repo-empty",
+        StagedKeyMissing => "staged-key-missing",
+        PrimaryMissing => "primary-missing",
+        StrayFile => "stray-file",
+        NonCanonicalName => "non-canonical-name",
+        RotationTempFile => "rotation-temp-file",
+        StrayDirectory => "stray-directory",
+        KeyEmpty => "key-empty",
+        KeyBadAlphabet => "key-bad-alphabet",
+        KeyBadLength => "key-bad-length",
+        KeyTrailingNewline => "key-trailing-newline",
+        KeyStandardAlphabet => "key-standard-alphabet",
+        NullKey => "null-key",
+        ModeTooOpen => "mode-too-open",
+        DirModeTooOpen => "dir-mode-too-open",
+        OwnerMismatch => "owner-mismatch",
+        TooManyKeys => "too-many-keys",
+        KeySymlink => "key-symlink",
+        KeyNotRegular => "key-not-regular",
+        KeyDuplicate => "key-duplicate",
+        KeyCountAbsurd => "key-count-absurd",
+        JwsPrivateMissing => "jws-private-missing",
+        JwsPrivateInvalid => "jws-private-invalid",
+        JwsPublicMissing => "jws-public-missing",
+        JwsPublicInvalid => "jws-public-invalid",
+        JwsPublicSubdirectory => "jws-public-subdirectory",
+        JwsPublicHalfMissing => "jws-public-half-missing",
+        JwsStagedInvalid => "jws-staged-invalid",
+        ReposOutOfSync => "repos-out-of-sync",
     }
 }
 

@@ -13,6 +13,7 @@ pub mod artifact;
 pub mod build_record;
 pub mod check;
 pub mod clock;
+mod codes;
 pub mod config;
 pub mod dirsafety;
 pub mod encoding;

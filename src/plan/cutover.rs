@@ -90,7 +90,7 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// Stable kebab-case code.
-    pub code: &'static str,
+    pub code: PreflightCode,
     /// Result.
     pub status: Status,
     /// What was found.
@@ -100,21 +100,23 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-/// Every pre-flight code. Stable: pipelines match on them.
-pub const CODES: &[&str] = &[
-    "artifact-staged",
-    "artifact-in-deploy-env",
-    "jws-private-delivered",
-    "jws-public-delivered",
-    "jws-artifact-current",
-    "jws-rotation-in-progress",
-    "receipt-keys-delivered",
-    "fernet-keys-delivered",
-    "fernet-repo-valid",
-    "fernet-env-current",
-    "rollback-keys-delivered",
-    "deployed",
-];
+crate::codes::stable_codes! {
+    /// Every pre-flight code. Stable: pipelines match on the text.
+    pub enum PreflightCode, CODES {
+        ArtifactStaged => "artifact-staged",
+        ArtifactInDeployEnv => "artifact-in-deploy-env",
+        JwsPrivateDelivered => "jws-private-delivered",
+        JwsPublicDelivered => "jws-public-delivered",
+        JwsArtifactCurrent => "jws-artifact-current",
+        JwsRotationInProgress => "jws-rotation-in-progress",
+        ReceiptKeysDelivered => "receipt-keys-delivered",
+        FernetKeysDelivered => "fernet-keys-delivered",
+        FernetRepoValid => "fernet-repo-valid",
+        FernetEnvCurrent => "fernet-env-current",
+        RollbackKeysDelivered => "rollback-keys-delivered",
+        Deployed => "deployed",
+    }
+}
 
 /// Where a cutover reads from.
 #[derive(Debug, Clone)]
@@ -169,8 +171,7 @@ impl Preflight {
     }
 }
 
-fn check(code: &'static str, status: Status, detail: String, fix: Option<&str>) -> Check {
-    debug_assert!(CODES.contains(&code), "unknown pre-flight code {code}");
+fn check(code: PreflightCode, status: Status, detail: String, fix: Option<&str>) -> Check {
     Check {
         code,
         status,
@@ -195,7 +196,7 @@ fn jws_checks(
     );
     let delivered = artifact.is_some_and(|a| a.has(&private_rel));
     out.push(check(
-        "jws-private-delivered",
+        PreflightCode::JwsPrivateDelivered,
         Status::passed(delivered),
         if delivered {
             format!("{name} carries jws-keys/private/private.pem")
@@ -211,7 +212,7 @@ fn jws_checks(
         .map(|a| a.under(dirs::JWS_PUBLIC))
         .unwrap_or_default();
     out.push(check(
-        "jws-public-delivered",
+        PreflightCode::JwsPublicDelivered,
         Status::passed(!public.is_empty()),
         if public.is_empty() {
             format!("{name}: no JWS public key was delivered")
@@ -253,7 +254,7 @@ fn jws_checks(
         let same =
             local_private.as_ref() == a.files.get(&private_rel) && local_public == staged_public;
         out.push(check(
-            "jws-artifact-current",
+            PreflightCode::JwsArtifactCurrent,
             if same { Status::Ok } else { Status::Failed },
             if same {
                 format!("the work directory's JWS keys are the ones in {name}")
@@ -268,7 +269,7 @@ fn jws_checks(
     }
     if local.jws.private.join("staged.pem").exists() {
         out.push(check(
-            "jws-rotation-in-progress",
+            PreflightCode::JwsRotationInProgress,
             Status::Warning,
             "a JWS rotation is staged (private/staged.pem): the cutover uses private.pem; promote later as usual".into(),
             None,
@@ -283,7 +284,7 @@ fn fernet_checks(
     artifact: Option<&StagedArtifact>,
     local: &WorkdirLayout,
     env: &Option<FernetEnvKeys>,
-    code: &'static str,
+    code: PreflightCode,
     purpose: &str,
 ) -> Result<bool> {
     let fernet_yaml = target.workdir.join(heat::names::FERNET);
@@ -321,7 +322,7 @@ fn fernet_checks(
             .collect();
         if local_fps != env.keys {
             out.push(check(
-                "fernet-env-current",
+                PreflightCode::FernetEnvCurrent,
                 Status::Warning,
                 format!(
                     "{} differs from {} (rotated since the last build?): the flip deploy also delivers fernet.yaml, so deploy the current keys first to change one thing at a time",
@@ -361,7 +362,7 @@ fn delivery_check(target: &Target, a: &StagedArtifact) -> Check {
                 .collect();
             return if missing.is_empty() {
                 check(
-                    "artifact-in-deploy-env",
+                    PreflightCode::ArtifactInDeployEnv,
                     Status::Ok,
                     format!(
                         "{} delivers it to {} nodes only (<Role>ExtraConfigPre, sha256 {})",
@@ -373,7 +374,7 @@ fn delivery_check(target: &Target, a: &StagedArtifact) -> Check {
                 )
             } else {
                 check(
-                    "artifact-in-deploy-env",
+                    PreflightCode::ArtifactInDeployEnv,
                     Status::Failed,
                     format!(
                         "{} delivers {} but maps no ExtraConfigPre for role(s) {}: their keystone nodes do not have the keys",
@@ -395,7 +396,7 @@ fn delivery_check(target: &Target, a: &StagedArtifact) -> Check {
     });
     if listed {
         return check(
-            "artifact-in-deploy-env",
+            PreflightCode::ArtifactInDeployEnv,
             Status::Ok,
             format!(
                 "{} delivers it (to every node of every role)",
@@ -405,7 +406,7 @@ fn delivery_check(target: &Target, a: &StagedArtifact) -> Check {
         );
     }
     check(
-        "artifact-in-deploy-env",
+        PreflightCode::ArtifactInDeployEnv,
         Status::Failed,
         format!(
             "neither {} nor {} delivers {}: a deploy with them did not deliver this artifact",
@@ -433,7 +434,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
         Some(a) => {
             let present = a.tarball.is_file();
             out.push(check(
-                "artifact-staged",
+                PreflightCode::ArtifactStaged,
                 if present { Status::Ok } else { Status::Failed },
                 format!(
                     "last artifact of stack {}: {}{}",
@@ -450,7 +451,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
             out.push(delivery_check(target, a));
         }
         None => out.push(check(
-            "artifact-staged",
+            PreflightCode::ArtifactStaged,
             if target.to == Provider::Jws {
                 Status::Failed
             } else {
@@ -472,7 +473,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
             jws_checks(&mut out, artifact.as_ref(), &local, &name);
             if separate_receipts {
                 out.push(check(
-                    "receipt-keys-delivered",
+                    PreflightCode::ReceiptKeysDelivered,
                     Status::Ok,
                     format!(
                         "receipts: a separate receipt repository in {name}; the flip environment points [fernet_receipts] key_repository at {}",
@@ -487,7 +488,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
                     artifact.as_ref(),
                     &local,
                     &env,
-                    "receipt-keys-delivered",
+                    PreflightCode::ReceiptKeysDelivered,
                     "receipt keys (the Fernet token keys, shared by default)",
                 )?;
             }
@@ -499,7 +500,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
                 artifact.as_ref(),
                 &local,
                 &env,
-                "fernet-keys-delivered",
+                PreflightCode::FernetKeysDelivered,
                 "Fernet token keys",
             )?;
             let report = check::check_numbered(
@@ -514,7 +515,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
                 .map(|f| f.code.as_str())
                 .collect();
             out.push(check(
-                "fernet-repo-valid",
+                PreflightCode::FernetRepoValid,
                 Status::passed(errors.is_empty()),
                 if errors.is_empty() {
                     format!("{} is a valid Fernet repository", local.fernet.display())
@@ -536,7 +537,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
                 ))
             });
             out.push(check(
-                "rollback-keys-delivered",
+                PreflightCode::RollbackKeysDelivered,
                 if jws_ok { Status::Ok } else { Status::Warning },
                 if jws_ok {
                     format!("rolling back to JWS is possible: {name} still carries the JWS key pair")
@@ -548,7 +549,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
         }
     }
     out.push(check(
-        "deployed",
+        PreflightCode::Deployed,
         Status::Confirm,
         format!(
             "overcloud-keys sees the undercloud only: confirm that the last `openstack overcloud deploy` of stack {} ran with the environment files `overcloud-keys build` printed, as they are now; step 0 of the procedure checks each node",

@@ -1,0 +1,42 @@
+//! Stable codes (finding, pre-flight): one table declares each variant and the kebab-case
+//! text pipelines match on, so the enum, its serialization, its display and the list of
+//! texts cannot disagree.
+
+/// Declares `enum $name` from `Variant => "text"` rows, with `ALL`, `as_str`, `Display`,
+/// kebab-case serialization, and `const $texts: &[&str]`.
+macro_rules! stable_codes {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident, $texts:ident { $($variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        $vis enum $name {
+            $(
+                #[doc = $text]
+                $variant,
+            )*
+        }
+
+        impl $name {
+            /// Every code, in the order of the table.
+            pub const ALL: &[$name] = &[$($name::$variant,)*];
+
+            /// The stable text.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// The stable texts of every code, in the order of the table.
+        $vis const $texts: &[&str] = &[$($text,)*];
+    };
+}
+
+pub(crate) use stable_codes;
