@@ -168,13 +168,39 @@ pub fn compose(
     rollback: EnvFile,
 ) -> Runbook {
     let (old, new) = (target.to.other(), target.to);
-    let (o, n) = (name(old), name(new));
     let flip_path = flip.path.display().to_string();
     let rollback_path = rollback.path.display().to_string();
     let deploy = format!(
         "`openstack overcloud deploy <your usual arguments, with the -e files overcloud-keys build printed> -e {flip_path}`"
     );
-    let keys_on_node = match new {
+    let keys_on_node = keys_on_node(target, preflight, new);
+    let impact = impact(old, new, preflight.separate_receipts);
+    let validation = validation_matrix(old, new);
+    let procedure = procedure(target, old, new, &deploy, &flip_path, keys_on_node);
+    let rollback_steps = rollback_steps(old, new, &flip_path, &rollback_path);
+    let notes = notes(target, new, preflight.separate_receipts);
+    Runbook {
+        from: old,
+        to: new,
+        stack: target.stack.clone(),
+        workdir: target.workdir.clone(),
+        roles: target.roles.clone(),
+        ready: preflight.ready(),
+        preflight: preflight.checks.clone(),
+        flip,
+        rollback,
+        impact,
+        load_balancer: haproxy::section(&target.stack),
+        procedure,
+        validation,
+        rollback_steps,
+        notes,
+    }
+}
+
+/// The check that the new provider's keys reached every keystone node (phase 0).
+fn keys_on_node(target: &Target, preflight: &Preflight, new: Provider) -> String {
+    match new {
         Provider::Jws => {
             let publics: Vec<String> = preflight
                 .artifact
@@ -205,7 +231,12 @@ pub fn compose(
             target.roles.join("/"),
             target.workdir.display()
         ),
-    };
+    }
+}
+
+/// What the flip does to tokens, services and clients.
+fn impact(old: Provider, new: Provider, separate_receipts: bool) -> Vec<String> {
+    let (o, n) = (name(old), name(new));
     let mut impact = vec![
         format!(
             "At the flip every {o} token becomes invalid on the flipped keystone: validating a {o} token there (`X-Subject-Token`) gets {}, and every API request that carries one gets 401 (keystonemiddleware is told the token does not exist). Users authenticate again (dashboard sessions end, CLI and SDK clients re-authenticate when they can).",
@@ -226,13 +257,19 @@ pub fn compose(
         Provider::Jws => "JWS tokens are about 412 characters (Fernet about 183) and each validation costs 100-700 µs of ECDSA verification instead of about 7 µs: check header size limits in front of the APIs and watch keystone's CPU.".into(),
         Provider::Fernet => "Fernet tokens are smaller (about 183 characters) and cheaper to validate; nothing to resize.".into(),
     });
-    impact.push(receipts_impact(new, preflight.separate_receipts));
+    impact.push(receipts_impact(new, separate_receipts));
+    impact
+}
+
+/// The validation matrix: each check, its command, and what each provider answers.
+fn validation_matrix(old: Provider, new: Provider) -> Vec<Validation> {
+    let (o, n) = (name(old), name(new));
     let validate = |node: &str| {
         format!(
             "`curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"X-Auth-Token: $T\" -H \"X-Subject-Token: $T\" http://{node}:5000/v3/auth/tokens`"
         )
     };
-    let validation = vec![
+    vec![
         Validation {
             check: "issue a token".into(),
             command: "`T=$(openstack --os-auth-url http://NODE:5000/v3 token issue -f value -c id)`".into(),
@@ -275,10 +312,22 @@ pub fn compose(
             on_new: "every service up".into(),
             on_old: "-".into(),
         },
-    ];
+    ]
+}
+
+/// Phases 0-4 of the cut-over.
+fn procedure(
+    target: &Target,
+    old: Provider,
+    new: Provider,
+    deploy: &str,
+    flip_path: &str,
+    keys_on_node: String,
+) -> Vec<Phase> {
+    let (o, n) = (name(old), name(new));
     let restart = "Restart: the deploy restarts the keystone container when its configuration changed; check for a fresh \"Up\" time with `sudo podman ps --filter name=keystone` (docker on OSP 13), or restart it yourself (`sudo podman restart keystone`; `sudo systemctl restart httpd` for baremetal keystone).";
     let drain = haproxy::drain_step();
-    let procedure = vec![
+    vec![
         Phase {
             title: "Phase 0: before you start (nothing changes)".into(),
             steps: vec![
@@ -335,7 +384,17 @@ pub fn compose(
                 s
             },
         },
-    ];
+    ]
+}
+
+/// How to go back, before and after the cut-over.
+fn rollback_steps(
+    old: Provider,
+    new: Provider,
+    flip_path: &str,
+    rollback_path: &str,
+) -> Vec<String> {
+    let (o, n) = (name(old), name(new));
     let mut rollback_steps = vec![
         format!(
             "Before phase 2 (users never saw {n}): for each flipped, still drained node deploy with `-e {rollback_path}` instead of `-e {flip_path}` and `--limit NODE`, restart, validate rows 1-3 ({o} tokens again), re-add it."
@@ -351,34 +410,19 @@ pub fn compose(
     if old == Provider::Fernet {
         rollback_steps.push("Fernet tokens issued before the cut-over that have not expired validate again after a rollback (their keys never changed) unless they were revoked.".into());
     }
+    rollback_steps
+}
+
+/// What the operator must know about the flip environment and the procedure.
+fn notes(target: &Target, new: Provider, separate_receipts: bool) -> Vec<String> {
     let mut notes = vec![
         format!("The flip sets `keystone::token_provider` through `<Role>ExtraConfig` for {}: list every role that runs keystone with `--role`.", target.roles.join(", ")),
         "THT 18 accepts only `fernet` for KeystoneTokenProvider, so the provider is hieradata; with the `merge` strategy a `keystone::config::keystone_config` of your own in the same `<Role>ExtraConfig` is replaced by the flip environment's: merge yours into it.".into(),
         "`--limit` needs a tripleoclient whose `openstack overcloud deploy` has it (OSP 16.1 and later). Without it one deploy flips every node in the same run: skip the drains, expect the cut-over for everyone at once, validate through the VIP, and keep the rollback file at hand.".into(),
         "Rotate no keys (`fernet rotate`, `receipt rotate`, `jws rotate`) between phase 0 and the end of phase 4: each `--limit` run delivers keys to its node only, so a rotation in between leaves the nodes with different keys.".into(),
     ];
-    notes.extend(receipts_notes(
-        new,
-        preflight.separate_receipts,
-        &target.workdir,
-    ));
-    Runbook {
-        from: old,
-        to: new,
-        stack: target.stack.clone(),
-        workdir: target.workdir.clone(),
-        roles: target.roles.clone(),
-        ready: preflight.ready(),
-        preflight: preflight.checks.clone(),
-        flip,
-        rollback,
-        impact,
-        load_balancer: haproxy::section(&target.stack),
-        procedure,
-        validation,
-        rollback_steps,
-        notes,
-    }
+    notes.extend(receipts_notes(new, separate_receipts, &target.workdir));
+    notes
 }
 
 fn cell(text: &str) -> String {
