@@ -195,6 +195,84 @@ fn prepare(args: &CutoverArgs) -> Result<(Target, cutover::Preflight)> {
 }
 
 fn plan_rotation(args: RotationArgs) -> Result<Outcome> {
+    let (limits, sources) = rotation_limits(&args)?;
+    let (expiration, window, max_active_keys) = (
+        limits.expiration,
+        limits.allow_expired_window,
+        limits.max_active_keys,
+    );
+    let [expiration_src, window_src, keys_src] = sources;
+    let interval = args
+        .interval
+        .as_deref()
+        .map(rotation::parse_duration)
+        .transpose()?;
+    let life = limits.token_life() as u64;
+    let shortest = limits.shortest_safe_interval();
+    let mut text = format!(
+        "settings: expiration {expiration} s ({expiration_src}), allow_expired_window {window} s ({window_src}), max_active_keys {max_active_keys} ({keys_src})\n\
+         rule: max_active_keys >= (expiration + allow_expired_window) / interval + 2, i.e. ({max_active_keys} - 2) x interval >= {life} s\n"
+    );
+    text.push_str(&match shortest {
+        Some(s) => format!(
+            "shortest safe interval for {max_active_keys} keys: {s} s ({}, {:.2} h)\n",
+            human(s),
+            s as f64 / 3600.0
+        ),
+        None => format!(
+            "no interval is safe with {max_active_keys} keys: the previous primary is deleted by the rotation that retires it; use at least 3\n"
+        ),
+    });
+    let mut json = json!({
+        "expiration": expiration,
+        "allow_expired_window": window,
+        "max_active_keys": max_active_keys,
+        "sources": {"expiration": expiration_src, "allow_expired_window": window_src, "max_active_keys": keys_src},
+        "token_life": life,
+        "rule": "max_active_keys >= (expiration + allow_expired_window) / interval + 2",
+        "shortest_safe_interval": shortest,
+        "shortest_safe_interval_human": shortest.map(human),
+        "interval": interval,
+        "safe": null,
+        "smallest_safe_max_active_keys": null,
+        "violation": null,
+    });
+    let mut code = 0;
+    if let Some(r) = interval {
+        let min_keys = rotation::smallest_safe_max_active_keys(expiration, window, r);
+        json["safe"] = json!(limits.is_safe(r));
+        json["smallest_safe_max_active_keys"] = json!(min_keys);
+        match limits.violation(r) {
+            None => text.push_str(&format!(
+                "interval {} ({r} s): safe; {min_keys} keys would be enough for it\n",
+                human(r)
+            )),
+            Some(v) => {
+                code = EXIT_PROBLEMS;
+                text.push_str(&format!(
+                    "interval {} ({r} s): UNSAFE; it needs max_active_keys >= {min_keys}{}\n",
+                    human(r),
+                    shortest
+                        .map(|s| format!(", or an interval of at least {}", human(s)))
+                        .unwrap_or_default()
+                ));
+                text.push_str(&violation_text(&v, r));
+                json["violation"] = serde_json::to_value(&v).expect("violation serializes");
+            }
+        }
+    }
+    let (table, by_count) = by_key_count(&limits);
+    text.push_str(&by_count);
+    text.push_str("note: on TripleO a rotation reaches the nodes only with the next deploy (rotate, build, deploy): the interval that counts is between deploys that deliver rotated keys, and each rotation should be deployed before the next, so the nodes' staged key is the next primary.\n");
+    json["by_max_active_keys"] = json!(table);
+    let mut out = Outcome::ok(text, json);
+    out.code = code;
+    Ok(out)
+}
+
+/// The limits `plan rotation` judges, each with where it came from: a flag, else the
+/// keystone.conf given, else keystone's (or with no keystone.conf, TripleO's) default.
+fn rotation_limits(args: &RotationArgs) -> Result<(Limits, [String; 3])> {
     let conf = args
         .keystone_conf
         .as_deref()
@@ -257,101 +335,54 @@ fn plan_rotation(args: RotationArgs) -> Result<Outcome> {
         allow_expired_window: window,
         max_active_keys,
     };
-    let interval = args
-        .interval
-        .as_deref()
-        .map(rotation::parse_duration)
-        .transpose()?;
-    let life = limits.token_life() as u64;
-    let shortest = limits.shortest_safe_interval();
-    let mut text = format!(
-        "settings: expiration {expiration} s ({expiration_src}), allow_expired_window {window} s ({window_src}), max_active_keys {max_active_keys} ({keys_src})\n\
-         rule: max_active_keys >= (expiration + allow_expired_window) / interval + 2, i.e. ({max_active_keys} - 2) x interval >= {life} s\n"
-    );
-    text.push_str(&match shortest {
-        Some(s) => format!(
-            "shortest safe interval for {max_active_keys} keys: {s} s ({}, {:.2} h)\n",
-            human(s),
-            s as f64 / 3600.0
-        ),
-        None => format!(
-            "no interval is safe with {max_active_keys} keys: the previous primary is deleted by the rotation that retires it; use at least 3\n"
-        ),
-    });
-    let mut json = json!({
-        "expiration": expiration,
-        "allow_expired_window": window,
-        "max_active_keys": max_active_keys,
-        "sources": {"expiration": expiration_src, "allow_expired_window": window_src, "max_active_keys": keys_src},
-        "token_life": life,
-        "rule": "max_active_keys >= (expiration + allow_expired_window) / interval + 2",
-        "shortest_safe_interval": shortest,
-        "shortest_safe_interval_human": shortest.map(human),
-        "interval": interval,
-        "safe": null,
-        "smallest_safe_max_active_keys": null,
-        "violation": null,
-    });
-    let mut code = 0;
-    if let Some(r) = interval {
-        let min_keys = rotation::smallest_safe_max_active_keys(expiration, window, r);
-        json["safe"] = json!(limits.is_safe(r));
-        json["smallest_safe_max_active_keys"] = json!(min_keys);
-        match limits.violation(r) {
-            None => text.push_str(&format!(
-                "interval {} ({r} s): safe; {min_keys} keys would be enough for it\n",
-                human(r)
-            )),
-            Some(v) => {
-                code = EXIT_PROBLEMS;
-                text.push_str(&format!(
-                    "interval {} ({r} s): UNSAFE; it needs max_active_keys >= {min_keys}{}\n",
-                    human(r),
-                    shortest
-                        .map(|s| format!(", or an interval of at least {}", human(s)))
-                        .unwrap_or_default()
-                ));
-                let who = if v.affected_issue_window >= r {
-                    "Every token becomes".to_string()
-                } else {
-                    format!(
-                        "Tokens issued in the last {} before each rotation ({:.1}% of tokens) become",
-                        human(v.affected_issue_window),
-                        v.affected_fraction * 100.0
-                    )
-                };
-                text.push_str(&format!(
-                    "what breaks: each key is deleted {} too early. {who} undecryptable up to {} before the end of their allow_expired_window{}.\n",
-                    human(v.deficit),
-                    human(v.early_by_max),
-                    if v.early_by_min > 0 {
-                        format!(" (even the first token of each key loses {})", human(v.early_by_min))
-                    } else {
-                        String::new()
-                    }
-                ));
-                text.push_str(&match &v.valid_tokens {
-                    Some(d) => format!(
-                        "valid tokens die: tokens issued in the last {} before each rotation are rejected (401) up to {} before they expire.\n",
-                        human(d.issue_window),
-                        human(d.before_expiry_max)
-                    ),
-                    None => "no token dies before its own expiry: what fails is work that relies on allow_expired_window (services validating expired tokens for long-running operations).\n".into(),
-                });
-                json["violation"] = serde_json::to_value(&v).expect("violation serializes");
-            }
+    Ok((limits, [expiration_src, window_src, keys_src]))
+}
+
+/// What an unsafe interval `r` breaks, in words.
+fn violation_text(v: &rotation::Violation, r: u64) -> String {
+    let mut text = String::new();
+    let who = if v.affected_issue_window >= r {
+        "Every token becomes".to_string()
+    } else {
+        format!(
+            "Tokens issued in the last {} before each rotation ({:.1}% of tokens) become",
+            human(v.affected_issue_window),
+            v.affected_fraction * 100.0
+        )
+    };
+    text.push_str(&format!(
+        "what breaks: each key is deleted {} too early. {who} undecryptable up to {} before the end of their allow_expired_window{}.\n",
+        human(v.deficit),
+        human(v.early_by_max),
+        if v.early_by_min > 0 {
+            format!(" (even the first token of each key loses {})", human(v.early_by_min))
+        } else {
+            String::new()
         }
-    }
+    ));
+    text.push_str(&match &v.valid_tokens {
+        Some(d) => format!(
+            "valid tokens die: tokens issued in the last {} before each rotation are rejected (401) up to {} before they expire.\n",
+            human(d.issue_window),
+            human(d.before_expiry_max)
+        ),
+        None => "no token dies before its own expiry: what fails is work that relies on allow_expired_window (services validating expired tokens for long-running operations).\n".into(),
+    });
+    text
+}
+
+/// The shortest safe interval for 3 to 8 keys: the JSON rows and the text line.
+fn by_key_count(limits: &Limits) -> (Vec<serde_json::Value>, String) {
     let table: Vec<serde_json::Value> = (3..=8)
         .map(|n| {
             let l = Limits {
                 max_active_keys: n,
-                ..limits
+                ..*limits
             };
             json!({"max_active_keys": n, "shortest_safe_interval": l.shortest_safe_interval()})
         })
         .collect();
-    text.push_str(&format!(
+    let line = format!(
         "shortest safe interval by key count: {}\n",
         table
             .iter()
@@ -365,12 +396,8 @@ fn plan_rotation(args: RotationArgs) -> Result<Outcome> {
             ))
             .collect::<Vec<_>>()
             .join(", ")
-    ));
-    text.push_str("note: on TripleO a rotation reaches the nodes only with the next deploy (rotate, build, deploy): the interval that counts is between deploys that deliver rotated keys, and each rotation should be deployed before the next, so the nodes' staged key is the next primary.\n");
-    json["by_max_active_keys"] = json!(table);
-    let mut out = Outcome::ok(text, json);
-    out.code = code;
-    Ok(out)
+    );
+    (table, line)
 }
 
 /// Current time, Unix seconds.
