@@ -241,26 +241,12 @@ pub fn upload_prepared(
     } = prepared;
     let account = swift.storage_url().to_string();
     let url = object_url(&account, &opts.container, &object);
-    let display_name = format!("{}/{}", opts.container, object);
 
     // Look before touching anything: a refused upload changes nothing remotely.
     let container_head = container_head(swift, &account, &opts.container)?;
     let container_exists = container_head.is_some();
     let existing = if container_exists {
-        let head = swift.request("HEAD", &url, &[], None)?;
-        match head.status {
-            404 => Existing::Missing,
-            200 | 204 => {
-                // Whether it is this file takes the file's own hashes: take them now if the
-                // upload was to hash while streaming.
-                let digest = match &mut digest {
-                    Some(known) => &*known,
-                    None => digest.insert(hash_for(opts, file, slo)?),
-                };
-                classify(head, digest, slo)
-            }
-            _ => return Err(expect(head, "HEAD", &url, &[200]).unwrap_err()),
-        }
+        existing_object(swift, opts, file, &url, slo, &mut digest)?
     } else {
         Existing::Missing
     };
@@ -282,88 +268,30 @@ pub fn upload_prepared(
         create_container(swift, &account, &opts.container)?;
     }
 
-    let mut segments_in = None;
     let hashed_while_uploading = digest.is_none();
-    let (action, etag, segments_reused, digest) = match existing {
-        Existing::Same(head) => {
-            let etag = head
+    let target = Destination {
+        account: &account,
+        url: &url,
+        object: &object,
+        container_head: container_head.as_ref(),
+        container_exists,
+        slo,
+        size,
+        sha256: &sha256,
+    };
+    let sent = match existing {
+        Existing::Same(head) => Sent {
+            action: UploadAction::Reused,
+            etag: head
                 .header("etag")
                 .unwrap_or_default()
                 .trim_matches('"')
-                .to_string();
-            let digest = digest.expect("hashed to compare with the existing object");
-            (UploadAction::Reused, etag, 0, digest)
-        }
-        other => {
-            let action = if matches!(other, Existing::Missing) {
-                UploadAction::Uploaded
-            } else {
-                warnings.push(format!(
-                    "replaced {display_name}: every URL already handed out for it now serves the new file"
-                ));
-                UploadAction::Replaced
-            };
-            // A large object being replaced: its segments, read before the new manifest
-            // overwrites the list.
-            let replaced = match other {
-                Existing::Different { slo: true, .. } => {
-                    replaced_segments(swift, &url, &opts.container, &object, &mut warnings)
-                }
-                _ => vec![],
-            };
-            let mut new_prefix = None;
-            let ctype = content_type(&object);
-            let uploaded = if slo {
-                // A container-scoped TempURL key authorizes requests to its own container
-                // only, and Swift fetches the segments with the URL's authorization: with
-                // such a key (the usual case, and the one created here) the segments must
-                // live in the same container, else every GET of the URL fails (409).
-                let segments_container =
-                    if tempurl::signs_with_account_key(swift, &account, container_head.as_ref())? {
-                        format!("{}_segments", opts.container)
-                    } else {
-                        opts.container.clone()
-                    };
-                validate_container(&segments_container)?;
-                segments_in = Some(segments_container.clone());
-                let target = SloTarget {
-                    account: &account,
-                    segments_container: &segments_container,
-                    object: &object,
-                    content_type: ctype,
-                    size,
-                    sha256: &sha256,
-                    fresh: !container_exists && segments_container == opts.container,
-                };
-                new_prefix = Some(format!(
-                    "/{segments_container}/{}",
-                    target.segment_prefix(opts.plan())
-                ));
-                put_slo(swift, opts, file, &target, digest)
-            } else {
-                let digest = digest.expect("single objects are hashed before the upload");
-                let md5 = digest.md5.clone().unwrap_or_default();
-                put_object(swift, opts, &url, file, &digest, &md5, ctype).map(|()| (md5, 0, digest))
-            };
-            let (etag, reused, digest) = uploaded.inspect_err(|_| {
-                if !container_exists {
-                    remove_if_empty(swift, &account, &opts.container);
-                }
-            })?;
-            verify(
-                swift,
-                &url,
-                &Expected {
-                    size: digest.size,
-                    etag: &etag,
-                    sha256: &digest.sha256,
-                    slo,
-                },
-            )?;
-            let kept = new_prefix.as_deref();
-            delete_segments(swift, &account, &replaced, kept, &mut warnings);
-            (action, etag, reused, digest)
-        }
+                .to_string(),
+            segments_reused: 0,
+            digest: digest.expect("hashed to compare with the existing object"),
+            segments_in: None,
+        },
+        other => send(swift, opts, file, &target, other, digest, &mut warnings)?,
     };
 
     let expires = validate_expiry(opts.expiry)?;
@@ -376,27 +304,166 @@ pub fn upload_prepared(
         opts.digest,
         expires,
     )?;
-    check_temp_url(swift, &temp_url, digest.size)?;
+    check_temp_url(swift, &temp_url, sent.digest.size)?;
     Ok(UploadReport {
-        action,
+        action: sent.action,
         storage_url: account,
         container: opts.container.clone(),
         object,
-        size: digest.size,
-        sha256: digest.sha256,
-        etag,
-        segments: if segments_in.is_some() {
-            digest.segments.len()
+        size: sent.digest.size,
+        sha256: sent.digest.sha256,
+        etag: sent.etag,
+        segments: if sent.segments_in.is_some() {
+            sent.digest.segments.len()
         } else {
             0
         },
-        segments_container: segments_in,
-        segments_reused,
+        segments_container: sent.segments_in,
+        segments_reused: sent.segments_reused,
         hashed_while_uploading,
         container_created: !container_exists,
         temp_url,
         key_source,
         warnings,
+    })
+}
+
+/// What is at the object's name already (the container exists). Comparing takes the file's
+/// own hashes: taken now if the upload was to hash while streaming.
+fn existing_object(
+    swift: &mut Swift,
+    opts: &UploadOptions,
+    file: &Path,
+    url: &str,
+    slo: bool,
+    digest: &mut Option<FileDigest>,
+) -> Result<Existing> {
+    let head = swift.request("HEAD", url, &[], None)?;
+    match head.status {
+        404 => Ok(Existing::Missing),
+        200 | 204 => {
+            let digest = match digest {
+                Some(known) => &*known,
+                None => digest.insert(hash_for(opts, file, slo)?),
+            };
+            Ok(classify(head, digest, slo))
+        }
+        _ => Err(expect(head, "HEAD", url, &[200]).unwrap_err()),
+    }
+}
+
+/// Where an upload goes.
+struct Destination<'a> {
+    account: &'a str,
+    url: &'a str,
+    object: &'a str,
+    container_head: Option<&'a Reply>,
+    container_exists: bool,
+    slo: bool,
+    size: u64,
+    sha256: &'a str,
+}
+
+/// What an upload (or a reuse) left in Swift.
+struct Sent {
+    action: UploadAction,
+    etag: String,
+    segments_reused: usize,
+    digest: FileDigest,
+    segments_in: Option<String>,
+}
+
+/// Uploads the file (a single object or a static large object), verifies what Swift
+/// stored, and removes the segments of a replaced large object that are no longer used.
+fn send(
+    swift: &mut Swift,
+    opts: &UploadOptions,
+    file: &Path,
+    to: &Destination<'_>,
+    existing: Existing,
+    digest: Option<FileDigest>,
+    warnings: &mut Vec<String>,
+) -> Result<Sent> {
+    let action = if matches!(existing, Existing::Missing) {
+        UploadAction::Uploaded
+    } else {
+        warnings.push(format!(
+            "replaced {}/{}: every URL already handed out for it now serves the new file",
+            opts.container, to.object
+        ));
+        UploadAction::Replaced
+    };
+    // A large object being replaced: its segments, read before the new manifest
+    // overwrites the list.
+    let replaced = match existing {
+        Existing::Different { slo: true, .. } => {
+            replaced_segments(swift, to.url, &opts.container, to.object, warnings)
+        }
+        _ => vec![],
+    };
+    let mut new_prefix = None;
+    let mut segments_in = None;
+    let ctype = content_type(to.object);
+    let uploaded = if to.slo {
+        // A container-scoped TempURL key authorizes requests to its own container only,
+        // and Swift fetches the segments with the URL's authorization: with such a key (the
+        // usual case, and the one created here) the segments must live in the same
+        // container, else every GET of the URL fails (409).
+        let segments_container =
+            if tempurl::signs_with_account_key(swift, to.account, to.container_head)? {
+                format!("{}_segments", opts.container)
+            } else {
+                opts.container.clone()
+            };
+        validate_container(&segments_container)?;
+        segments_in = Some(segments_container.clone());
+        let target = SloTarget {
+            account: to.account,
+            segments_container: &segments_container,
+            object: to.object,
+            content_type: ctype,
+            size: to.size,
+            sha256: to.sha256,
+            fresh: !to.container_exists && segments_container == opts.container,
+        };
+        new_prefix = Some(format!(
+            "/{segments_container}/{}",
+            target.segment_prefix(opts.plan())
+        ));
+        put_slo(swift, opts, file, &target, digest)
+    } else {
+        let digest = digest.expect("single objects are hashed before the upload");
+        let md5 = digest.md5.clone().unwrap_or_default();
+        put_object(swift, opts, to.url, file, &digest, &md5, ctype).map(|()| (md5, 0, digest))
+    };
+    let (etag, segments_reused, digest) = uploaded.inspect_err(|_| {
+        if !to.container_exists {
+            remove_if_empty(swift, to.account, &opts.container);
+        }
+    })?;
+    verify(
+        swift,
+        to.url,
+        &Expected {
+            size: digest.size,
+            etag: &etag,
+            sha256: &digest.sha256,
+            slo: to.slo,
+        },
+    )?;
+    delete_segments(
+        swift,
+        to.account,
+        &replaced,
+        new_prefix.as_deref(),
+        warnings,
+    );
+    Ok(Sent {
+        action,
+        etag,
+        segments_reused,
+        digest,
+        segments_in,
     })
 }
 
