@@ -508,88 +508,11 @@ fn keystone_from(source: &Source) -> Result<KeystoneCredentials> {
             }
         });
     let method = match auth_type.as_str() {
-        "password" | "v3password" => {
-            let user = match (source.get("user_id"), source.get("username")) {
-                (Some(id), _) => Some(Named::Id(id.into())),
-                (None, Some(name)) => Some(Named::Name {
-                    name: name.into(),
-                    domain: domain(source, "user"),
-                }),
-                _ => {
-                    missing.push(format!(
-                        "{} (or {})",
-                        source.label("username"),
-                        source.label("user_id")
-                    ));
-                    None
-                }
-            };
-            let password = source.get("password").map(Secret::new);
-            if password.is_none() {
-                missing.push(source.label("password"));
-            }
-            let project = match (
-                source.get("project_id").or(source.get("tenant_id")),
-                source.get("project_name").or(source.get("tenant_name")),
-            ) {
-                (Some(id), _) => Some(Named::Id(id.into())),
-                (None, Some(name)) => Some(Named::Name {
-                    name: name.into(),
-                    domain: domain(source, "project"),
-                }),
-                _ => {
-                    missing.push(format!(
-                        "{} (or {})",
-                        source.label("project_name"),
-                        source.label("project_id")
-                    ));
-                    None
-                }
-            };
-            match (user, password, project) {
-                (Some(user), Some(password), Some(project)) => Some(KeystoneMethod::Password {
-                    user,
-                    password,
-                    project,
-                }),
-                _ => None,
-            }
-        }
+        "password" | "v3password" => password_method(source, &mut missing),
         "v3applicationcredential"
         | "applicationcredential"
         | "application_credential"
-        | "v3_application_credential" => {
-            let id = source.get("application_credential_id").map(String::from);
-            let name = source.get("application_credential_name").map(String::from);
-            let user = match (source.get("user_id"), source.get("username")) {
-                (Some(id), _) => Some(Named::Id(id.into())),
-                (None, Some(n)) => Some(Named::Name {
-                    name: n.into(),
-                    domain: domain(source, "user"),
-                }),
-                _ => None,
-            };
-            if id.is_none() && (name.is_none() || user.is_none()) {
-                missing.push(format!(
-                    "{} (or {} with {})",
-                    source.label("application_credential_id"),
-                    source.label("application_credential_name"),
-                    source.label("username")
-                ));
-            }
-            let secret = source.get("application_credential_secret").map(Secret::new);
-            if secret.is_none() {
-                missing.push(source.label("application_credential_secret"));
-            }
-            secret.filter(|_| missing.is_empty()).map(|secret| {
-                KeystoneMethod::ApplicationCredential {
-                    id,
-                    name,
-                    user,
-                    secret,
-                }
-            })
-        }
+        | "v3_application_credential" => application_credential_method(source, &mut missing),
         other => {
             return Err(SwiftError::UnsupportedAuth {
                 auth_type: other.into(),
@@ -616,6 +539,104 @@ fn keystone_from(source: &Source) -> Result<KeystoneCredentials> {
         }
         .into());
     };
+    let interface = interface(source)?;
+    Ok(KeystoneCredentials {
+        auth_url: v3_url(auth_url, &source.label("auth_url"))?,
+        method,
+        region: source.get("region_name").map(String::from),
+        interface,
+        origin: source.origin(),
+    })
+}
+
+/// The v3 password method, or `None` with what is missing added to `missing`.
+fn password_method(source: &Source, missing: &mut Vec<String>) -> Option<KeystoneMethod> {
+    let user = match (source.get("user_id"), source.get("username")) {
+        (Some(id), _) => Some(Named::Id(id.into())),
+        (None, Some(name)) => Some(Named::Name {
+            name: name.into(),
+            domain: domain(source, "user"),
+        }),
+        _ => {
+            missing.push(format!(
+                "{} (or {})",
+                source.label("username"),
+                source.label("user_id")
+            ));
+            None
+        }
+    };
+    let password = source.get("password").map(Secret::new);
+    if password.is_none() {
+        missing.push(source.label("password"));
+    }
+    let project = match (
+        source.get("project_id").or(source.get("tenant_id")),
+        source.get("project_name").or(source.get("tenant_name")),
+    ) {
+        (Some(id), _) => Some(Named::Id(id.into())),
+        (None, Some(name)) => Some(Named::Name {
+            name: name.into(),
+            domain: domain(source, "project"),
+        }),
+        _ => {
+            missing.push(format!(
+                "{} (or {})",
+                source.label("project_name"),
+                source.label("project_id")
+            ));
+            None
+        }
+    };
+    match (user, password, project) {
+        (Some(user), Some(password), Some(project)) => Some(KeystoneMethod::Password {
+            user,
+            password,
+            project,
+        }),
+        _ => None,
+    }
+}
+
+/// The v3 application credential method, or `None` with what is missing added to `missing`.
+fn application_credential_method(
+    source: &Source,
+    missing: &mut Vec<String>,
+) -> Option<KeystoneMethod> {
+    let id = source.get("application_credential_id").map(String::from);
+    let name = source.get("application_credential_name").map(String::from);
+    let user = match (source.get("user_id"), source.get("username")) {
+        (Some(id), _) => Some(Named::Id(id.into())),
+        (None, Some(n)) => Some(Named::Name {
+            name: n.into(),
+            domain: domain(source, "user"),
+        }),
+        _ => None,
+    };
+    if id.is_none() && (name.is_none() || user.is_none()) {
+        missing.push(format!(
+            "{} (or {} with {})",
+            source.label("application_credential_id"),
+            source.label("application_credential_name"),
+            source.label("username")
+        ));
+    }
+    let secret = source.get("application_credential_secret").map(Secret::new);
+    if secret.is_none() {
+        missing.push(source.label("application_credential_secret"));
+    }
+    secret
+        .filter(|_| missing.is_empty())
+        .map(|secret| KeystoneMethod::ApplicationCredential {
+            id,
+            name,
+            user,
+            secret,
+        })
+}
+
+/// The catalog interface (`public`, `internal`, `admin`; `publicURL` style accepted).
+fn interface(source: &Source) -> Result<String> {
     let interface = source
         .get("interface")
         .unwrap_or("public")
@@ -633,13 +654,7 @@ fn keystone_from(source: &Source) -> Result<KeystoneCredentials> {
         }
         .into());
     }
-    Ok(KeystoneCredentials {
-        auth_url: v3_url(auth_url, &source.label("auth_url"))?,
-        method,
-        region: source.get("region_name").map(String::from),
-        interface,
-        origin: source.origin(),
-    })
+    Ok(interface)
 }
 
 #[cfg(test)]
