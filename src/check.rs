@@ -314,120 +314,11 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                 continue;
             }
             let Some(index) = parse_key_name(&name) else {
-                if name.ends_with(".tmp") && parse_key_name(name.trim_end_matches(".tmp")).is_some()
-                {
-                    c.add(
-                        FindingCode::RotationTempFile,
-                        Severity::Error,
-                        &entry_path,
-                        "left by an interrupted keystone-manage rotation (the repository may lack its staged key)".into(),
-                        format!("remove {} and re-run the rotation with overcloud-keys", entry_path.display()),
-                    );
-                } else if name.chars().all(|ch| ch.is_ascii_digit()) {
-                    c.add(
-                        FindingCode::NonCanonicalName,
-                        Severity::Error,
-                        &entry_path,
-                        "key number with a leading zero: keystone reads it as another key's number"
-                            .into(),
-                        format!(
-                            "rename it without leading zeros or remove {}",
-                            entry_path.display()
-                        ),
-                    );
-                } else {
-                    c.add(
-                        FindingCode::StrayFile,
-                        Severity::Error,
-                        &entry_path,
-                        "not a key (key files are named by non-negative integers)".into(),
-                        format!("move {} out of the repository", entry_path.display()),
-                    );
-                }
+                c.misnamed(&name, &entry_path);
                 continue;
             };
-            if !c.regular_key_file(&entry_path, &meta) {
-                continue;
-            }
-            c.mode(&entry_path, &meta, true, opts);
-            let content = match crate::fsutil::read_key_file(&entry_path) {
-                Ok(content) => zeroize::Zeroizing::new(content),
-                Err(e) => {
-                    c.add(
-                        FindingCode::RepoUnreadable,
-                        Severity::Error,
-                        &entry_path,
-                        format!("cannot be read: {e}"),
-                        "run as the repository's owner or as root".into(),
-                    );
-                    continue;
-                }
-            };
-            match FernetKey::parse(&content) {
-                Err(defect) => {
-                    let (code, message) = match defect {
-                        KeyDefect::Empty => (FindingCode::KeyEmpty, "empty key file".to_string()),
-                        KeyDefect::BadAlphabet => (
-                            FindingCode::KeyBadAlphabet,
-                            "not base64: keystone fails every token request with HTTP 500"
-                                .to_string(),
-                        ),
-                        KeyDefect::BadLength(n) => (
-                            FindingCode::KeyBadLength,
-                            format!(
-                                "decodes to {n} bytes, expected 32 (44 base64 characters): keystone fails every token request with HTTP 500"
-                            ),
-                        ),
-                    };
-                    c.add(
-                        code,
-                        Severity::Error,
-                        &entry_path,
-                        message,
-                        format!(
-                            "remove {} (or restore it from a good node), then rotate",
-                            entry_path.display()
-                        ),
-                    );
-                }
-                Ok((key, quirks)) => {
-                    if quirks.trailing_whitespace {
-                        c.add(
-                            FindingCode::KeyTrailingNewline,
-                            Severity::Warning,
-                            &entry_path,
-                            "trailing newline after the key (keystone tolerates it; fingerprints still match)".into(),
-                            format!("truncate -s 44 {}", entry_path.display()),
-                        );
-                    }
-                    if quirks.standard_alphabet {
-                        c.add(
-                            FindingCode::KeyStandardAlphabet,
-                            Severity::Warning,
-                            &entry_path,
-                            "standard base64 alphabet ('+', '/') instead of URL-safe".into(),
-                            "rewrite the key with '-' for '+' and '_' for '/'".into(),
-                        );
-                    }
-                    if key.is_null() {
-                        c.add(
-                            FindingCode::NullKey,
-                            Severity::Error,
-                            &entry_path,
-                            "all-zero key: the NULL key keystone falls back to; anything encrypted with it is readable by anyone".into(),
-                            "rotate so a random key becomes primary; for credentials run credential_migrate after".into(),
-                        );
-                    }
-                    keys.insert(
-                        index,
-                        KeyEntry {
-                            name,
-                            index,
-                            role: String::new(),
-                            fingerprint: key.fingerprint(),
-                        },
-                    );
-                }
+            if let Some(entry) = c.key_file(name, index, &entry_path, &meta, opts) {
+                keys.insert(index, entry);
             }
         }
         let max = keys.keys().next_back().copied().unwrap_or(0);
@@ -443,6 +334,132 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
         keys: keys.into_values().collect(),
         findings: c.findings,
     })
+}
+
+impl Collector {
+    /// A file in a numbered repository whose name is not a key number.
+    fn misnamed(&mut self, name: &str, entry_path: &Path) {
+        if name.ends_with(".tmp") && parse_key_name(name.trim_end_matches(".tmp")).is_some() {
+            self.add(
+                FindingCode::RotationTempFile,
+                Severity::Error,
+                entry_path,
+                "left by an interrupted keystone-manage rotation (the repository may lack its staged key)".into(),
+                format!("remove {} and re-run the rotation with overcloud-keys", entry_path.display()),
+            );
+        } else if name.chars().all(|ch| ch.is_ascii_digit()) {
+            self.add(
+                FindingCode::NonCanonicalName,
+                Severity::Error,
+                entry_path,
+                "key number with a leading zero: keystone reads it as another key's number".into(),
+                format!(
+                    "rename it without leading zeros or remove {}",
+                    entry_path.display()
+                ),
+            );
+        } else {
+            self.add(
+                FindingCode::StrayFile,
+                Severity::Error,
+                entry_path,
+                "not a key (key files are named by non-negative integers)".into(),
+                format!("move {} out of the repository", entry_path.display()),
+            );
+        }
+    }
+
+    /// One key file: its mode, its content as keystone would read it, and its entry when
+    /// it holds a key (`None` after a finding that makes it unusable).
+    fn key_file(
+        &mut self,
+        name: String,
+        index: u64,
+        entry_path: &Path,
+        meta: &fs::Metadata,
+        opts: &CheckOptions,
+    ) -> Option<KeyEntry> {
+        if !self.regular_key_file(entry_path, meta) {
+            return None;
+        }
+        self.mode(entry_path, meta, true, opts);
+        let content = match crate::fsutil::read_key_file(entry_path) {
+            Ok(content) => zeroize::Zeroizing::new(content),
+            Err(e) => {
+                self.add(
+                    FindingCode::RepoUnreadable,
+                    Severity::Error,
+                    entry_path,
+                    format!("cannot be read: {e}"),
+                    "run as the repository's owner or as root".into(),
+                );
+                return None;
+            }
+        };
+        match FernetKey::parse(&content) {
+            Err(defect) => {
+                let (code, message) = match defect {
+                    KeyDefect::Empty => (FindingCode::KeyEmpty, "empty key file".to_string()),
+                    KeyDefect::BadAlphabet => (
+                        FindingCode::KeyBadAlphabet,
+                        "not base64: keystone fails every token request with HTTP 500".to_string(),
+                    ),
+                    KeyDefect::BadLength(n) => (
+                        FindingCode::KeyBadLength,
+                        format!(
+                            "decodes to {n} bytes, expected 32 (44 base64 characters): keystone fails every token request with HTTP 500"
+                        ),
+                    ),
+                };
+                self.add(
+                    code,
+                    Severity::Error,
+                    entry_path,
+                    message,
+                    format!(
+                        "remove {} (or restore it from a good node), then rotate",
+                        entry_path.display()
+                    ),
+                );
+                None
+            }
+            Ok((key, quirks)) => {
+                if quirks.trailing_whitespace {
+                    self.add(
+                        FindingCode::KeyTrailingNewline,
+                        Severity::Warning,
+                        entry_path,
+                        "trailing newline after the key (keystone tolerates it; fingerprints still match)".into(),
+                        format!("truncate -s 44 {}", entry_path.display()),
+                    );
+                }
+                if quirks.standard_alphabet {
+                    self.add(
+                        FindingCode::KeyStandardAlphabet,
+                        Severity::Warning,
+                        entry_path,
+                        "standard base64 alphabet ('+', '/') instead of URL-safe".into(),
+                        "rewrite the key with '-' for '+' and '_' for '/'".into(),
+                    );
+                }
+                if key.is_null() {
+                    self.add(
+                        FindingCode::NullKey,
+                        Severity::Error,
+                        entry_path,
+                        "all-zero key: the NULL key keystone falls back to; anything encrypted with it is readable by anyone".into(),
+                        "rotate so a random key becomes primary; for credentials run credential_migrate after".into(),
+                    );
+                }
+                Some(KeyEntry {
+                    name,
+                    index,
+                    role: String::new(),
+                    fingerprint: key.fingerprint(),
+                })
+            }
+        }
+    }
 }
 
 /// The same key under two numbers (a hand copy, a key 1 mirrored from 0): keystone works,
