@@ -430,41 +430,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
     let name = artifact
         .as_ref()
         .map_or_else(|| "no staged artifact".to_string(), |a| a.name.clone());
-    match &artifact {
-        Some(a) => {
-            let present = a.tarball.is_file();
-            out.push(check(
-                PreflightCode::ArtifactStaged,
-                if present { Status::Ok } else { Status::Failed },
-                format!(
-                    "last artifact of stack {}: {}{}",
-                    target.stack,
-                    a.tarball.display(),
-                    if present {
-                        ""
-                    } else {
-                        " (manifest only: the tarball is missing)"
-                    }
-                ),
-                (!present).then_some(BUILD_AND_DEPLOY),
-            ));
-            out.push(delivery_check(target, a));
-        }
-        None => out.push(check(
-            PreflightCode::ArtifactStaged,
-            if target.to == Provider::Jws {
-                Status::Failed
-            } else {
-                Status::Warning
-            },
-            format!(
-                "no artifact of stack {} in {}: `overcloud-keys build` staged nothing there",
-                target.stack,
-                target.artifact_dir.display()
-            ),
-            Some(BUILD_AND_DEPLOY),
-        )),
-    }
+    out.extend(staged_checks(target, artifact.as_ref()));
     let separate_receipts = artifact
         .as_ref()
         .is_some_and(|a| a.has(&format!("{}/0", dirs::RECEIPT)));
@@ -503,49 +469,7 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
                 PreflightCode::FernetKeysDelivered,
                 "Fernet token keys",
             )?;
-            let report = check::check_numbered(
-                &local.fernet,
-                RepoKind::Fernet,
-                &CheckOptions::structural(),
-            )?;
-            let errors: Vec<&str> = report
-                .findings
-                .iter()
-                .filter(|f| f.severity == Severity::Error)
-                .map(|f| f.code.as_str())
-                .collect();
-            out.push(check(
-                PreflightCode::FernetRepoValid,
-                Status::passed(errors.is_empty()),
-                if errors.is_empty() {
-                    format!("{} is a valid Fernet repository", local.fernet.display())
-                } else {
-                    format!(
-                        "{} has errors: {}",
-                        local.fernet.display(),
-                        errors.join(", ")
-                    )
-                },
-                (!errors.is_empty())
-                    .then_some("run `overcloud-keys repo check` on it and fix every finding"),
-            ));
-            let jws_ok = artifact.as_ref().is_some_and(|a| {
-                a.has(&format!(
-                    "{}/{}",
-                    dirs::JWS_PRIVATE,
-                    crate::keys::jws::PRIVATE_KEY_FILE
-                ))
-            });
-            out.push(check(
-                PreflightCode::RollbackKeysDelivered,
-                if jws_ok { Status::Ok } else { Status::Warning },
-                if jws_ok {
-                    format!("rolling back to JWS is possible: {name} still carries the JWS key pair")
-                } else {
-                    "the last artifact carries no JWS keys: rolling back to JWS would fail validation of every token".into()
-                },
-                (!jws_ok).then_some("keep JWS keys in the build (`jws = \"stage\"`) until the switch to Fernet is validated"),
-            ));
+            out.extend(rollback_checks(&local, artifact.as_ref(), &name)?);
         }
     }
     out.push(check(
@@ -562,6 +486,98 @@ pub fn preflight(target: &Target) -> Result<Preflight> {
         artifact,
         separate_receipts,
     })
+}
+
+/// Is there a staged artifact for the stack, and did it reach the deploy environment.
+fn staged_checks(target: &Target, artifact: Option<&StagedArtifact>) -> Vec<Check> {
+    let mut out = vec![];
+    match artifact {
+        Some(a) => {
+            let present = a.tarball.is_file();
+            out.push(check(
+                PreflightCode::ArtifactStaged,
+                if present { Status::Ok } else { Status::Failed },
+                format!(
+                    "last artifact of stack {}: {}{}",
+                    target.stack,
+                    a.tarball.display(),
+                    if present {
+                        ""
+                    } else {
+                        " (manifest only: the tarball is missing)"
+                    }
+                ),
+                (!present).then_some(BUILD_AND_DEPLOY),
+            ));
+            out.push(delivery_check(target, a));
+        }
+        None => out.push(check(
+            PreflightCode::ArtifactStaged,
+            if target.to == Provider::Jws {
+                Status::Failed
+            } else {
+                Status::Warning
+            },
+            format!(
+                "no artifact of stack {} in {}: `overcloud-keys build` staged nothing there",
+                target.stack,
+                target.artifact_dir.display()
+            ),
+            Some(BUILD_AND_DEPLOY),
+        )),
+    }
+    out
+}
+
+/// Going back to Fernet: the work directory's Fernet repository is valid, and the artifact
+/// still carries the JWS pair a rollback to JWS needs.
+fn rollback_checks(
+    local: &WorkdirLayout,
+    artifact: Option<&StagedArtifact>,
+    name: &str,
+) -> Result<Vec<Check>> {
+    let mut out = vec![];
+    let report =
+        check::check_numbered(&local.fernet, RepoKind::Fernet, &CheckOptions::structural())?;
+    let errors: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| f.code.as_str())
+        .collect();
+    out.push(check(
+        PreflightCode::FernetRepoValid,
+        Status::passed(errors.is_empty()),
+        if errors.is_empty() {
+            format!("{} is a valid Fernet repository", local.fernet.display())
+        } else {
+            format!(
+                "{} has errors: {}",
+                local.fernet.display(),
+                errors.join(", ")
+            )
+        },
+        (!errors.is_empty())
+            .then_some("run `overcloud-keys repo check` on it and fix every finding"),
+    ));
+    let jws_ok = artifact.is_some_and(|a| {
+        a.has(&format!(
+            "{}/{}",
+            dirs::JWS_PRIVATE,
+            crate::keys::jws::PRIVATE_KEY_FILE
+        ))
+    });
+    out.push(check(
+        PreflightCode::RollbackKeysDelivered,
+        if jws_ok { Status::Ok } else { Status::Warning },
+        if jws_ok {
+            format!("rolling back to JWS is possible: {name} still carries the JWS key pair")
+        } else {
+            "the last artifact carries no JWS keys: rolling back to JWS would fail validation of every token".into()
+        },
+        (!jws_ok).then_some("keep JWS keys in the build (`jws = \"stage\"`) until the switch to Fernet is validated"),
+    ));
+    Ok(out)
 }
 
 /// The environment that sets `provider` on `roles`: `heat::render_jws` for JWS; for Fernet
