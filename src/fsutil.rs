@@ -518,6 +518,17 @@ pub enum WriteAction {
     WouldWrite,
 }
 
+impl WriteAction {
+    /// As serialized: `written`, `unchanged`, `would-write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteAction::Written => "written",
+            WriteAction::Unchanged => "unchanged",
+            WriteAction::WouldWrite => "would-write",
+        }
+    }
+}
+
 /// Writes `bytes` atomically unless the file already holds exactly them (then leaves it,
 /// mtime included, so a re-run changes nothing). Under `dry_run` only compares.
 pub fn write_if_changed(

@@ -9,12 +9,10 @@ use serde_json::json;
 use super::output::{self, Outcome};
 use overcloud_keys::artifact::Layout;
 use overcloud_keys::artifact::sources::Sources;
-use overcloud_keys::check::RepoKind;
 use overcloud_keys::config::{ConfigFile, JwsMode};
 use overcloud_keys::fsutil::{self, WriteAction};
 use overcloud_keys::keys::jws_repo::JwsDirs;
-use overcloud_keys::keys::repo;
-use overcloud_keys::{Error, heat, pipeline};
+use overcloud_keys::{Error, pipeline};
 
 /// Node layout flags shared by pack and render.
 #[derive(Debug, Args, Clone)]
@@ -299,135 +297,27 @@ pub fn pack(args: PackArgs) -> Result<Outcome, Error> {
 }
 
 pub fn render(args: RenderArgs) -> Result<Outcome, Error> {
-    // Release refusals first: nothing is written, not even the output directory.
-    let profile = args.release.profile();
-    if args.jws {
-        profile.check_jws("enable").map_err(Error::NotInRelease)?;
-    }
-    if !args.artifact_file.is_empty() {
-        profile
-            .check_artifact_files()
-            .map_err(Error::NotInRelease)?;
-    }
-    if args.tarball.is_some() {
-        profile
-            .check_layout(args.layout == overcloud_keys::artifact::LayoutKind::Containerized)
-            .map_err(Error::NotInRelease)?;
-    }
-    let mut written = vec![];
-    let dir = &args.output_dir;
-    fsutil::create_parents(&dir.join("x"))?;
-    let mut write = |name: &str, text: &str, mode: u32| -> Result<(), Error> {
-        let path = dir.join(name);
-        let action = fsutil::write_if_changed(&path, text.as_bytes(), mode, false)?;
-        written.push(json!({"path": path, "action": action}));
-        Ok(())
-    };
-    if args.fernet.is_some() || args.credential.is_some() {
-        repo::validate_max_active_keys(args.max_active_keys)?;
-        let load =
-            |path: &Option<std::path::PathBuf>, kind| -> Result<Option<repo::KeySet>, Error> {
-                path.as_ref()
-                    .map(|p| {
-                        overcloud_keys::artifact::sources::require_clean(p, kind)
-                            .and_then(|()| repo::load(p, kind))
-                    })
-                    .transpose()
-            };
-        let fernet = load(&args.fernet, RepoKind::Fernet)?;
-        let credential = load(&args.credential, RepoKind::Credential)?;
-        let text = heat::render_fernet(&heat::FernetEnv {
-            stack: &args.stack,
-            fernet_keys: fernet.as_ref(),
-            // Without --fernet a baremetal tarball carries the keys.
-            in_tarball: fernet.is_none(),
-            params: args.release.profile().fernet_params,
-            credential_keys: credential.as_ref(),
-            max_active_keys: args.max_active_keys,
-            notes: vec![],
-        })?;
-        write(heat::names::FERNET, &text, fsutil::SECRET_FILE_MODE)?;
-    }
-    if args.jws {
-        let text = heat::render_jws(&heat::JwsEnv {
-            stack: &args.stack,
-            roles: &args.roles,
-            receipt_dir: args.receipt_dir.clone(),
-            operator: heat::extra_config::operator_entries(&args.check_env, &args.roles)?,
-        })?;
-        write(heat::names::JWS, &text, fsutil::PUBLIC_FILE_MODE)?;
-    }
-    if let Some(roles_data) = &args.roles_data {
-        heat::scoped::check_roles(&args.roles, roles_data)?;
-    }
-    let scoped = args.delivery == overcloud_keys::config::Delivery::Scoped;
-    if scoped
-        && args.tarball.is_none()
-        && !(args.artifact_file.is_empty() && args.artifact_url.is_empty())
-    {
-        return Err(Error::InvalidValue {
-            name: "render --delivery scoped",
-            value: "no --tarball".into(),
-            reason: "scoped delivery needs the tarball (--tarball FILE) to embed it or to checksum it; use --delivery all-roles for deployment-artifacts.yaml".into(),
-        });
-    }
-    if let (true, Some(tarball)) = (scoped, &args.tarball) {
-        let bytes = fsutil::read_small(tarball)?;
-        let layout = Layout::new(args.layout);
-        let key_dirs = overcloud_keys::artifact::key_dirs_in(&bytes, &layout.root)?;
-        let sha256 = overcloud_keys::encoding::sha256_hex(&bytes);
-        let existing = heat::scoped::existing_mappings(&args.check_env)?;
-        let output_dir = std::path::absolute(dir).map_err(fsutil::io_err("resolve", dir))?;
-        let source = match args.artifact_url.first() {
-            Some(url) => heat::scoped::Source::Url(url),
-            None => heat::scoped::Source::Embedded(&bytes),
-        };
-        for file in heat::scoped::render(&heat::scoped::ScopedInputs {
-            stack: &args.stack,
-            roles: &args.roles,
-            output_dir: &output_dir,
-            sha256: &sha256,
-            layout_root: &layout.root,
-            key_dirs: &key_dirs,
-            source,
-            existing: &existing,
-            release: args.release,
-        })? {
-            let mode = if file.secret {
-                fsutil::SECRET_FILE_MODE
-            } else {
-                fsutil::PUBLIC_FILE_MODE
-            };
-            write(&file.name, &file.text, mode)?;
-        }
-    } else if !args.artifact_file.is_empty() || !args.artifact_url.is_empty() {
-        let refs = if args.artifact_url.is_empty() {
-            heat::ArtifactRefs::Files(args.artifact_file.clone())
-        } else {
-            heat::ArtifactRefs::Urls(args.artifact_url.clone())
-        };
-        write(
-            heat::names::ARTIFACTS,
-            &heat::render_artifacts(&refs, &[])?,
-            fsutil::PUBLIC_FILE_MODE,
-        )?;
-    }
-    if written.is_empty() {
-        return Err(Error::InvalidValue {
-            name: "render inputs",
-            value: "none".into(),
-            reason: "give --fernet/--credential, --jws, or --artifact-file/--artifact-url".into(),
-        });
-    }
+    let written = pipeline::render::render(&pipeline::render::RenderInputs {
+        output_dir: args.output_dir,
+        stack: args.stack,
+        fernet: args.fernet,
+        credential: args.credential,
+        max_active_keys: args.max_active_keys,
+        artifact_file: args.artifact_file,
+        artifact_url: args.artifact_url,
+        jws: args.jws,
+        release: args.release,
+        roles: args.roles,
+        receipt_dir: args.receipt_dir,
+        tarball: args.tarball,
+        delivery: args.delivery,
+        layout: args.layout,
+        check_env: args.check_env,
+        roles_data: args.roles_data,
+    })?;
     let text = written
         .iter()
-        .map(|w| {
-            format!(
-                "{} {}\n",
-                w["action"].as_str().unwrap_or(""),
-                w["path"].as_str().unwrap_or("")
-            )
-        })
+        .map(|w| format!("{} {}\n", w.action.as_str(), w.path.display()))
         .collect();
     Ok(Outcome::ok(text, json!({"files": written})))
 }

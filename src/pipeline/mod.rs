@@ -23,6 +23,7 @@ use delivery::Staged;
 
 mod delivery;
 mod envs;
+pub mod render;
 mod repos;
 
 /// A repository the build used.
