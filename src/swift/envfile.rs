@@ -413,62 +413,7 @@ pub fn refresh(opts: &RefreshOptions) -> Result<RefreshReport> {
     }
     let mut swift = Swift::connect(&opts.connect)?;
     for i in due {
-        let url = env.urls[i].clone();
-        let parsed = parse_url(&url, Some(swift.storage_url())).ok_or_else(|| {
-            env_error(
-                &opts.env_file,
-                format!(
-                    "cannot tell account, container and object apart in {}",
-                    redact(&url)
-                ),
-                "upload the artifact again with `overcloud-keys upload FILE` (it replaces the URL)",
-            )
-        })?;
-        let target = object_url(&parsed.account_url, &parsed.container, &parsed.object);
-        let head = swift.request("HEAD", &target, &[], None)?;
-        if head.status == 404 {
-            return Err(SwiftError::ObjectMissing {
-                container: parsed.container,
-                object: parsed.object,
-                env_file: opts.env_file.clone(),
-            }
-            .into());
-        }
-        let head = expect(head, "HEAD", &target, &[200])?;
-        let stored = head.header("x-object-meta-sha256").map(str::to_lowercase);
-        let named = artifact_hash(&parsed.object);
-        if let Some(named) = named {
-            // A name that promises a content hash must be backed by a recorded SHA-256 that
-            // matches it: an object overwritten without one is not what the URL promised.
-            let holds = stored
-                .clone()
-                .unwrap_or_else(|| "no recorded sha256".into());
-            if !stored.as_deref().is_some_and(|s| s.starts_with(named)) {
-                return Err(env_error(
-                    &opts.env_file,
-                    format!(
-                        "{}/{} now holds {holds}, not the content its name ({named}) promises",
-                        parsed.container, parsed.object
-                    ),
-                    "upload the artifact again with `overcloud-keys upload FILE`",
-                ));
-            }
-        }
-        let (key, _) = tempurl::ensure_key(&mut swift, &parsed.account_url, &parsed.container)?;
-        let digest = opts.digest.or(parsed.digest).unwrap_or_default();
-        let signed = TempUrl::sign(
-            &parsed.account_url,
-            &parsed.container,
-            &parsed.object,
-            &key,
-            digest,
-            expires,
-        )?;
-        let size = head
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        check_temp_url(&mut swift, &signed, size)?;
+        let signed = re_sign(&mut swift, opts, &env.urls[i], expires)?;
         env.urls[i] = signed.expose();
         report[i] = RefreshedUrl {
             url: signed.redacted(),
@@ -484,6 +429,67 @@ pub fn refresh(opts: &RefreshOptions) -> Result<RefreshReport> {
         action,
         urls: report,
     })
+}
+
+/// A fresh signature for one URL of the env file, after checking that the object is still
+/// there and still holds what its name promises.
+fn re_sign(swift: &mut Swift, opts: &RefreshOptions, url: &str, expires: u64) -> Result<TempUrl> {
+    let parsed = parse_url(url, Some(swift.storage_url())).ok_or_else(|| {
+        env_error(
+            &opts.env_file,
+            format!(
+                "cannot tell account, container and object apart in {}",
+                redact(url)
+            ),
+            "upload the artifact again with `overcloud-keys upload FILE` (it replaces the URL)",
+        )
+    })?;
+    let target = object_url(&parsed.account_url, &parsed.container, &parsed.object);
+    let head = swift.request("HEAD", &target, &[], None)?;
+    if head.status == 404 {
+        return Err(SwiftError::ObjectMissing {
+            container: parsed.container,
+            object: parsed.object,
+            env_file: opts.env_file.clone(),
+        }
+        .into());
+    }
+    let head = expect(head, "HEAD", &target, &[200])?;
+    let stored = head.header("x-object-meta-sha256").map(str::to_lowercase);
+    let named = artifact_hash(&parsed.object);
+    if let Some(named) = named {
+        // A name that promises a content hash must be backed by a recorded SHA-256 that
+        // matches it: an object overwritten without one is not what the URL promised.
+        let holds = stored
+            .clone()
+            .unwrap_or_else(|| "no recorded sha256".into());
+        if !stored.as_deref().is_some_and(|s| s.starts_with(named)) {
+            return Err(env_error(
+                &opts.env_file,
+                format!(
+                    "{}/{} now holds {holds}, not the content its name ({named}) promises",
+                    parsed.container, parsed.object
+                ),
+                "upload the artifact again with `overcloud-keys upload FILE`",
+            ));
+        }
+    }
+    let (key, _) = tempurl::ensure_key(swift, &parsed.account_url, &parsed.container)?;
+    let digest = opts.digest.or(parsed.digest).unwrap_or_default();
+    let signed = TempUrl::sign(
+        &parsed.account_url,
+        &parsed.container,
+        &parsed.object,
+        &key,
+        digest,
+        expires,
+    )?;
+    let size = head
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    check_temp_url(swift, &signed, size)?;
+    Ok(signed)
 }
 
 #[cfg(test)]
