@@ -186,12 +186,7 @@ impl ConfigFile {
 
     /// Fills every unset key from `flags` (which win) and the embedded defaults.
     pub fn resolve(self, flags: ConfigFile, file: Option<&Path>) -> Result<Settings> {
-        let bad = |key: &str, message: String| Error::Config {
-            file: file
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("command line")),
-            message: format!("{key}: {message}"),
-        };
+        let bad = |key: &str, message: String| config_error(file, key, message);
         let stack = flags
             .stack
             .or(self.stack)
@@ -199,54 +194,19 @@ impl ConfigFile {
         validate_stack(&stack).map_err(|m| bad("stack", m))?;
         let keys_from = keys_from(flags.keys_from.or(self.keys_from), &stack)
             .map_err(|m| bad("keys_from", m))?;
-        let workdir = match flags.workdir.or(self.workdir) {
-            Some(dir) => dir,
-            None => default_workdir(&stack)?,
-        };
-        let workdir = if file.is_some() || workdir.is_absolute() {
-            workdir
-        } else {
-            std::path::absolute(&workdir).map_err(crate::fsutil::io_err("resolve", &workdir))?
-        };
-        if !workdir.is_absolute() {
-            return Err(bad(
-                "workdir",
-                format!("{} is not an absolute path", workdir.display()),
-            ));
-        }
-        printable_path(&workdir).map_err(|m| bad("workdir", m))?;
-        let artifact_dir = flags
-            .artifact_dir
-            .or(self.artifact_dir)
-            .unwrap_or_else(|| crate::workdir::default_artifact_dir(&workdir));
-        if !artifact_dir.is_absolute() {
-            return Err(bad(
-                "artifact_dir",
-                format!("{} is not an absolute path", artifact_dir.display()),
-            ));
-        }
-        printable_path(&artifact_dir).map_err(|m| bad("artifact_dir", m))?;
-        heat::validate_artifact_path(&artifact_dir.to_string_lossy())
-            .map_err(|e| bad("artifact_dir", e.to_string()))?;
+        let (workdir, artifact_dir) = resolve_dirs(
+            flags.workdir.or(self.workdir),
+            flags.artifact_dir.or(self.artifact_dir),
+            &stack,
+            file,
+        )?;
         let max_active_keys = flags
             .max_active_keys
             .or(self.max_active_keys)
             .unwrap_or(DEFAULT_MAX_ACTIVE_KEYS);
         crate::keys::repo::validate_max_active_keys(max_active_keys)
             .map_err(|e| bad("max_active_keys", e.to_string()))?;
-        let roles = flags
-            .roles
-            .or(self.roles)
-            .unwrap_or_else(|| vec!["Controller".into()]);
-        if roles.is_empty() {
-            return Err(bad(
-                "roles",
-                "needs at least one role, e.g. [\"Controller\"]".into(),
-            ));
-        }
-        for role in &roles {
-            heat::validate_role(role).map_err(|e| bad("roles", e.to_string()))?;
-        }
+        let roles = resolve_roles(flags.roles.or(self.roles), file)?;
         let release = flags.release.or(self.release).unwrap_or_default();
         let (artifacts, jws) = release_defaults(
             release,
@@ -298,6 +258,72 @@ impl ConfigFile {
             home: home_dir(),
         })
     }
+}
+
+/// An error about `key` of the config file (or the command line when there is none).
+fn config_error(file: Option<&Path>, key: &str, message: String) -> Error {
+    Error::Config {
+        file: file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("command line")),
+        message: format!("{key}: {message}"),
+    }
+}
+
+/// The work directory (default `~/overcloud-keys/<stack>`; relative on the command line is
+/// taken from the current directory) and the artifact directory (default
+/// `<workdir>/artifacts`): absolute, printable, and an artifact path Heat accepts.
+fn resolve_dirs(
+    workdir: Option<PathBuf>,
+    artifact_dir: Option<PathBuf>,
+    stack: &str,
+    file: Option<&Path>,
+) -> Result<(PathBuf, PathBuf)> {
+    let bad = |key: &str, message: String| config_error(file, key, message);
+    let workdir = match workdir {
+        Some(dir) => dir,
+        None => default_workdir(stack)?,
+    };
+    let workdir = if file.is_some() || workdir.is_absolute() {
+        workdir
+    } else {
+        std::path::absolute(&workdir).map_err(crate::fsutil::io_err("resolve", &workdir))?
+    };
+    if !workdir.is_absolute() {
+        return Err(bad(
+            "workdir",
+            format!("{} is not an absolute path", workdir.display()),
+        ));
+    }
+    printable_path(&workdir).map_err(|m| bad("workdir", m))?;
+    let artifact_dir =
+        artifact_dir.unwrap_or_else(|| crate::workdir::default_artifact_dir(&workdir));
+    if !artifact_dir.is_absolute() {
+        return Err(bad(
+            "artifact_dir",
+            format!("{} is not an absolute path", artifact_dir.display()),
+        ));
+    }
+    printable_path(&artifact_dir).map_err(|m| bad("artifact_dir", m))?;
+    heat::validate_artifact_path(&artifact_dir.to_string_lossy())
+        .map_err(|e| bad("artifact_dir", e.to_string()))?;
+    Ok((workdir, artifact_dir))
+}
+
+/// The roles running keystone (default `Controller`): at least one, each a valid role name.
+fn resolve_roles(roles: Option<Vec<String>>, file: Option<&Path>) -> Result<Vec<String>> {
+    let bad = |key: &str, message: String| config_error(file, key, message);
+    let roles = roles.unwrap_or_else(|| vec!["Controller".into()]);
+    if roles.is_empty() {
+        return Err(bad(
+            "roles",
+            "needs at least one role, e.g. [\"Controller\"]".into(),
+        ));
+    }
+    for role in &roles {
+        heat::validate_role(role).map_err(|e| bad("roles", e.to_string()))?;
+    }
+    Ok(roles)
 }
 
 /// A path that is rendered into YAML and JSON: UTF-8, no control characters (a newline in a
