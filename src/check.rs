@@ -579,11 +579,31 @@ pub fn check_jws(
 ) -> RepoReport {
     let mut c = Collector { findings: vec![] };
     let mut keys = Vec::new();
-    let mut public_fps = Vec::new();
-    if c.directory(public_dir, false, opts) {
-        for (name, path, meta) in list(public_dir, &mut c) {
+    let public_fps = c.jws_public(public_dir, opts, &mut keys);
+    c.jws_private(private_dir, public_dir, &public_fps, opts, &mut keys);
+    RepoReport {
+        path: report_path.to_path_buf(),
+        kind: RepoKind::Jws,
+        keys,
+        findings: c.findings,
+    }
+}
+
+impl Collector {
+    /// The public key set of a JWS pair: each key's entry, the fingerprints found.
+    fn jws_public(
+        &mut self,
+        public_dir: &Path,
+        opts: &CheckOptions,
+        keys: &mut Vec<KeyEntry>,
+    ) -> Vec<String> {
+        let mut public_fps = Vec::new();
+        if !self.directory(public_dir, false, opts) {
+            return public_fps;
+        }
+        for (name, path, meta) in list(public_dir, self) {
             if meta.is_dir() {
-                c.add(
+                self.add(
                     FindingCode::JwsPublicSubdirectory,
                     Severity::Error,
                     &path,
@@ -592,7 +612,7 @@ pub fn check_jws(
                 );
                 continue;
             }
-            c.mode(&path, &meta, false, opts);
+            self.mode(&path, &meta, false, opts);
             match crate::fsutil::read_key_file(&path)
                 .ok()
                 .and_then(|pem| jws::PublicKey::from_pem(&pem).ok())
@@ -601,7 +621,7 @@ pub fn check_jws(
                     public_fps.push(public.fingerprint());
                     keys.push(KeyEntry { name, index: 0, role: "public".into(), fingerprint: public.fingerprint() });
                 }
-                None => c.add(
+                None => self.add(
                     FindingCode::JwsPublicInvalid,
                     Severity::Error,
                     &path,
@@ -611,12 +631,12 @@ pub fn check_jws(
             }
         }
         if public_fps.is_empty()
-            && !c
+            && !self
                 .findings
                 .iter()
                 .any(|f| f.code == FindingCode::JwsPublicSubdirectory)
         {
-            c.add(
+            self.add(
                 FindingCode::JwsPublicMissing,
                 Severity::Error,
                 public_dir,
@@ -624,8 +644,22 @@ pub fn check_jws(
                 "run `overcloud-keys jws create --private-dir DIR --public-dir DIR`".into(),
             );
         }
+        public_fps
     }
-    if c.directory(private_dir, true, opts) {
+
+    /// `private.pem` (and `staged.pem` during a rotation): valid, and each one's public
+    /// half in the public set.
+    fn jws_private(
+        &mut self,
+        private_dir: &Path,
+        public_dir: &Path,
+        public_fps: &[String],
+        opts: &CheckOptions,
+        keys: &mut Vec<KeyEntry>,
+    ) {
+        if !self.directory(private_dir, true, opts) {
+            return;
+        }
         for (file, role, code) in [
             (
                 jws::PRIVATE_KEY_FILE,
@@ -642,7 +676,7 @@ pub fn check_jws(
             let meta = match fs::metadata(&path) {
                 Ok(meta) => meta,
                 Err(_) if role == "private" => {
-                    c.add(
+                    self.add(
                         FindingCode::JwsPrivateMissing,
                         Severity::Error,
                         &path,
@@ -653,13 +687,13 @@ pub fn check_jws(
                 }
                 Err(_) => continue,
             };
-            c.mode(&path, &meta, true, opts);
+            self.mode(&path, &meta, true, opts);
             let parsed = crate::fsutil::read_key_file(&path)
                 .ok()
                 .map(zeroize::Zeroizing::new)
                 .and_then(|pem| jws::KeyPair::from_pem(&pem).ok());
             match parsed {
-                None => c.add(
+                None => self.add(
                     code,
                     Severity::Error,
                     &path,
@@ -669,7 +703,7 @@ pub fn check_jws(
                 Some(pair) => {
                     let fp = pair.public().fingerprint();
                     if !public_fps.contains(&fp) && !public_fps.is_empty() {
-                        c.add(
+                        self.add(
                             FindingCode::JwsPublicHalfMissing,
                             Severity::Error,
                             &path,
@@ -681,12 +715,6 @@ pub fn check_jws(
                 }
             }
         }
-    }
-    RepoReport {
-        path: report_path.to_path_buf(),
-        kind: RepoKind::Jws,
-        keys,
-        findings: c.findings,
     }
 }
 
