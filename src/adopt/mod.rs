@@ -15,7 +15,7 @@
 //! other source shares no key with them, the work directory is what was deployed: nothing
 //! is imported.
 
-pub mod source;
+pub(crate) mod source;
 
 use std::path::{Path, PathBuf};
 

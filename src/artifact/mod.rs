@@ -8,7 +8,7 @@
 //! 0644 public keys), mtimes are fixed and entries sorted: the same keys give the same bytes.
 
 pub mod layout;
-pub mod manifest;
+pub(crate) mod manifest;
 pub mod sources;
 
 use std::io::Write;

@@ -3,9 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
-pub mod nodes;
-pub mod pack;
-pub mod swift;
+pub(crate) mod nodes;
+pub(crate) mod pack;
+pub(crate) mod swift;
 
 /// Result type of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -39,7 +39,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 pub mod extra_config;
-pub mod scoped;
+pub(crate) mod scoped;
 
 /// File names of the rendered environments.
 pub mod names {

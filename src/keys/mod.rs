@@ -4,7 +4,7 @@ pub mod credential;
 pub mod fernet;
 pub mod jws;
 pub mod jws_repo;
-pub mod kind;
+pub(crate) mod kind;
 pub mod repo;
 
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! (pre-flight, flip and rollback environments, operator runbook).
 
 pub mod cutover;
-pub mod delivered;
-pub mod haproxy;
+pub(crate) mod delivered;
+pub(crate) mod haproxy;
 pub mod keystone_conf;
 pub mod manifest;
 pub mod record;

@@ -11,16 +11,16 @@
 //! tokio/reqwest stack that the openstack/osauth crates bring.
 
 pub mod auth;
-pub mod client;
-pub mod download;
+pub(crate) mod client;
+pub(crate) mod download;
 pub mod envfile;
-pub mod hashing;
+pub(crate) mod hashing;
 pub mod http;
-pub mod login;
+pub(crate) mod login;
 mod objects;
-pub mod options;
+pub(crate) mod options;
 pub mod progress;
-pub mod secret;
+pub(crate) mod secret;
 mod slo;
 pub mod tempurl;
 pub mod upload;

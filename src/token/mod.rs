@@ -11,7 +11,7 @@ pub mod jws;
 mod msgpack;
 pub mod payload;
 pub mod report;
-pub mod time;
+pub(crate) mod time;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read};
 
