@@ -77,6 +77,15 @@ pub fn require_agreement(
                     ),
                 });
             }
+            // A node whose answer does not parse was not checked either: exit 3 as verify.
+            Err(NodeError::Garbage { node, message }) => {
+                return Err(NodeError::Garbage {
+                    node: node.clone(),
+                    message: format!(
+                        "{message}; every keystone node must be checked before adopting from one"
+                    ),
+                });
+            }
             Err(e) => return Err(NodeError::Disagree(format!("cannot check every node: {e}"))),
         }
     }

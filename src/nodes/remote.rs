@@ -34,6 +34,7 @@ const END: &str = "end";
 
 /// The POSIX sh scanner run on the host and inside the container: `$1` where, `$2` root.
 const SCAN: &str = r#"where=$1; root=$2
+[ -d "$root" ] || printf 'noroot\t%s\t%s\n' "$where" "$root"
 for d in fernet-keys credential-keys fernet-receipts jws-keys/private jws-keys/public; do
   p="$root/$d"
   if [ ! -e "$p" ]; then printf 'nodir\t%s\t%s\n' "$where" "$d"; continue; fi
@@ -69,6 +70,8 @@ for e in podman docker; do
   if $e ps --format '{{{{.Names}}}}' 2>/dev/null | grep -qx {container}; then
     printf 'container\t%s\t%s\n' "$e" {container}
     $e exec -u root {container} sh -c "$scan" sh container /etc/keystone
+    rc=$?
+    [ "$rc" -eq 0 ] || printf 'containerfailed\t%s\t%s\n' "$e" "$rc"
     found=1
     break
   fi
@@ -130,6 +133,9 @@ pub struct NodeView {
     pub container: Option<Tree>,
     /// `podman` or `docker`, when a keystone container was found.
     pub engine: Option<String>,
+    /// The places (`host`, `container`) whose keystone root itself does not exist, with
+    /// that root's path.
+    pub roots_missing: BTreeMap<String, String>,
 }
 
 /// Parses the remote command's output (`node` names the node in errors).
@@ -153,6 +159,7 @@ pub fn parse(node: &str, output: &[u8]) -> Result<NodeView, NodeError> {
         host: Tree::new(),
         container: None,
         engine: None,
+        roots_missing: BTreeMap::new(),
     };
     let mut ended = false;
     for (no, line) in lines {
@@ -161,6 +168,17 @@ pub fn parse(node: &str, output: &[u8]) -> Result<NodeView, NodeError> {
                 "line {}: text after the end marker",
                 no + 1
             )));
+        }
+        if let ["containerfailed", engine, code] = line.split('\t').collect::<Vec<_>>()[..] {
+            // The container runs but could not be read: its view is unknown, not empty.
+            return Err(NodeError::Remote {
+                node: node.to_string(),
+                message: format!(
+                    "the running {CONTAINER} container could not be read: `{} exec` exited {}",
+                    clip(engine),
+                    clip(code)
+                ),
+            });
         }
         parse_line(line, &mut view, &mut ended)
             .map_err(|why| garbage(format!("line {}: {why}: {:?}", no + 1, clip(line))))?;
@@ -174,6 +192,12 @@ pub fn parse(node: &str, output: &[u8]) -> Result<NodeView, NodeError> {
 fn parse_line(line: &str, view: &mut NodeView, ended: &mut bool) -> Result<(), String> {
     let fields: Vec<&str> = line.split('\t').collect();
     match fields.as_slice() {
+        ["noroot", place, root] if root.starts_with('/') => {
+            tree(view, place)?;
+            view.roots_missing
+                .insert(place.to_string(), root.to_string());
+            Ok(())
+        }
         ["nodir", place, dir] => tree(view, place)
             .map(|_| known_dir(dir))
             .and_then(|r| r.map(|_| ())),
@@ -316,6 +340,42 @@ mod tests {
             assert!(err.to_string().contains("ctl-0"));
         }
         assert!(parse("n", &[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn a_missing_root_and_an_unreadable_container_are_told_apart() {
+        let text = format!(
+            "{HEADER}\nnoroot\thost\t/var/lib/x\nnodir\thost\tfernet-keys\nnocontainer\nend\n"
+        );
+        let view = parse("n", text.as_bytes()).unwrap();
+        assert_eq!(view.roots_missing["host"], "/var/lib/x");
+        assert!(parse("n", text.replace("/var/lib/x", "x").as_bytes()).is_err());
+        let failed = sample().replace(
+            "dir\tcontainer\tfernet-keys\t700 42425 42425 4096 directory\n\
+             file\tcontainer\tfernet-keys\t0\t600 42425 42425 44 regular file\t",
+            "containerfailed\tpodman\t125\n",
+        );
+        let failed = failed.replace(&format!("{H}\nend"), "end");
+        let err = parse("ctl-2", failed.as_bytes()).unwrap_err();
+        assert!(matches!(err, NodeError::Remote { .. }), "{err}");
+        assert!(err.to_string().contains("ctl-2"), "{err}");
+        assert!(err.to_string().contains("podman exec` exited 125"), "{err}");
+    }
+
+    #[test]
+    fn the_script_reports_a_missing_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("absent");
+        let script = fingerprint_script(&root.display().to_string());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        let view = parse("local", &out.stdout).unwrap();
+        assert_eq!(view.roots_missing["host"], root.display().to_string());
+        assert!(view.host.is_empty());
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::check::parse_key_name;
 
 /// Finding codes (stable, kebab-case; shown in every output format).
 pub mod codes {
+    /// The keystone root itself (the parent of every key directory) is absent on the node.
+    pub const ROOT_MISSING: &str = "node-root-missing";
     /// A key directory of the work directory is absent on the node.
     pub const DIR_MISSING: &str = "node-dir-missing";
     /// A key of the work directory is absent on the node.
@@ -50,7 +52,8 @@ pub mod codes {
     /// The nodes do not all hold the same keys.
     pub const DISAGREE: &str = "nodes-disagree";
     /// Every code, for the uniqueness test and the docs.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
+        ROOT_MISSING,
         DIR_MISSING,
         KEY_MISSING,
         KEY_DIFFERENT,
@@ -270,9 +273,45 @@ fn compare_node(
     owner: Owner,
     out: &mut Vec<NodeFinding>,
 ) {
-    compare_tree(expected, node, "host", &view.host, owner, out);
+    if let Some(root) = view.roots_missing.get("host") {
+        out.push(root_missing(node, "host", root));
+    } else {
+        compare_tree(expected, node, "host", &view.host, owner, out);
+    }
     if let Some(container) = &view.container {
-        compare_tree(expected, node, "container", container, owner, out);
+        if let Some(root) = view.roots_missing.get("container") {
+            out.push(root_missing(node, "container", root));
+        } else {
+            compare_tree(expected, node, "container", container, owner, out);
+        }
+    }
+}
+
+/// One finding instead of one per directory: the whole keystone root is absent, which
+/// points at the node (not a keystone node, another layout) rather than at its keys.
+fn root_missing(node: &Node, place: &'static str, root: &str) -> NodeFinding {
+    let (what, fix) = if place == "host" {
+        (
+            format!(
+                "the keystone root {root} does not exist on this node: no key directory at all"
+            ),
+            "check that this host runs keystone (the inventory's keystone group) and the layout (--layout baremetal reads /etc/keystone); then deploy with the -e files `overcloud-keys build` prints",
+        )
+    } else {
+        (
+            format!("{root} does not exist inside the running keystone container"),
+            "restart the keystone container so kolla copies the configuration in again, then run verify again",
+        )
+    };
+    NodeFinding {
+        code: codes::ROOT_MISSING,
+        level: Level::Error,
+        node: node.name.clone(),
+        place: Some(place),
+        dir: None,
+        key: None,
+        message: what,
+        fix: fix.to_string(),
     }
 }
 

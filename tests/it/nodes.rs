@@ -380,3 +380,205 @@ fn adopt_from_node_refuses_when_nodes_disagree() {
         unknown.stderr
     );
 }
+
+/// `(node, status)` of every node of a JSON report.
+fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_string(),
+                n["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_node_answering_garbage_exits_3_and_the_others_are_reported() {
+    if !nodes_harness::require("a_node_answering_garbage_exits_3_and_the_others_are_reported") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    // ctl-1 answers every command with a banner (a forced command, as a login banner or a
+    // chatty profile script would): its answer does not parse.
+    let cluster = Cluster::start_with(3, |name| {
+        if name == "ctl-1" {
+            "ForceCommand printf 'Welcome to ctl-1: authorized use only\\n'\n".into()
+        } else {
+            String::new()
+        }
+    });
+    in_sync(&cluster);
+    let out = verify(&env, &cluster, &wd, &[], true);
+    out.expect_code(3);
+    let report = out.json();
+    assert_eq!(
+        statuses(&report),
+        pairs(&[
+            ("ctl-0", "match"),
+            ("ctl-1", "unreachable"),
+            ("ctl-2", "match")
+        ])
+    );
+    let error = report["nodes"][1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("node ctl-1: unexpected output from the remote command")
+            && error.contains("Welcome to ctl-1"),
+        "{error}"
+    );
+    assert_eq!(codes_of(&report, "ctl-1")[0].0, "node-unreachable");
+    let text = verify(&env, &cluster, &wd, &[], false);
+    text.expect_code(3);
+    assert!(
+        text.stdout
+            .contains("ERROR node-unreachable ctl-1: node ctl-1: unexpected output"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("login banner"),
+        "the fix: {}",
+        text.stdout
+    );
+    // adopt --from-node refuses (every node must be read) and writes nothing.
+    let adopt_wd = env.path("adopted");
+    let adopt = adopt_from(&env, &cluster, &adopt_wd, "ctl-0");
+    adopt.expect_code(3);
+    assert!(adopt.stderr.contains("ctl-1"), "{}", adopt.stderr);
+    assert!(!adopt_wd.exists(), "nothing may be written");
+}
+
+#[test]
+fn a_node_without_its_key_directories_is_drift_naming_node_and_root() {
+    if !nodes_harness::require("a_node_without_its_key_directories_is_drift_naming_node_and_root") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let cluster = Cluster::start(3);
+    in_sync(&cluster);
+    // ctl-1: no keystone tree at all (not deployed there); ctl-2: credential-keys missing.
+    fs::remove_dir_all(cluster.nodes[1].config_data.join("puppet-generated")).unwrap();
+    fs::remove_dir_all(cluster.nodes[2].dir("credential-keys")).unwrap();
+    let before = cli_support::tree(&wd);
+    let out = verify(&env, &cluster, &wd, &[], true);
+    out.expect_code(1);
+    let report = out.json();
+    assert_eq!(
+        statuses(&report),
+        pairs(&[("ctl-0", "match"), ("ctl-1", "drift"), ("ctl-2", "drift")])
+    );
+    assert_eq!(
+        codes_of(&report, "ctl-1"),
+        [("node-root-missing".to_string(), String::new())]
+    );
+    assert_eq!(
+        codes_of(&report, "ctl-2"),
+        [("node-dir-missing".to_string(), String::new())]
+    );
+    let text = verify(&env, &cluster, &wd, &[], false);
+    text.expect_code(1);
+    assert!(
+        text.stdout.contains(
+            "ERROR node-root-missing ctl-1 host: the keystone root /var/lib/config-data/puppet-generated/keystone/etc/keystone does not exist"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("ERROR node-dir-missing ctl-2 host credential-keys"),
+        "{}",
+        text.stdout
+    );
+    cli_support::assert_same_tree(&before, &cli_support::tree(&wd), "work directory");
+}
+
+#[test]
+fn the_keystone_container_is_read_and_its_failures_are_per_node() {
+    if !nodes_harness::require("the_keystone_container_is_read_and_its_failures_are_per_node") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let cluster = Cluster::start(4);
+    in_sync(&cluster);
+    let fernet: Vec<(&str, Vec<u8>)> = FERNET
+        .iter()
+        .map(|(n, s)| (*n, key(*s).into_bytes()))
+        .collect();
+    let fernet: Vec<(&str, &[u8])> = fernet.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+    let credential: Vec<(&str, Vec<u8>)> = CREDENTIAL
+        .iter()
+        .map(|(n, s)| (*n, key(*s).into_bytes()))
+        .collect();
+    let credential: Vec<(&str, &[u8])> =
+        credential.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+    // ctl-0: container in sync; ctl-1: the container was started before the last deploy
+    // (kolla copied the tree then) and lacks the primary; ctl-2: `podman exec` fails;
+    // ctl-3: `podman exec` answers garbage.
+    cluster.nodes[0].fake_container(None);
+    cluster.nodes[1].fake_container(None);
+    cluster.nodes[2].fake_container(Some(("", 125)));
+    cluster.nodes[3].fake_container(Some(("Error: OCI runtime error\\n", 0)));
+    for node in &cluster.nodes[..2] {
+        node.put_in_container("credential-keys", &credential, 0o600);
+    }
+    cluster.nodes[0].put_in_container("fernet-keys", &fernet, 0o600);
+    cluster.nodes[1].put_in_container("fernet-keys", &fernet[..2], 0o600);
+    let out = verify(&env, &cluster, &wd, &[], true);
+    out.expect_code(3);
+    let report = out.json();
+    assert_eq!(
+        statuses(&report),
+        pairs(&[
+            ("ctl-0", "match"),
+            ("ctl-1", "drift"),
+            ("ctl-2", "unreachable"),
+            ("ctl-3", "unreachable")
+        ])
+    );
+    assert_eq!(report["nodes"][0]["container"], "podman");
+    let ctl1: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["node"] == "ctl-1")
+        .collect();
+    assert_eq!(ctl1.len(), 1, "{report}");
+    assert_eq!(
+        (&ctl1[0]["code"], &ctl1[0]["place"], &ctl1[0]["key"]),
+        (
+            &serde_json::json!("node-key-missing"),
+            &serde_json::json!("container"),
+            &serde_json::json!("2")
+        )
+    );
+    let error = |i: usize| report["nodes"][i]["error"].as_str().unwrap().to_string();
+    assert!(
+        error(2).contains(
+            "node ctl-2: the running keystone container could not be read: `podman exec` exited 125"
+        ),
+        "{}",
+        error(2)
+    );
+    assert!(
+        error(3).contains("node ctl-3: unexpected output") && error(3).contains("OCI runtime"),
+        "{}",
+        error(3)
+    );
+    // The container was really asked (through the node's own PATH), never written.
+    let log = fs::read_to_string(cluster.nodes[0].home.join("podman.log")).unwrap();
+    assert_eq!(log, "exec sh\n");
+    assert_no_key_material(&out);
+}

@@ -117,6 +117,8 @@ pub struct SshNode {
     pub port: u16,
     /// Bind-mounted on /var/lib/config-data inside the node's namespace.
     pub config_data: PathBuf,
+    /// The node's directory (config-data, bin, container, host key, logs).
+    pub home: PathBuf,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -124,6 +126,12 @@ pub struct SshNode {
 impl Cluster {
     /// Starts `count` nodes named `ctl-0`, `ctl-1`, ...
     pub fn start(count: usize) -> Cluster {
+        Self::start_with(count, |_| String::new())
+    }
+
+    /// Like [`Cluster::start`], with extra `sshd_config` lines per node name (e.g. a
+    /// `ForceCommand` that makes one node answer garbage).
+    pub fn start_with(count: usize, extra: impl Fn(&str) -> String) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("overcloud-keys-nodes-")
             .tempdir()
@@ -140,7 +148,8 @@ impl Cluster {
         let mut cluster = Cluster { dir, nodes: vec![] };
         let mut known = String::new();
         for i in 0..count {
-            let node = cluster.start_node(&format!("ctl-{i}"), &authorized);
+            let name = format!("ctl-{i}");
+            let node = cluster.start_node(&name, &authorized, &extra(&name));
             let pubkey =
                 fs::read_to_string(node.config_data.parent().unwrap().join("host_key.pub"))
                     .unwrap();
@@ -155,10 +164,12 @@ impl Cluster {
         cluster
     }
 
-    fn start_node(&self, name: &str, authorized: &Path) -> SshNode {
+    fn start_node(&self, name: &str, authorized: &Path, extra: &str) -> SshNode {
         let home = self.dir.path().join(name);
         let config_data = home.join("config-data");
         fs::create_dir_all(config_data.join(KEYSTONE_ROOT)).unwrap();
+        let bin = home.join("bin");
+        fs::create_dir_all(&bin).unwrap();
         let host_key = home.join("host_key");
         run(Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", ""])
@@ -167,16 +178,19 @@ impl Cluster {
         let port = free_port();
         let config = home.join("sshd_config");
         // StrictModes no: the test's files sit under the world-writable /tmp, which sshd's
-        // path check refuses; the keys themselves are 0600 as usual.
+        // path check refuses; the keys themselves are 0600 as usual. SetEnv PATH: the node's
+        // own bin directory first (fake podman, selinuxenabled, chcon), then the system's.
         fs::write(
             &config,
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
                  PidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication yes\nMaxStartups 100\nLogLevel ERROR\n",
+                 PubkeyAuthentication yes\nMaxStartups 100\nLogLevel ERROR\n\
+                 SetEnv PATH={}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n{extra}",
                 host_key.display(),
-                authorized.display()
+                authorized.display(),
+                bin.display(),
             ),
         )
         .unwrap();
@@ -197,6 +211,7 @@ impl Cluster {
             name: name.into(),
             port,
             config_data,
+            home,
             child: Some(child),
             log,
         }
@@ -298,6 +313,84 @@ impl SshNode {
             .arg(format!(
                 "mount --bind '{root}' '{root}' && mount -o remount,bind,ro '{root}'"
             )));
+    }
+
+    /// The directory first on the PATH of the node's ssh sessions.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.home.join("bin")
+    }
+
+    /// Puts an executable `name` holding `script` first on the node's PATH.
+    pub fn install_tool(&self, name: &str, script: &str) {
+        let path = self.bin_dir().join(name);
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The simulated keystone container's `/etc/keystone` (see [`SshNode::fake_container`]).
+    pub fn container_dir(&self, sub: &str) -> PathBuf {
+        self.home.join("container/etc/keystone").join(sub)
+    }
+
+    /// A fake `podman` on the node's PATH with one running container, `keystone`, whose
+    /// `/etc/keystone` is [`SshNode::container_dir`]: `ps` lists it, `exec` runs the command
+    /// on the node with `/etc/keystone` paths mapped there, `cp` copies with `cp -a` (the
+    /// semantics of `podman cp` for a directory to a new path). Every call is logged
+    /// (subcommand and container-side paths only) to `podman.log` in the node's home.
+    /// `exec_answer`, when given, replaces what `exec` prints (and its exit status).
+    pub fn fake_container(&self, exec_answer: Option<(&str, i32)>) {
+        fs::create_dir_all(self.container_dir("")).unwrap();
+        let exec = match exec_answer {
+            Some((text, code)) => format!("printf '%s' '{text}'; exit {code}"),
+            None => "exec \"$@\"".into(),
+        };
+        let script = format!(
+            r#"#!/bin/sh
+# fake podman (tests): one running container, keystone, /etc/keystone = $C
+C='{c}'
+log='{log}'
+map() {{
+  case "$1" in
+    /etc/keystone|/etc/keystone/*) printf '%s' "$C${{1#/etc/keystone}}" ;;
+    keystone:/etc/keystone*) p=${{1#keystone:}}; printf '%s' "$C${{p#/etc/keystone}}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}}
+cmd=$1; shift
+case "$cmd" in
+  ps) printf 'keystone
+' ;;
+  exec)
+    [ "$1" = -u ] && shift 2
+    [ "$1" = keystone ] || {{ echo "Error: no container with name $1" >&2; exit 125; }}
+    shift
+    for a; do shift; set -- "$@" "$(map "$a")"; done
+    printf 'exec %s
+' "$1" >> "$log"
+    {exec} ;;
+  cp) printf 'cp %s
+' "$2" >> "$log"; exec cp -a "$(map "$1")" "$(map "$2")" ;;
+  *) echo "fake podman: $cmd is not simulated" >&2; exit 125 ;;
+esac
+"#,
+            c = self.container_dir("").display(),
+            log = self.home.join("podman.log").display(),
+        );
+        self.install_tool("podman", &script);
+    }
+
+    /// Writes a key directory inside the fake container, as kolla's copy leaves it.
+    pub fn put_in_container(&self, sub: &str, files: &[(&str, &[u8])], mode: u32) {
+        let dir = self.container_dir(sub);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        chown(&dir);
+        for (name, content) in files {
+            let path = dir.join(name);
+            fs::write(&path, content).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            chown(&path);
+        }
     }
 
     /// Stops this node's sshd (it becomes unreachable).
