@@ -365,28 +365,26 @@ pub fn rollout(
             Err(failure) => {
                 out.nodes
                     .push(step(node, "failed", None, Some(failure.message.clone())));
-                let unreachable = failure.unreachable;
                 out.failure = Some(failure);
                 for rest in nodes.iter().skip(out.nodes.len()) {
                     out.nodes.push(step(rest, "not-touched", None, None));
                 }
                 // 5. Put everything back: the failing node first when it was changed (a
-                // failure in its container step leaves its host updated), then the nodes
-                // already done, last first.
-                let mut restored_nodes = vec![];
-                if !unreachable {
-                    let unchanged = confirm(target, node, &old_expected).is_ok();
-                    restored_nodes.push(if unchanged {
-                        Restored {
-                            node: node.name.clone(),
-                            ok: true,
-                            unchanged: true,
-                            error: None,
-                        }
-                    } else {
-                        restore_node(target, node, &previous, &old_expected)
-                    });
-                }
+                // failure in its container step leaves its host updated; a node that
+                // became unreachable may have run the whole push before the connection
+                // dropped, so it is asked too and, if it stays unreachable, reported as
+                // not put back), then the nodes already done, last first.
+                let unchanged = confirm(target, node, &old_expected).is_ok();
+                let mut restored_nodes = vec![if unchanged {
+                    Restored {
+                        node: node.name.clone(),
+                        ok: true,
+                        unchanged: true,
+                        error: None,
+                    }
+                } else {
+                    restore_node(target, node, &previous, &old_expected)
+                }];
                 for n in done.iter().rev() {
                     restored_nodes.push(restore_node(target, n, &previous, &old_expected));
                 }

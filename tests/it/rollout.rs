@@ -280,3 +280,300 @@ fn rollout_failing_on_the_second_node_restores_the_first_and_the_workdir() {
     );
     assert_eq!(fernet(&repo), old);
 }
+
+/// Snapshots of the work directory and every node's tree, to prove nothing changed.
+fn snapshot(wd: &Path, cluster: &Cluster) -> Vec<cli_support::Tree> {
+    std::iter::once(cli_support::tree(wd))
+        .chain(
+            cluster
+                .nodes
+                .iter()
+                .map(|n| cli_support::tree(&n.config_data)),
+        )
+        .collect()
+}
+
+fn assert_unchanged(before: &[cli_support::Tree], wd: &Path, cluster: &Cluster) {
+    for (i, (b, a)) in before.iter().zip(snapshot(wd, cluster)).enumerate() {
+        cli_support::assert_same_tree(b, &a, &format!("tree {i}"));
+    }
+}
+
+#[test]
+fn rollout_refused_when_a_node_answers_garbage_changes_nothing() {
+    if !nodes_harness::require("rollout_refused_when_a_node_answers_garbage_changes_nothing") {
+        return;
+    }
+    let env = Env::new();
+    let wd = built_workdir(&env);
+    let cluster = Cluster::start_with(3, |name| {
+        if name == "ctl-2" {
+            "ForceCommand echo 'This system is managed by Puppet'\n".into()
+        } else {
+            String::new()
+        }
+    });
+    for node in &cluster.nodes {
+        deploy(&wd, node);
+    }
+    let keys = fernet(&wd.join("keys/fernet-keys"));
+    let before = snapshot(&wd, &cluster);
+    for extra in [&[][..], &["--force"][..]] {
+        let out = rollout(&env, &cluster, &wd, extra);
+        out.expect_code(3);
+        assert!(
+            out.stdout.contains("REFUSED: node(s) ctl-2 not reached"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout
+                .contains("node-unreachable ctl-2: node ctl-2: unexpected output"),
+            "{}",
+            out.stdout
+        );
+        assert_no_key_material(&out, &keys);
+    }
+    assert_unchanged(&before, &wd, &cluster);
+}
+
+#[test]
+fn rollout_with_a_node_missing_its_keystone_root() {
+    if !nodes_harness::require("rollout_with_a_node_missing_its_keystone_root") {
+        return;
+    }
+    let env = Env::new();
+    let (wd, cluster) = start(&env, 2);
+    fs::remove_dir_all(cluster.nodes[1].config_data.join("puppet-generated")).unwrap();
+    let old = fernet(&wd.join("keys/fernet-keys"));
+    let before = snapshot(&wd, &cluster);
+    let out = rollout(&env, &cluster, &wd, &[]);
+    out.expect_code(1);
+    assert!(
+        out.stdout.contains("node-root-missing ctl-1 host"),
+        "{}",
+        out.stdout
+    );
+    assert_unchanged(&before, &wd, &cluster);
+    // --force goes ahead, fails on ctl-1 (nothing to replace there: the push creates no
+    // keystone tree), and puts ctl-0 and the work directory back.
+    let forced = rollout(&env, &cluster, &wd, &["--force", "-f", "json"]);
+    forced.expect_code(2);
+    let report = forced.json();
+    assert_eq!(report["failure"]["node"], "ctl-1");
+    let message = report["failure"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("is missing: nothing to replace"),
+        "{message}"
+    );
+    assert_eq!(report["restore"]["workdir"], true);
+    assert_eq!(fernet(&cluster.nodes[0].dir("fernet-keys")), old);
+    assert_eq!(fernet(&wd.join("keys/fernet-keys")), old);
+    assert!(
+        !cluster.nodes[1]
+            .config_data
+            .join("puppet-generated")
+            .exists()
+    );
+}
+
+/// An `ssh` wrapper first on the binary's PATH: counts the connections to each port and
+/// fails (exit 255, as ssh does when it cannot connect) those listed in `fail-<port>`.
+struct FlakySsh {
+    dir: PathBuf,
+}
+
+impl FlakySsh {
+    fn new(env: &Env) -> Self {
+        let dir = env.path("flaky-ssh");
+        fs::create_dir_all(&dir).unwrap();
+        let script = format!(
+            r#"#!/bin/sh
+D='{}'
+port=; prev=
+for a; do [ "$prev" = -p ] && port=$a; prev=$a; done
+n=$(( $(cat "$D/count-$port" 2>/dev/null || echo 0) + 1 ))
+echo "$n" > "$D/count-$port"
+if [ -f "$D/fail-$port" ] && grep -qx "$n" "$D/fail-$port"; then
+  echo "ssh: connect to host 127.0.0.1 port $port: Connection refused" >&2
+  exit 255
+fi
+exec /usr/bin/ssh "$@"
+"#,
+            dir.display()
+        );
+        fs::write(dir.join("ssh"), script).unwrap();
+        fs::set_permissions(dir.join("ssh"), fs::Permissions::from_mode(0o755)).unwrap();
+        FlakySsh { dir }
+    }
+
+    /// Connections number `from..to` to `node` fail.
+    fn fail(&self, node: &SshNode, connections: std::ops::Range<u32>) {
+        let list: String = connections.map(|n| format!("{n}\n")).collect();
+        fs::write(self.dir.join(format!("fail-{}", node.port)), list).unwrap();
+    }
+
+    fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+}
+
+#[test]
+fn rollout_with_a_node_lost_in_the_middle_puts_back_what_was_done() {
+    if !nodes_harness::require("rollout_with_a_node_lost_in_the_middle_puts_back_what_was_done") {
+        return;
+    }
+    let env = Env::new();
+    let (wd, cluster) = start(&env, 3);
+    let repo = wd.join("keys/fernet-keys");
+    let old = fernet(&repo);
+    let record = wd.join("keys/.fernet-keys.rotation.json");
+    let record_before = fs::read(&record).ok();
+    let yaml_before = fs::read(wd.join("fernet.yaml")).unwrap();
+    let third_before = cli_support::tree(&cluster.nodes[2].config_data);
+    let ssh = FlakySsh::new(&env);
+    let run = |extra: &[&str]| {
+        env.cmd()
+            .env("HOME", env.root())
+            .env("PATH", ssh.path())
+            .args(["rollout", "--timeout", "20", "--workdir"])
+            .arg(&wd)
+            .arg("--inventory")
+            .arg(cluster.inventory(&[]))
+            .args(extra)
+            .run()
+    };
+
+    // 1. ctl-1 answers the pre-flight (connection 1), then is unreachable for its push
+    // (connection 2) and back afterwards: nothing reached it, it is confirmed unchanged.
+    ssh.fail(&cluster.nodes[1], 2..3);
+    let out = run(&["-f", "json"]);
+    out.expect_code(3);
+    let report = out.json();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["failure"]["node"], "ctl-1");
+    assert_eq!(report["failure"]["step"], "push");
+    assert_eq!(report["failure"]["unreachable"], true);
+    let restored: Vec<(&str, bool, bool)> = report["restore"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap(),
+                n["ok"].as_bool().unwrap(),
+                n["unchanged"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(restored, [("ctl-1", true, true), ("ctl-0", true, false)]);
+    assert_eq!(report["restore"]["workdir"], true);
+    for node in &cluster.nodes[..2] {
+        assert_eq!(fernet(&node.dir("fernet-keys")), old, "{}", node.name);
+    }
+    assert_eq!(fernet(&repo), old);
+    assert_eq!(fs::read(&record).ok(), record_before);
+    assert_eq!(fs::read(wd.join("fernet.yaml")).unwrap(), yaml_before);
+    cli_support::assert_same_tree(
+        &third_before,
+        &cli_support::tree(&cluster.nodes[2].config_data),
+        "ctl-2",
+    );
+    assert_no_key_material(&out, &old);
+
+    // 2. ctl-1 takes the push, then stays unreachable (its confirm and every later
+    // connection fail): it cannot be put back, and the output says so, naming it.
+    fs::remove_file(ssh.dir.join(format!("count-{}", cluster.nodes[1].port))).unwrap();
+    ssh.fail(&cluster.nodes[1], 3..100);
+    let out = run(&[]);
+    out.expect_code(3);
+    assert!(
+        out.stdout
+            .contains("rollout FAILED on node ctl-1 (confirm): node ctl-1: ssh failed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("ctl-1") && out.stdout.contains("NOT restored"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("node ctl-1 could NOT be put back"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("work directory restored"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(fernet(&cluster.nodes[0].dir("fernet-keys")), old);
+    assert_eq!(fernet(&repo), old);
+    // What ctl-1 really holds: the rotated keys, which `verify` (once it is back) reports.
+    assert_ne!(fernet(&cluster.nodes[1].dir("fernet-keys")), old);
+    assert_no_key_material(&out, &old);
+}
+
+#[test]
+fn rollout_updates_the_running_keystone_container_too() {
+    if !nodes_harness::require("rollout_updates_the_running_keystone_container_too") {
+        return;
+    }
+    let env = Env::new();
+    let (wd, cluster) = start(&env, 2);
+    // A running keystone container per node (fake podman on the node's PATH) holding what
+    // kolla copied in at its start: the deployed keys.
+    for node in &cluster.nodes {
+        node.fake_container(None);
+        for dir in DIRS {
+            let host = node.dir(dir);
+            if !host.is_dir() {
+                continue;
+            }
+            let files: Vec<(String, Vec<u8>, u32)> = fs::read_dir(&host)
+                .unwrap()
+                .flatten()
+                .map(|e| {
+                    let mode = e.metadata().unwrap().mode() & 0o777;
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        fs::read(e.path()).unwrap(),
+                        mode,
+                    )
+                })
+                .collect();
+            node.put_in_container(dir, &[], 0o600);
+            for (name, content, mode) in &files {
+                node.put_in_container(dir, &[(name.as_str(), content.as_slice())], *mode);
+            }
+        }
+    }
+    let out = rollout(&env, &cluster, &wd, &[]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("(host and podman container)"),
+        "{}",
+        out.stdout
+    );
+    let new = fernet(&wd.join("keys/fernet-keys"));
+    for node in &cluster.nodes {
+        let inside = node.container_dir("fernet-keys");
+        assert_eq!(fernet(&inside), new, "{}", node.name);
+        assert_eq!(cli_support::mode(&inside), 0o700);
+        for name in new.keys() {
+            let meta = fs::metadata(inside.join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+            assert_eq!((meta.uid(), meta.gid()), (KEYSTONE_ID, KEYSTONE_ID));
+        }
+        let stray: Vec<String> = cli_support::names(inside.parent().unwrap())
+            .into_iter()
+            .filter(|n| n.contains("overcloud-keys"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
+}
