@@ -34,6 +34,7 @@ mod interop_adopt;
 mod interop_heat;
 mod interop_heat_scoped;
 mod interop_keystone;
+mod interop_rollout;
 mod interop_swift;
 mod interop_token;
 mod jws_extra_config;

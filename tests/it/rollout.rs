@@ -63,7 +63,7 @@ fn deploy(wd: &Path, node: &SshNode) {
     }
 }
 
-fn start(env: &Env, count: usize) -> (PathBuf, Cluster) {
+pub(crate) fn start(env: &Env, count: usize) -> (PathBuf, Cluster) {
     let wd = built_workdir(env);
     let cluster = Cluster::start(count);
     for node in &cluster.nodes {
@@ -72,7 +72,7 @@ fn start(env: &Env, count: usize) -> (PathBuf, Cluster) {
     (wd, cluster)
 }
 
-fn rollout(env: &Env, cluster: &Cluster, wd: &Path, extra: &[&str]) -> Out {
+pub(crate) fn rollout(env: &Env, cluster: &Cluster, wd: &Path, extra: &[&str]) -> Out {
     env.cmd()
         .env("HOME", env.root())
         .args(["rollout", "--timeout", "20", "--workdir"])
@@ -83,7 +83,7 @@ fn rollout(env: &Env, cluster: &Cluster, wd: &Path, extra: &[&str]) -> Out {
         .run()
 }
 
-fn fernet(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn fernet(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     cli_support::files(dir)
 }
 

@@ -398,6 +398,21 @@ impl Keystone {
         }
     }
 
+    /// Points `[fernet_tokens] key_repository` at `repo` (e.g. a simulated node's key
+    /// directory) instead of the temp directory's; before [`Keystone::start`].
+    pub fn set_fernet_repository(&mut self, repo: &Path) {
+        let conf = fs::read_to_string(&self.layout.conf).expect("read keystone.conf");
+        let old = format!("key_repository = {}\n", self.layout.fernet.display());
+        assert_eq!(
+            conf.matches(&old).count(),
+            1,
+            "one fernet key_repository line"
+        );
+        let new = format!("key_repository = {}\n", repo.display());
+        fs::write(&self.layout.conf, conf.replace(&old, &new)).expect("write keystone.conf");
+        self.layout.fernet = repo.to_path_buf();
+    }
+
     /// The token provider in keystone.conf.
     pub fn provider(&self) -> Provider {
         self.provider
