@@ -195,5 +195,6 @@ pub mod plan;
 pub mod progress;
 pub mod repo;
 pub mod rollout;
+pub mod stacks;
 pub mod token;
 pub mod upload;

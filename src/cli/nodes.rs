@@ -10,6 +10,7 @@ use super::output::{EXIT_ERROR, EXIT_FINDINGS, EXIT_REMOTE, Outcome};
 use overcloud_keys::Error;
 use overcloud_keys::artifact::layout::{Layout, LayoutKind};
 use overcloud_keys::config::{ConfigFile, Settings};
+use overcloud_keys::nodes::stacks::key_workdir;
 use overcloud_keys::nodes::verify::{Level, NodeFinding, NodeStatus, VerifyReport};
 use overcloud_keys::nodes::{self, NodeError, Target, transport::SshOptions};
 
@@ -61,12 +62,23 @@ pub struct FromNodeArgs {
 /// `verify` flags.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// TOML config file (the one `build` uses): its stack, workdir and layout apply.
+    /// TOML config file (the one `build` uses): its stack, workdir, layout and keys_from apply.
+    ///
+    /// With keys_from the nodes are compared with that stack's work directory (a sibling of
+    /// this one's, as `build` renders it). Repeat --config, one file per stack, to verify
+    /// several stacks together (see --stack).
     #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub config: Vec<PathBuf>,
     /// Heat stack name. Default: overcloud.
+    ///
+    /// Repeat it (or --config) to verify several stacks together (multi-region): each with
+    /// its own inventory (~/overcloud-deploy/<stack>/tripleo-ansible-inventory.yaml) and work
+    /// directory (~/overcloud-keys/<stack>, or its config's), so --workdir and --inventory
+    /// are refused then. Stacks that share keys (one config's keys_from names the other)
+    /// must hold the same keys on all their nodes; the others must have no key in common. A
+    /// stack named by both --stack and a config's `stack` uses that config.
     #[arg(long)]
-    pub stack: Option<String>,
+    pub stack: Vec<String>,
     /// Work directory holding the expected keys. Default: ~/overcloud-keys/<stack>.
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
@@ -114,19 +126,23 @@ pub fn target(args: &SshArgs, settings: &Settings) -> Result<Target, Error> {
 
 /// `overcloud-keys verify`.
 pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
+    if args.config.len() > 1 || args.stack.len() > 1 {
+        return super::stacks::verify(args);
+    }
     let settings = ConfigFile::settings(
-        args.config.as_deref(),
+        args.config.first().map(PathBuf::as_path),
         ConfigFile {
-            stack: args.stack,
+            stack: args.stack.into_iter().next(),
             workdir: args.workdir,
             layout: args.layout,
             ..Default::default()
         },
     )?;
     let target = target(&args.ssh, &settings)?;
-    let report = nodes::verify(&target, &settings.workdir)?;
+    let workdir = key_workdir(&settings.workdir, settings.keys_from.as_deref());
+    let report = nodes::verify(&target, &workdir)?;
     Ok(Outcome {
-        text: verify_text(&report, &settings.workdir),
+        text: verify_text(&report, &workdir),
         json: serde_json::to_value(&report).expect("report serializes"),
         warning: None,
         code: verify_code(&report),
@@ -147,7 +163,8 @@ pub fn verify_code(report: &VerifyReport) -> u8 {
     }
 }
 
-fn verify_text(report: &VerifyReport, workdir: &Path) -> String {
+/// The single-stack text report.
+pub fn verify_text(report: &VerifyReport, workdir: &Path) -> String {
     let mut out = format!("work directory {}\n", workdir.display());
     for n in &report.nodes {
         let status = match n.status {

@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod push;
 pub mod remote;
 pub mod rollout;
+pub mod stacks;
 pub mod transport;
 pub mod verify;
 

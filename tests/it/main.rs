@@ -50,3 +50,4 @@ mod rpm;
 mod scoped;
 mod tls;
 mod upload_cli;
+mod verify_stacks;

@@ -36,7 +36,7 @@ fn built_workdir(env: &Env) -> PathBuf {
 }
 
 /// Copies the work directory's key directories onto `node` as a deploy would.
-fn deploy(wd: &Path, node: &SshNode) {
+pub(crate) fn deploy(wd: &Path, node: &SshNode) {
     for dir in DIRS {
         let src = wd.join("keys").join(dir);
         if !src.is_dir() {
