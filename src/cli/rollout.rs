@@ -220,10 +220,14 @@ fn text(report: &RolloutReport, workdir: &Path) -> String {
         let action = match s.action {
             "would-update" => "would push the rotated keys (one node at a time)".to_string(),
             "updated" => format!(
-                "updated and confirmed by its fingerprints{}",
+                "updated and confirmed by its fingerprints{}{}",
                 s.container
                     .as_ref()
                     .map(|e| format!(" (host and {e} container)"))
+                    .unwrap_or_default(),
+                s.selinux
+                    .as_ref()
+                    .map(|t| format!("; SELinux: labeled {t}"))
                     .unwrap_or_default()
             ),
             "failed" => format!("FAILED: {}", s.error.as_deref().unwrap_or("")),

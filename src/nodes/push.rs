@@ -8,7 +8,10 @@
 //! 1. writes every key into a staging directory next to the live one
 //!    (`.fernet-keys.overcloud-keys-new`, same owner as the live directory through
 //!    `chown --reference`, 0700; files 0600 under `umask 077` from their creation), checks
-//!    each file's SHA-256 against what was sent, and `sync`s;
+//!    each file's SHA-256 against what was sent, labels it `container_file_t` (level `s0`)
+//!    with `chcon` where `selinuxenabled` succeeds (as tripleo-heat-templates labels
+//!    `/var/lib/config-data`: the keystone container reads the tree through a bind mount and
+//!    a file of another type would be denied to it), and `sync`s;
 //! 2. swaps it in: `mv live old` then `mv new live` (two renames; the second failing puts
 //!    the old directory back), then removes the old one. Keystone therefore only ever sees
 //!    the complete old directory or the complete new one, never a half-written one (between
@@ -42,6 +45,11 @@ use crate::keys::repo::KeySet;
 
 const HEADER: &str = "overcloud-keys-push\t1";
 
+/// The SELinux type of everything under `/var/lib/config-data` on a TripleO node
+/// (tripleo-heat-templates' common container setup tasks create the directory with
+/// `setype: container_file_t`, `selevel: s0`, so the containers may read the tree).
+pub const SETYPE: &str = "container_file_t";
+
 /// Suffix of the staging directory next to the live one.
 pub const STAGE_SUFFIX: &str = "overcloud-keys-new";
 /// Suffix of the previous directory while it is being swapped out.
@@ -72,6 +80,10 @@ while [ $# -ge 3 ]; do
 done
 data=
 [ "$n" -gt 0 ] || fail "no keys were sent"
+if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled; then
+  chcon -R -t "$setype" -l s0 "$stage" || fail "cannot label $stage $setype (SELinux)"
+  printf 'selinux\t%s\n' "$setype"
+fi
 sync || fail "sync failed"
 mv "$live" "$old" || fail "cannot move $live aside"
 if ! mv "$stage" "$live"; then
@@ -132,7 +144,7 @@ pub fn push_script(root: &str, keys: &KeySet) -> Zeroizing<String> {
         ));
     }
     Zeroizing::new(format!(
-        "LC_ALL=C; export LC_ALL; umask 077\nset --{args}\nroot={root}\ndir={dir}\nheader={header}\ncontainer={CONTAINER}\ncswap={cswap}\n{PUSH}",
+        "LC_ALL=C; export LC_ALL; umask 077\nset --{args}\nroot={root}\ndir={dir}\nheader={header}\ncontainer={CONTAINER}\nsetype={SETYPE}\ncswap={cswap}\n{PUSH}",
         args = args.as_str(),
         root = quote(root),
         dir = dirs::FERNET,
@@ -148,6 +160,8 @@ pub struct Pushed {
     pub files: usize,
     /// The container engine whose keystone container was updated too, if one runs.
     pub container: Option<String>,
+    /// The SELinux type the new directory was labeled with (SELinux enabled on the node).
+    pub selinux: Option<String>,
 }
 
 /// Replaces `node`'s Fernet key directory (and its keystone container's) with `keys`.
@@ -170,12 +184,16 @@ pub fn parse(node: &str, output: &[u8]) -> Result<Pushed, NodeError> {
     }
     let mut files = None;
     let mut container = None;
+    let mut selinux = None;
     let mut ended = false;
     for line in lines {
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.as_slice() {
             ["host", n] if !ended && files.is_none() => {
                 files = Some(n.parse().map_err(|_| garbage("bad file count"))?);
+            }
+            ["selinux", t] if !ended && files.is_none() && *t == SETYPE => {
+                selinux = Some(t.to_string());
             }
             ["container", e] if !ended && matches!(*e, "podman" | "docker") => {
                 container = Some(e.to_string());
@@ -185,7 +203,11 @@ pub fn parse(node: &str, output: &[u8]) -> Result<Pushed, NodeError> {
         }
     }
     match (files, ended) {
-        (Some(files), true) => Ok(Pushed { files, container }),
+        (Some(files), true) => Ok(Pushed {
+            files,
+            container,
+            selinux,
+        }),
         _ => Err(garbage("the output stops before its end marker")),
     }
 }
@@ -320,6 +342,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.container.as_deref(), Some("podman"));
+        let labeled = parse(
+            "n",
+            b"overcloud-keys-push\t1\nselinux\tcontainer_file_t\nhost\t2\nend\n",
+        )
+        .unwrap();
+        assert_eq!(labeled.selinux.as_deref(), Some(SETYPE));
+        assert!(
+            parse(
+                "n",
+                b"overcloud-keys-push\t1\nselinux\tetc_t\nhost\t2\nend\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

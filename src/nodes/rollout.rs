@@ -79,6 +79,8 @@ pub struct NodeStep {
     pub action: &'static str,
     /// The keystone container updated too (`podman`/`docker`).
     pub container: Option<String>,
+    /// The SELinux type the new host directory was labeled with, where SELinux is enabled.
+    pub selinux: Option<String>,
     /// What failed.
     pub error: Option<String>,
 }
@@ -358,8 +360,9 @@ pub fn rollout(
     for node in &nodes {
         match push_and_confirm(target, node, &new, &new_expected) {
             Ok(pushed) => {
-                out.nodes
-                    .push(step(node, "updated", pushed.container.clone(), None));
+                let mut updated = step(node, "updated", pushed.container.clone(), None);
+                updated.selinux = pushed.selinux;
+                out.nodes.push(updated);
                 done.push(node);
             }
             Err(failure) => {
@@ -462,6 +465,7 @@ fn step(
         address: verify::address(node),
         action,
         container,
+        selinux: None,
         error,
     }
 }

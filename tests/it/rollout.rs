@@ -577,3 +577,66 @@ fn rollout_updates_the_running_keystone_container_too() {
         assert!(stray.is_empty(), "{stray:?}");
     }
 }
+
+#[test]
+fn rollout_labels_the_new_directory_container_file_t_where_selinux_is_enabled() {
+    if !nodes_harness::require(
+        "rollout_labels_the_new_directory_container_file_t_where_selinux_is_enabled",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let (wd, cluster) = start(&env, 2);
+    // ctl-0: SELinux enabled; ctl-1: disabled (selinuxenabled exits 1). Both get a chcon
+    // that logs its arguments (and fails when the file `chcon-fails` exists in its home).
+    for (node, enabled) in cluster.nodes.iter().zip([0, 1]) {
+        node.install_tool("selinuxenabled", &format!("#!/bin/sh\nexit {enabled}\n"));
+        node.install_tool(
+            "chcon",
+            &format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{home}/chcon.log'\n\
+                 [ -e '{home}/chcon-fails' ] && {{ echo 'chcon: failed to change context: Operation not supported' >&2; exit 1; }}\n\
+                 exit 0\n",
+                home = node.home.display()
+            ),
+        );
+    }
+    let out = rollout(&env, &cluster, &wd, &[]);
+    out.expect_code(0);
+    let log = |i: usize| fs::read_to_string(cluster.nodes[i].home.join("chcon.log")).ok();
+    assert_eq!(
+        log(0).as_deref(),
+        Some(
+            "-R -t container_file_t -l s0 /var/lib/config-data/puppet-generated/keystone/etc/keystone/.fernet-keys.overcloud-keys-new\n"
+        ),
+        "the staging directory is labeled before it is swapped in"
+    );
+    assert_eq!(log(1), None, "no chcon where SELinux is disabled");
+    assert!(
+        out.stdout.contains("SELinux: labeled container_file_t"),
+        "{}",
+        out.stdout
+    );
+
+    // A label that cannot be set fails the push before the swap: the node keeps its keys.
+    let rotated = fernet(&wd.join("keys/fernet-keys"));
+    fs::write(cluster.nodes[0].home.join("chcon-fails"), b"").unwrap();
+    let failed = rollout(&env, &cluster, &wd, &[]);
+    failed.expect_code(2);
+    assert!(
+        failed
+            .stdout
+            .contains("rollout FAILED on node ctl-0 (push)")
+            && failed.stdout.contains("(SELinux)"),
+        "{}",
+        failed.stdout
+    );
+    assert_eq!(fernet(&cluster.nodes[0].dir("fernet-keys")), rotated);
+    assert_eq!(fernet(&wd.join("keys/fernet-keys")), rotated);
+    let stray: Vec<String> =
+        cli_support::names(cluster.nodes[0].dir("fernet-keys").parent().unwrap())
+            .into_iter()
+            .filter(|n| n.contains("overcloud-keys"))
+            .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
