@@ -11,8 +11,9 @@ use overcloud_keys::Error;
 use overcloud_keys::artifact::layout::{Layout, LayoutKind};
 use overcloud_keys::config::{ConfigFile, Settings};
 use overcloud_keys::nodes::stacks::key_workdir;
+use overcloud_keys::nodes::transport::{self, Multiplex, SshOptions};
 use overcloud_keys::nodes::verify::{Level, NodeFinding, NodeStatus, VerifyReport};
-use overcloud_keys::nodes::{self, NodeError, Target, transport::SshOptions};
+use overcloud_keys::nodes::{self, NodeError, Target};
 
 /// Exit codes of the node commands, shown in their `--help`.
 pub const NODE_EXIT_CODES: &str = "Exit codes:\n  0  every keystone node holds exactly the work directory's keys\n  1  drift: some node differs (the report names node, directory, key and fix)\n  2  usage error or bad input (inventory, work directory); nothing was changed\n  3  a node was unreachable or answered garbage (the others are still reported)";
@@ -40,6 +41,15 @@ pub struct SshArgs {
     /// Default: 60. ssh's own ConnectTimeout is the smaller of this and 10.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+    /// Keep each node's ssh connection open this many idle seconds for the next command
+    /// (OpenSSH ControlMaster=auto, ControlPersist, as Ansible does by default); 0: off.
+    ///
+    /// Default: 60. The sockets live in $XDG_RUNTIME_DIR/overcloud-keys (else
+    /// ~/.cache/overcloud-keys/ssh), a directory only you can open: while a connection is
+    /// kept, your processes reach that node without authenticating again, as with Ansible. A
+    /// node whose inventory sets ControlMaster, ControlPath or ControlPersist keeps its own.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub control_persist: u64,
 }
 
 /// `adopt --from-node` flags (flattened into `adopt`).
@@ -119,8 +129,24 @@ pub fn target(args: &SshArgs, settings: &Settings) -> Result<Target, Error> {
             connect_timeout: args.timeout.min(10),
             timeout: Duration::from_secs(args.timeout),
             program: "ssh".into(),
+            multiplex: multiplex(args.control_persist, settings.home.as_deref()),
         },
         forks: args.forks,
+    })
+}
+
+/// Connection sharing for `persist` seconds, with its private socket directory.
+fn multiplex(persist: u64, home: Option<&Path>) -> Option<Multiplex> {
+    if persist == 0 {
+        return None;
+    }
+    let base = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(run) if run.is_absolute() && run.is_dir() => run.join("overcloud-keys"),
+        _ => home?.join(".cache/overcloud-keys/ssh"),
+    };
+    Some(Multiplex {
+        dir: transport::control_dir(&base)?,
+        persist,
     })
 }
 

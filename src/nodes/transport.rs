@@ -6,8 +6,17 @@
 //! user is not root, as Ansible's become does), so nothing of it shows in the node's process
 //! list. `BatchMode=yes` makes a missing key or an unknown host key fail at once instead of
 //! prompting; the whole exchange is bounded by a timeout, and the output by a size cap.
+//!
+//! Connection sharing: like Ansible's default (`ControlMaster=auto`, `ControlPersist=60s`),
+//! the first command to a node leaves a master connection that the next ones (rollout's
+//! push and confirm, the next verify) reuse without a new key exchange, for [`Multiplex`]'s
+//! seconds. Its sockets live in a private directory (0700, ours, never a symlink); a node
+//! whose inventory already sets `ControlMaster`/`ControlPath`/`ControlPersist` keeps the
+//! operator's choice, and a socket path too long for a Unix socket turns sharing off.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -29,6 +38,8 @@ pub struct SshOptions {
     pub timeout: Duration,
     /// The ssh client (default `ssh` from PATH).
     pub program: String,
+    /// Share one connection per node between commands; `None`: a new connection each time.
+    pub multiplex: Option<Multiplex>,
 }
 
 impl Default for SshOptions {
@@ -37,8 +48,74 @@ impl Default for SshOptions {
             connect_timeout: 10,
             timeout: Duration::from_secs(60),
             program: "ssh".into(),
+            multiplex: None,
         }
     }
+}
+
+/// OpenSSH connection sharing (`ControlMaster=auto`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multiplex {
+    /// The private directory of the control sockets (see [`control_dir`]).
+    pub dir: PathBuf,
+    /// Seconds an idle master connection stays up (`ControlPersist`).
+    pub persist: u64,
+}
+
+/// Longest control socket path: `sun_path` is 108 bytes, and ssh adds a 17-byte suffix to
+/// the path while it sets the socket up.
+const MAX_CONTROL_PATH: usize = 108 - 1 - 17;
+
+/// `base` made (0700) or checked as a private directory for control sockets: a directory
+/// (not a symlink) owned by the current user and closed to others. `None` if it is not:
+/// sharing is then off rather than trusting a socket someone else could plant.
+pub fn control_dir(base: &Path) -> Option<PathBuf> {
+    if !base.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(base)
+            .ok()?;
+    }
+    let meta = std::fs::symlink_metadata(base).ok()?;
+    let private =
+        meta.is_dir() && meta.uid() == crate::owner::current_uid() && meta.mode() & 0o077 == 0;
+    private.then(|| base.to_path_buf())
+}
+
+/// The `-o` options sharing `node`'s connection, unless the inventory chose for itself or
+/// the socket path would be too long.
+fn multiplex_args(node: &Node, host: &str, multiplex: &Multiplex) -> Vec<String> {
+    let chosen = node.common_args.iter().any(|a| {
+        let a = a.to_ascii_lowercase();
+        a.contains("controlmaster") || a.contains("controlpath") || a.contains("controlpersist")
+    });
+    if chosen || multiplex.persist == 0 {
+        return vec![];
+    }
+    let identity = format!(
+        "{}@{host}:{}\0{}\0{}",
+        node.user.as_deref().unwrap_or(""),
+        node.port.unwrap_or(22),
+        node.key_file
+            .as_deref()
+            .map(|k| k.display().to_string())
+            .unwrap_or_default(),
+        node.common_args.join("\0")
+    );
+    let name = &crate::encoding::sha256_hex(identity.as_bytes())[..16];
+    let path = multiplex.dir.join(name);
+    let Some(path) = path.to_str().filter(|p| p.len() <= MAX_CONTROL_PATH) else {
+        return vec![];
+    };
+    vec![
+        "-o".into(),
+        "ControlMaster=auto".into(),
+        "-o".into(),
+        format!("ControlPersist={}s", multiplex.persist),
+        "-o".into(),
+        format!("ControlPath={path}"),
+    ]
 }
 
 /// The ssh command line for `node` (without the script, which goes to stdin).
@@ -63,6 +140,9 @@ pub fn command(node: &Node, opts: &SshOptions) -> Result<Command, NodeError> {
         cmd.arg("-l").arg(user);
     }
     cmd.args(&node.common_args);
+    if let Some(multiplex) = &opts.multiplex {
+        cmd.args(multiplex_args(node, host, multiplex));
+    }
     cmd.arg("--").arg(host);
     cmd.arg(if node.needs_sudo() {
         "sudo -n sh -s"
@@ -233,6 +313,54 @@ mod tests {
         root.user = Some("root".into());
         let cmd = command(&root, &SshOptions::default()).unwrap();
         assert_eq!(cmd.get_args().last().unwrap(), "sh -s");
+    }
+
+    #[test]
+    fn connection_sharing_unless_the_inventory_chose() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("cm");
+        let private = control_dir(&base).unwrap();
+        let opts = SshOptions {
+            multiplex: Some(Multiplex {
+                dir: private.clone(),
+                persist: 60,
+            }),
+            ..SshOptions::default()
+        };
+        let args = |n: &Node| -> Vec<String> {
+            command(n, &opts)
+                .unwrap()
+                .get_args()
+                .map(|a| a.to_string_lossy().into())
+                .collect()
+        };
+        let shared = args(&node());
+        let at = shared
+            .iter()
+            .position(|a| a == "ControlMaster=auto")
+            .unwrap();
+        assert_eq!(shared[at + 2], "ControlPersist=60s");
+        assert!(shared[at + 4].starts_with(&format!("ControlPath={}/", private.display())));
+        // After the inventory's own options (ssh takes the first value given).
+        assert!(
+            at > shared
+                .iter()
+                .position(|a| a == "ProxyJump=bastion")
+                .unwrap()
+        );
+        let mut other = node();
+        other.port = Some(2223);
+        assert_ne!(args(&other)[at + 4], shared[at + 4], "one socket per node");
+        let mut own = node();
+        own.common_args = vec!["-o".into(), "ControlMaster=no".into()];
+        assert!(!args(&own).iter().any(|a| a.starts_with("ControlPath")));
+        // Not private: no sharing.
+        std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        assert_eq!(control_dir(&base), None);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&private, &link).unwrap();
+        assert_eq!(control_dir(&link), None);
     }
 
     #[test]

@@ -582,3 +582,59 @@ fn the_keystone_container_is_read_and_its_failures_are_per_node() {
     assert_eq!(log, "exec sh\n");
     assert_no_key_material(&out);
 }
+
+#[test]
+fn ssh_connections_are_shared_between_commands_unless_turned_off() {
+    if !nodes_harness::require("ssh_connections_are_shared_between_commands_unless_turned_off") {
+        return;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let cluster = Cluster::start(2);
+    in_sync(&cluster);
+    let sockets = env.root().join(".cache/overcloud-keys/ssh");
+    let inventory = cluster.inventory(&[]);
+    let run = |extra: &[&str]| {
+        env.cmd()
+            .env("HOME", env.root())
+            .env("XDG_RUNTIME_DIR", "")
+            .args(["verify", "--timeout", "20", "--workdir"])
+            .arg(&wd)
+            .arg("--inventory")
+            .arg(&inventory)
+            .args(extra)
+            .run()
+    };
+    run(&["--control-persist", "0"]).expect_code(0);
+    assert!(
+        !sockets.exists() || cli_support::names(&sockets).is_empty(),
+        "no shared connection when turned off"
+    );
+    run(&[]).expect_code(0);
+    let names = cli_support::names(&sockets);
+    assert_eq!(names.len(), 2, "one master connection per node: {names:?}");
+    assert_eq!(cli_support::mode(&sockets), 0o700);
+    for name in &names {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = fs::symlink_metadata(sockets.join(name))
+            .unwrap()
+            .file_type();
+        assert!(kind.is_socket(), "{name}");
+    }
+    // The next command reuses them (and still sees the nodes as they are now).
+    cluster.nodes[0].put_file("fernet-keys", "3", key(13).as_bytes(), 0o600);
+    let out = run(&["-f", "json"]);
+    out.expect_code(1);
+    assert_eq!(
+        codes_of(&out.json(), "ctl-0"),
+        [("node-key-extra-primary".to_string(), "3".to_string())]
+    );
+    // Close the masters now rather than when they expire.
+    for name in names {
+        let _ = std::process::Command::new("ssh")
+            .arg("-o")
+            .arg(format!("ControlPath={}", sockets.join(name).display()))
+            .args(["-O", "exit", "node"])
+            .output();
+    }
+}
