@@ -64,6 +64,10 @@ ANSIBLE="$venv/bin/ansible"
 W="$(mktemp -d "${TMPDIR:-/tmp}/overcloud-keys-bench-verify.XXXXXX")"
 pids=()
 cleanup() {
+  # The shared ssh connections both sides left (Ansible's and verify's masters).
+  for sock in "$W"/home/.ansible/cp/* "$W"/home/.cache/overcloud-keys/ssh/*; do
+    [ -S "$sock" ] && ssh -o ControlPath="$sock" -O exit node >/dev/null 2>&1
+  done
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$W"
@@ -72,6 +76,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p /var/lib/config-data /run/sshd "$W/home"
 export HOME="$W/home" ANSIBLE_LOCAL_TEMP="$W/home/.ansible/tmp"
+unset XDG_RUNTIME_DIR # the shared-connection sockets stay in the sandbox
 
 "$BIN" build --workdir "$W/wd" >/dev/null || die "overcloud-keys build failed"
 ssh-keygen -q -t ed25519 -N '' -f "$W/client_key"

@@ -181,6 +181,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Upload(args) => upload::run(args),
         Command::Completions(args) => docs::completions(args, Cli::command()),
         Command::Man(args) => docs::man(args, Cli::command()),
+        Command::Verify(args) if args.several_stacks() => stacks::verify(args),
         Command::Verify(args) => nodes::verify(args),
         Command::Rollout(args) => rollout::run(args),
     }

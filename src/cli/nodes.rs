@@ -101,6 +101,13 @@ pub struct VerifyArgs {
     pub ssh: SshArgs,
 }
 
+impl VerifyArgs {
+    /// More than one stack (`cli::stacks` handles those).
+    pub fn several_stacks(&self) -> bool {
+        self.config.len() > 1 || self.stack.len() > 1
+    }
+}
+
 /// The nodes of `settings`' stack as `args` describe them.
 pub fn target(args: &SshArgs, settings: &Settings) -> Result<Target, Error> {
     if args.forks == 0 || args.timeout == 0 {
@@ -150,11 +157,8 @@ fn multiplex(persist: u64, home: Option<&Path>) -> Option<Multiplex> {
     })
 }
 
-/// `overcloud-keys verify`.
+/// `overcloud-keys verify` with one stack.
 pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
-    if args.config.len() > 1 || args.stack.len() > 1 {
-        return super::stacks::verify(args);
-    }
     let settings = ConfigFile::settings(
         args.config.first().map(PathBuf::as_path),
         ConfigFile {
