@@ -558,7 +558,10 @@ mod tests {
     #[test]
     fn codes_are_unique_kebab_case() {
         let mut seen = std::collections::BTreeSet::new();
-        for code in codes::ALL {
+        for code in codes::ALL
+            .into_iter()
+            .chain(crate::nodes::stacks::codes::ALL)
+        {
             assert!(seen.insert(code), "duplicate {code}");
             assert!(
                 code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
