@@ -16,7 +16,7 @@ use overcloud_keys::nodes::verify::{Level, NodeFinding, NodeStatus, VerifyReport
 use overcloud_keys::nodes::{self, NodeError, Target};
 
 /// Exit codes of the node commands, shown in their `--help`.
-pub const NODE_EXIT_CODES: &str = "Exit codes:\n  0  every keystone node holds exactly the work directory's keys\n  1  drift: some node differs (the report names node, directory, key and fix)\n  2  usage error or bad input (inventory, work directory); nothing was changed\n  3  a node was unreachable or answered garbage (the others are still reported)";
+pub const NODE_EXIT_CODES: &str = "Exit codes:\n  0  every keystone node holds exactly the work directory's keys\n  1  drift: some node differs (the report names node, directory, key and fix); with several\n     stacks also: stacks sharing keys differ, or independent stacks hold a common key\n  2  usage error or bad input (inventory, work directory); nothing was changed\n  3  a node was unreachable or answered garbage (the others are still reported)";
 
 /// How to find and reach the keystone nodes.
 #[derive(Debug, Args)]
