@@ -94,6 +94,19 @@ fn settings(args: &RolloutArgs) -> Result<Settings, Error> {
 /// `overcloud-keys rollout`.
 pub fn run(args: RolloutArgs) -> Result<Outcome, Error> {
     let settings = settings(&args)?;
+    if let Some(other) = &settings.keys_from {
+        // The keys are another stack's: rotating them here would leave that stack's nodes
+        // (and every other stack sharing them) a rotation behind, and the next rotation
+        // would make primary a key they never received.
+        return Err(Error::InvalidValue {
+            name: "keys_from",
+            value: other.clone(),
+            reason: format!(
+                "stack {} renders stack {other}'s keys and never rotates them: a rollout would leave the nodes of the other stacks sharing them a rotation behind; rotate them in stack {other}'s work directory (`overcloud-keys fernet rotate`), then build and deploy every stack sharing them (`overcloud-keys verify` with each stack's --config shows whether their nodes agree); nothing was changed",
+                settings.stack
+            ),
+        });
+    }
     let target = target(&args.ssh, &settings)?;
     let fernet = WorkdirLayout::new(&settings.workdir).fernet;
     let chosen = build_record::rotation_max_active_keys(&fernet, None)?;

@@ -640,3 +640,33 @@ fn rollout_labels_the_new_directory_container_file_t_where_selinux_is_enabled() 
             .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
+
+#[test]
+fn rollout_refuses_a_stack_that_renders_another_stacks_keys() {
+    let env = Env::new();
+    let home = env.path("home");
+    fs::create_dir_all(&home).unwrap();
+    env.cmd()
+        .env("HOME", &home)
+        .args(["build", "--stack", "region1"])
+        .run()
+        .expect_code(0);
+    let config = env.path("region2.toml");
+    fs::write(&config, "stack = \"region2\"\nkeys_from = \"region1\"\n").unwrap();
+    let before = cli_support::tree(&home);
+    let out = env
+        .cmd()
+        .env("HOME", &home)
+        .args(["rollout", "--config"])
+        .arg(&config)
+        .run();
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("stack region2 renders stack region1's keys"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+    cli_support::assert_same_tree(&before, &cli_support::tree(&home), "home");
+}
