@@ -82,13 +82,21 @@ pub struct VerifyArgs {
     /// Heat stack name. Default: overcloud.
     ///
     /// Repeat it (or --config) to verify several stacks together (multi-region): each with
-    /// its own inventory (~/overcloud-deploy/<stack>/tripleo-ansible-inventory.yaml) and work
-    /// directory (~/overcloud-keys/<stack>, or its config's), so --workdir and --inventory
-    /// are refused then. Stacks that share keys (one config's keys_from names the other)
-    /// must hold the same keys on all their nodes; the others must have no key in common. A
-    /// stack named by both --stack and a config's `stack` uses that config.
+    /// its own inventory (~/overcloud-deploy/<stack>/tripleo-ansible-inventory.yaml, or
+    /// --stack-inventory) and work directory (~/overcloud-keys/<stack>, or its config's), so
+    /// --workdir and --inventory are refused then. Stacks that share keys (one config's
+    /// keys_from names the other) must hold the same keys on all their nodes; the others must
+    /// have no key in common. A stack named by both --stack and a config's `stack` uses that
+    /// config.
     #[arg(long)]
     pub stack: Vec<String>,
+    /// With several stacks: one stack's inventory, as STACK=FILE (repeatable).
+    ///
+    /// Default for each stack: ~/overcloud-deploy/<stack>/tripleo-ansible-inventory.yaml (OSP
+    /// 17); on 16.2 write one per stack with `tripleo-ansible-inventory
+    /// --static-yaml-inventory FILE --stack STACK`. With one stack, use --inventory.
+    #[arg(long, value_name = "STACK=FILE")]
+    pub stack_inventory: Vec<String>,
     /// Work directory holding the expected keys. Default: ~/overcloud-keys/<stack>.
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
@@ -159,6 +167,14 @@ fn multiplex(persist: u64, home: Option<&Path>) -> Option<Multiplex> {
 
 /// `overcloud-keys verify` with one stack.
 pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
+    if let Some(given) = args.stack_inventory.first() {
+        return Err(Error::InvalidValue {
+            name: "--stack-inventory",
+            value: given.clone(),
+            reason: "names one inventory among several stacks; with one stack use --inventory FILE"
+                .into(),
+        });
+    }
     let settings = ConfigFile::settings(
         args.config.first().map(PathBuf::as_path),
         ConfigFile {

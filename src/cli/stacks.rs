@@ -1,6 +1,9 @@
 //! `verify` with several stacks (`--stack A --stack B`, or one `--config` per stack):
 //! resolving each stack's settings, and the text report around the per-stack ones.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use super::nodes::{VerifyArgs, finding_line, target, verify_code, verify_text};
 use super::output::{EXIT_ERROR, EXIT_FINDINGS, EXIT_REMOTE, Outcome};
 use overcloud_keys::Error;
@@ -13,7 +16,7 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
         return Err(Error::InvalidValue {
             name: "--workdir/--inventory",
             value: "given with several stacks".into(),
-            reason: "each stack uses its own work directory (~/overcloud-keys/<stack>, or the workdir of its --config) and inventory (~/overcloud-deploy/<stack>/tripleo-ansible-inventory.yaml); verify the stacks one at a time to pass them".into(),
+            reason: "each stack uses its own work directory (~/overcloud-keys/<stack>, or the workdir of its --config) and inventory (~/overcloud-deploy/<stack>/tripleo-ansible-inventory.yaml, or --stack-inventory STACK=FILE)".into(),
         });
     }
     let mut all: Vec<Settings> = vec![];
@@ -41,12 +44,17 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
         };
         all.push(ConfigFile::settings(None, flags)?);
     }
+    let mut inventories = stack_inventories(&args.stack_inventory, &all)?;
     let targets = all
         .iter()
         .map(|s| {
+            let mut target = target(&args.ssh, s)?;
+            if let Some(path) = inventories.remove(&s.stack) {
+                target.inventory = path;
+            }
             Ok(StackTarget {
                 stack: s.stack.clone(),
-                target: target(&args.ssh, s)?,
+                target,
                 key_workdir: key_workdir(&s.workdir, s.keys_from.as_deref()),
                 keys_from: s.keys_from.clone(),
             })
@@ -59,6 +67,38 @@ pub fn verify(args: VerifyArgs) -> Result<Outcome, Error> {
         warning: None,
         code: code(&report),
     })
+}
+
+/// `--stack-inventory STACK=FILE` values, each naming one of the stacks given.
+fn stack_inventories(
+    values: &[String],
+    all: &[Settings],
+) -> Result<BTreeMap<String, PathBuf>, Error> {
+    let mut out = BTreeMap::new();
+    for value in values {
+        let bad = |reason: String| Error::InvalidValue {
+            name: "--stack-inventory",
+            value: value.clone(),
+            reason,
+        };
+        let Some((stack, file)) = value
+            .split_once('=')
+            .filter(|(s, f)| !s.is_empty() && !f.is_empty())
+        else {
+            return Err(bad("expected STACK=FILE".into()));
+        };
+        if !all.iter().any(|s| s.stack == stack) {
+            let known: Vec<&str> = all.iter().map(|s| s.stack.as_str()).collect();
+            return Err(bad(format!(
+                "{stack} is not one of the stacks given ({})",
+                known.join(", ")
+            )));
+        }
+        if out.insert(stack.to_string(), PathBuf::from(file)).is_some() {
+            return Err(bad(format!("stack {stack} has two inventories")));
+        }
+    }
+    Ok(out)
 }
 
 fn layout_only(args: &VerifyArgs) -> ConfigFile {

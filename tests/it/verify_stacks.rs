@@ -176,6 +176,38 @@ fn several_stacks_shared_keys_agree_and_independent_ones_share_nothing() {
         assert!(!out.all().contains(String::from_utf8_lossy(content).trim()));
     }
 
+    // An inventory kept elsewhere, per stack.
+    let moved = env.path("region3-inventory.yaml");
+    fs::rename(
+        home.join("overcloud-deploy/region3/tripleo-ansible-inventory.yaml"),
+        &moved,
+    )
+    .unwrap();
+    let given = format!("region3={}", moved.display());
+    let out = verify(
+        &env,
+        &home,
+        &[&all[..], &["--stack-inventory", &given, "-f", "json"]].concat(),
+    );
+    out.expect_code(1);
+    assert_eq!(
+        out.json()["stacks"][2]["inventory"],
+        moved.display().to_string()
+    );
+    let unknown = verify(
+        &env,
+        &home,
+        &[&all[..], &["--stack-inventory", "region9=/x"]].concat(),
+    );
+    unknown.expect_code(2);
+    assert!(
+        unknown
+            .stderr
+            .contains("region9 is not one of the stacks given"),
+        "{}",
+        unknown.stderr
+    );
+
     // --workdir / --inventory belong to one stack.
     let bad = verify(
         &env,
