@@ -105,20 +105,21 @@ doc_check() {
       cat "$work/doc.err"
       return 1
     fi
-    printf '%s\n' "$out" | grep -q "overcloud_keys.tripleo.$module" || { echo "no title for $module"; return 1; }
-    printf '%s\n' "$out" | grep -q 'OPTIONS' || { echo "no OPTIONS for $module"; return 1; }
-    printf '%s\n' "$out" | grep -q 'EXAMPLES' || { echo "no EXAMPLES for $module"; return 1; }
-    printf '%s\n' "$out" | grep -q 'RETURN VALUES' || { echo "no RETURN VALUES for $module"; return 1; }
-    printf '%s\n' "$out" | grep -q 'binary' || { echo "no binary option for $module"; return 1; }
+    grep -q "overcloud_keys.tripleo.$module" <<<"$out" || { echo "no title for $module"; return 1; }
+    grep -q 'OPTIONS' <<<"$out" || { echo "no OPTIONS for $module"; return 1; }
+    grep -q 'EXAMPLES' <<<"$out" || { echo "no EXAMPLES for $module"; return 1; }
+    grep -q 'RETURN VALUES' <<<"$out" || { echo "no RETURN VALUES for $module"; return 1; }
+    grep -q 'binary' <<<"$out" || { echo "no binary option for $module"; return 1; }
   done
-  "$venv/bin/ansible-doc" -t module overcloud_keys.tripleo.build | grep -q 'max_active_keys' \
-    || { echo "build: no max_active_keys"; return 1; }
-  "$venv/bin/ansible-doc" -t module overcloud_keys.tripleo.adopt | grep -q 'replace_workdir' \
-    || { echo "adopt: no replace_workdir"; return 1; }
-  "$venv/bin/ansible-doc" -t module overcloud_keys.tripleo.verify | grep -q 'fail_on_drift' \
-    || { echo "verify: no fail_on_drift"; return 1; }
-  "$venv/bin/ansible-doc" -t module overcloud_keys.tripleo.rollout | grep -q 'allow_expired_window' \
-    || { echo "rollout: no allow_expired_window"; return 1; }
+  # (Into a variable first: `cmd | grep -q` under pipefail fails when grep exits before
+  # cmd has written everything, as soon as the output outgrows the pipe buffer.)
+  local module_option
+  for module_option in build:max_active_keys adopt:replace_workdir verify:fail_on_drift \
+    rollout:allow_expired_window; do
+    module="${module_option%%:*}"
+    out="$("$venv/bin/ansible-doc" -t module "overcloud_keys.tripleo.$module")"
+    grep -q "${module_option#*:}" <<<"$out" || { echo "$module: no ${module_option#*:}"; return 1; }
+  done
   out="$("$venv/bin/ansible-doc" -t module -l overcloud_keys.tripleo 2>&1 | awk '{print $1}' | sort | tr '\n' ' ')"
   echo "modules: $out"
   [ "$out" = "overcloud_keys.tripleo.adopt overcloud_keys.tripleo.build overcloud_keys.tripleo.rollout overcloud_keys.tripleo.verify " ] \
@@ -165,10 +166,10 @@ sanity() {
   # The pip version this ansible-test bootstraps (get_venv_packages: pip='24.2').
   local at_dir pip_version
   at_dir="$("$venv/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')"
-  pip_version="$(grep -ho "pip='[0-9.]*'" "$at_dir/_internal/python_requirements.py" | head -n 1 | tr -dc '0-9.')"
+  pip_version="$(grep -m 1 -o "pip='[0-9.]*'" "$at_dir/_internal/python_requirements.py" | tr -dc '0-9.')"
   [ -n "$pip_version" ] || { echo "cannot find the pip version ansible-test bootstraps"; return 1; }
-  for script in "$home/.ansible/test/cache/get_pip_${pip_version//./_}.py"; do
-    cat >"$script" <<'PY'
+  script="$home/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+  cat >"$script" <<'PY'
 # Stand-in for ansible-test's downloaded get-pip bootstrap (see scripts/test-ansible.sh).
 import subprocess
 import sys
@@ -177,7 +178,6 @@ args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"], stdout=subprocess.DEVNULL)
 subprocess.check_call([sys.executable, "-m", "pip", "install", "-q"] + args)
 PY
-  done
   (
     flock 7
     cd "$repo/ansible/ansible_collections/overcloud_keys/tripleo"
