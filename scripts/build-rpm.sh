@@ -21,7 +21,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 name=overcloud-keys
-version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+version="$(awk -F'"' '/^version = / {print $2; exit}' Cargo.toml)"
 spec="$repo/dist/$name.spec"
 out="${RPM_OUT:-$repo/target/rpm}"
 tools="$repo/target/rpm-tools"
