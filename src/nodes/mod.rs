@@ -7,12 +7,12 @@
 //! which holds it in zeroizing memory until the atomic 0600 commit; remote output is parsed
 //! defensively (garbage is a per-node error); one node's failure never hides the others.
 
-pub mod error;
-pub mod expected;
-pub mod fetch;
+pub(crate) mod error;
+pub(crate) mod expected;
+pub(crate) mod fetch;
 pub mod inventory;
-pub mod push;
-pub mod remote;
+pub(crate) mod push;
+pub(crate) mod remote;
 pub mod rollout;
 pub mod stacks;
 pub mod transport;

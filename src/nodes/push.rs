@@ -50,11 +50,6 @@ const HEADER: &str = "overcloud-keys-push\t1";
 /// `setype: container_file_t`, `selevel: s0`, so the containers may read the tree).
 pub const SETYPE: &str = "container_file_t";
 
-/// Suffix of the staging directory next to the live one.
-pub const STAGE_SUFFIX: &str = "overcloud-keys-new";
-/// Suffix of the previous directory while it is being swapped out.
-pub const OLD_SUFFIX: &str = "overcloud-keys-old";
-
 /// The fixed part of the script: `$@` holds `name sha256 base64` triples, `root` the
 /// keystone root and `dir` the repository's directory name (both set before it).
 const PUSH: &str = r#"live=$root/$dir
