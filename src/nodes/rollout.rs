@@ -12,7 +12,7 @@
 //! Why pushing one node at a time is safe: see [`WHY_SAFE`].
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -221,61 +221,13 @@ pub fn rollout(
     let mut out = RolloutReport::new(fernet.clone(), report);
 
     // 1. Pre-flight: every node reached and identical to the work directory.
-    let unreached: Vec<&str> = out
-        .verify
-        .nodes
-        .iter()
-        .filter(|n| {
-            matches!(
-                n.status,
-                NodeStatus::Unreachable | NodeStatus::InventoryProblem
-            )
-        })
-        .map(|n| n.node.as_str())
-        .collect();
-    if !unreached.is_empty() {
-        out.refused = Some(format!(
-            "node(s) {} not reached: every keystone node must be checked and updated (--force does not override this)",
-            unreached.join(", ")
-        ));
+    if let Some(refusal) = preflight_refusal(&mut out, opts) {
+        out.refused = Some(refusal);
         return Ok(out);
     }
-    if !out.verify.findings.is_empty() {
-        let drift = drift_summary(&out.verify.findings);
-        if !opts.force {
-            out.refused = Some(format!(
-                "the nodes do not hold exactly the work directory's keys ({drift}): nothing was changed"
-            ));
-            return Ok(out);
-        }
-        out.overridden.push(format!(
-            "--force: drift overridden ({drift}); those nodes' fernet-keys will be replaced by the work directory's, and a node that lacked the staged key 0 cannot decrypt tokens of updated nodes until it is updated"
-        ));
-    }
-
     // The render must change nothing but the keys: same settings as the last build.
-    let plan = crate::pipeline::build(settings, true)?;
-    if plan.changed {
-        let what: Vec<String> = plan
-            .env_files
-            .iter()
-            .filter(|e| e.action != fsutil::WriteAction::Unchanged)
-            .map(|e| e.path.display().to_string())
-            .chain(
-                plan.repositories
-                    .iter()
-                    .filter(|r| r.action != "reused")
-                    .map(|r| r.path.display().to_string()),
-            )
-            .collect();
-        out.refused = Some(format!(
-            "`build` with these settings would change more than the keys ({}): pass the --config of the last build (or run `overcloud-keys build` first, and deploy what it renders); nothing was changed",
-            if what.is_empty() {
-                "the artifact or build record".to_string()
-            } else {
-                what.join(", ")
-            }
-        ));
+    if let Some(refusal) = render_refusal(settings)? {
+        out.refused = Some(refusal);
         return Ok(out);
     }
 
@@ -289,49 +241,7 @@ pub fn rollout(
     };
     let old_primary = previous.keys().next_back().copied().unwrap_or(0);
     if opts.dry_run {
-        let record = record::load(&fernet)?;
-        let fingerprints: BTreeMap<u64, String> = previous
-            .iter()
-            .map(|(n, k)| (*n, k.fingerprint()))
-            .collect();
-        let guard = record::judge(&fingerprints, &record, &opts.limits, opts.now);
-        let after: Vec<u64> = repo::rotate_keys(
-            &previous,
-            FernetKey::from_bytes([0; 32]),
-            opts.limits.max_active_keys,
-        )
-        .into_keys()
-        .collect();
-        let mut warnings = vec![];
-        if let Verdict::Unsafe {
-            pruned, safe_at, ..
-        } = &guard
-        {
-            let note = format!(
-                "the rotation would delete key {pruned} while tokens it encrypted may still be in use (safe from {})",
-                crate::plan::rotation::utc(*safe_at)
-            );
-            if opts.force {
-                out.overridden.push(format!("--force: {note}"));
-            } else {
-                warnings.push(format!(
-                    "{note}: the real run refuses (exit 2) without --force"
-                ));
-            }
-        }
-        out.rotation = Some(rotation_of(
-            &previous,
-            &after,
-            old_primary,
-            guard,
-            opts,
-            warnings,
-        ));
-        out.nodes = nodes
-            .iter()
-            .map(|n| step(n, "would-update", None, None))
-            .collect();
-        out.status = RolloutStatus::DryRun;
+        dry_run(&mut out, &fernet, &previous, &nodes, opts)?;
         return Ok(out);
     }
     let repo_opts = RepoOptions {
@@ -372,32 +282,15 @@ pub fn rollout(
                 for rest in nodes.iter().skip(out.nodes.len()) {
                     out.nodes.push(step(rest, "not-touched", None, None));
                 }
-                // 5. Put everything back: the failing node first when it was changed (a
-                // failure in its container step leaves its host updated; a node that
-                // became unreachable may have run the whole push before the connection
-                // dropped, so it is asked too and, if it stays unreachable, reported as
-                // not put back), then the nodes already done, last first.
-                let unchanged = confirm(target, node, &old_expected).is_ok();
-                let mut restored_nodes = vec![if unchanged {
-                    Restored {
-                        node: node.name.clone(),
-                        ok: true,
-                        unchanged: true,
-                        error: None,
-                    }
-                } else {
-                    restore_node(target, node, &previous, &old_expected)
-                }];
-                for n in done.iter().rev() {
-                    restored_nodes.push(restore_node(target, n, &previous, &old_expected));
-                }
-                let workdir_result =
-                    restore_workdir(&fernet, &previous, previous_record.as_deref());
-                out.restore = Some(Restore {
-                    nodes: restored_nodes,
-                    workdir: workdir_result.is_ok(),
-                    workdir_error: workdir_result.err().map(|e| e.to_string()),
-                });
+                out.restore = Some(put_back(
+                    target,
+                    node,
+                    &done,
+                    &previous,
+                    &old_expected,
+                    &fernet,
+                    previous_record.as_deref(),
+                ));
                 out.status = RolloutStatus::Failed;
                 return Ok(out);
             }
@@ -405,9 +298,173 @@ pub fn rollout(
     }
 
     // 6. fernet.yaml as build renders it, so the next deploy keeps the rotated keys.
+    render_after(settings, &mut out);
+    Ok(out)
+}
+
+/// Why the rollout must not start: a node not reached (never overridable), or drift
+/// without `--force` (with it, the override is recorded in the report).
+fn preflight_refusal(out: &mut RolloutReport, opts: &RolloutOptions) -> Option<String> {
+    let unreached: Vec<&str> = out
+        .verify
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.status,
+                NodeStatus::Unreachable | NodeStatus::InventoryProblem
+            )
+        })
+        .map(|n| n.node.as_str())
+        .collect();
+    if !unreached.is_empty() {
+        return Some(format!(
+            "node(s) {} not reached: every keystone node must be checked and updated (--force does not override this)",
+            unreached.join(", ")
+        ));
+    }
+    if !out.verify.findings.is_empty() {
+        let drift = drift_summary(&out.verify.findings);
+        if !opts.force {
+            return Some(format!(
+                "the nodes do not hold exactly the work directory's keys ({drift}): nothing was changed"
+            ));
+        }
+        out.overridden.push(format!(
+            "--force: drift overridden ({drift}); those nodes' fernet-keys will be replaced by the work directory's, and a node that lacked the staged key 0 cannot decrypt tokens of updated nodes until it is updated"
+        ));
+    }
+    None
+}
+
+/// Why the rollout must not start when `build` with these settings (a dry run) would change
+/// more than the keys: the last build used other settings.
+fn render_refusal(settings: &Settings) -> Result<Option<String>> {
+    let plan = crate::pipeline::build(settings, true)?;
+    if plan.changed {
+        let what: Vec<String> = plan
+            .env_files
+            .iter()
+            .filter(|e| e.action != fsutil::WriteAction::Unchanged)
+            .map(|e| e.path.display().to_string())
+            .chain(
+                plan.repositories
+                    .iter()
+                    .filter(|r| r.action != "reused")
+                    .map(|r| r.path.display().to_string()),
+            )
+            .collect();
+        return Ok(Some(format!(
+            "`build` with these settings would change more than the keys ({}): pass the --config of the last build (or run `overcloud-keys build` first, and deploy what it renders); nothing was changed",
+            if what.is_empty() {
+                "the artifact or build record".to_string()
+            } else {
+                what.join(", ")
+            }
+        )));
+    }
+    Ok(None)
+}
+
+/// `--dry-run`: what the guard says and which keys the rotation would leave; nothing
+/// is written and no node is touched.
+fn dry_run(
+    out: &mut RolloutReport,
+    fernet: &Path,
+    previous: &KeySet,
+    nodes: &[Node],
+    opts: &RolloutOptions,
+) -> Result<()> {
+    let old_primary = previous.keys().next_back().copied().unwrap_or(0);
+    let record = record::load(fernet)?;
+    let fingerprints: BTreeMap<u64, String> = previous
+        .iter()
+        .map(|(n, k)| (*n, k.fingerprint()))
+        .collect();
+    let guard = record::judge(&fingerprints, &record, &opts.limits, opts.now);
+    let after: Vec<u64> = repo::rotate_keys(
+        previous,
+        FernetKey::from_bytes([0; 32]),
+        opts.limits.max_active_keys,
+    )
+    .into_keys()
+    .collect();
+    let mut warnings = vec![];
+    if let Verdict::Unsafe {
+        pruned, safe_at, ..
+    } = &guard
+    {
+        let note = format!(
+            "the rotation would delete key {pruned} while tokens it encrypted may still be in use (safe from {})",
+            crate::plan::rotation::utc(*safe_at)
+        );
+        if opts.force {
+            out.overridden.push(format!("--force: {note}"));
+        } else {
+            warnings.push(format!(
+                "{note}: the real run refuses (exit 2) without --force"
+            ));
+        }
+    }
+    out.rotation = Some(rotation_of(
+        previous,
+        &after,
+        old_primary,
+        guard,
+        opts,
+        warnings,
+    ));
+    out.nodes = nodes
+        .iter()
+        .map(|n| step(n, "would-update", None, None))
+        .collect();
+    out.status = RolloutStatus::DryRun;
+    Ok(())
+}
+
+/// After a failure on `node`: put back the previous repository there (when it was
+/// changed), then on the nodes already done (last first), then in the work directory.
+fn put_back(
+    target: &Target,
+    node: &Node,
+    done: &[&Node],
+    previous: &KeySet,
+    old_expected: &Expected,
+    fernet: &Path,
+    previous_record: Option<&[u8]>,
+) -> Restore {
+    // 5. Put everything back: the failing node first when it was changed (a
+    // failure in its container step leaves its host updated; a node that
+    // became unreachable may have run the whole push before the connection
+    // dropped, so it is asked too and, if it stays unreachable, reported as
+    // not put back), then the nodes already done, last first.
+    let unchanged = confirm(target, node, old_expected).is_ok();
+    let mut restored_nodes = vec![if unchanged {
+        Restored {
+            node: node.name.clone(),
+            ok: true,
+            unchanged: true,
+            error: None,
+        }
+    } else {
+        restore_node(target, node, previous, old_expected)
+    }];
+    for n in done.iter().rev() {
+        restored_nodes.push(restore_node(target, n, previous, old_expected));
+    }
+    let workdir_result = restore_workdir(fernet, previous, previous_record);
+    Restore {
+        nodes: restored_nodes,
+        workdir: workdir_result.is_ok(),
+        workdir_error: workdir_result.err().map(|e| e.to_string()),
+    }
+}
+
+/// Renders `fernet.yaml` as `build` does, so the next deploy keeps the rotated keys.
+fn render_after(settings: &Settings, out: &mut RolloutReport) {
     match crate::pipeline::build(settings, false) {
         Ok(built) => {
-            let path = workdir.join(crate::heat::names::FERNET);
+            let path = settings.workdir.join(crate::heat::names::FERNET);
             let action = built
                 .env_files
                 .iter()
@@ -426,7 +483,6 @@ pub fn rollout(
             out.status = RolloutStatus::RenderFailed;
         }
     }
-    Ok(out)
 }
 
 fn rotation_of(
