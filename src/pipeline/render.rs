@@ -61,9 +61,62 @@ pub struct RenderedFile {
     pub action: WriteAction,
 }
 
-/// Renders every file the inputs ask for; an error when they ask for none.
+/// Renders every file the inputs ask for; an error when they ask for none. Every file is
+/// rendered (and every input checked) before the first one is written.
 pub fn render(inputs: &RenderInputs) -> Result<Vec<RenderedFile>> {
-    // Release refusals first: nothing is written, not even the output directory.
+    check_release(inputs)?;
+    let mut files = vec![];
+    if inputs.fernet.is_some() || inputs.credential.is_some() {
+        files.push(fernet_file(inputs)?);
+    }
+    if inputs.jws {
+        let text = heat::render_jws(&heat::JwsEnv {
+            stack: &inputs.stack,
+            roles: &inputs.roles,
+            receipt_dir: inputs.receipt_dir.clone(),
+            operator: heat::extra_config::operator_entries(&inputs.check_env, &inputs.roles)?,
+        })?;
+        files.push(File::public(heat::names::JWS, text));
+    }
+    files.extend(artifact_files(inputs)?);
+    if files.is_empty() {
+        return Err(Error::InvalidValue {
+            name: "render inputs",
+            value: "none".into(),
+            reason: "give --fernet/--credential, --jws, or --artifact-file/--artifact-url".into(),
+        });
+    }
+    let dir = &inputs.output_dir;
+    fsutil::create_parents(&dir.join("x"))?;
+    files
+        .into_iter()
+        .map(|file| {
+            let path = dir.join(&file.name);
+            let action = fsutil::write_if_changed(&path, file.text.as_bytes(), file.mode, false)?;
+            Ok(RenderedFile { path, action })
+        })
+        .collect()
+}
+
+/// A rendered file not yet written (zeroized when dropped: it may hold keys).
+struct File {
+    name: String,
+    text: zeroize::Zeroizing<String>,
+    mode: u32,
+}
+
+impl File {
+    fn public(name: &str, text: String) -> File {
+        File {
+            name: name.into(),
+            text: text.into(),
+            mode: fsutil::PUBLIC_FILE_MODE,
+        }
+    }
+}
+
+/// What the release cannot do is refused before anything is read or written.
+fn check_release(inputs: &RenderInputs) -> Result<()> {
     let profile = inputs.release.profile();
     if inputs.jws {
         profile.check_jws("enable").map_err(Error::NotInRelease)?;
@@ -75,112 +128,104 @@ pub fn render(inputs: &RenderInputs) -> Result<Vec<RenderedFile>> {
     }
     if inputs.tarball.is_some() {
         profile
-            .check_layout(inputs.layout == crate::artifact::LayoutKind::Containerized)
+            .check_layout(inputs.layout == LayoutKind::Containerized)
             .map_err(Error::NotInRelease)?;
     }
-    let mut written = vec![];
-    let dir = &inputs.output_dir;
-    fsutil::create_parents(&dir.join("x"))?;
-    let mut write = |name: &str, text: &str, mode: u32| -> Result<()> {
-        let path = dir.join(name);
-        let action = fsutil::write_if_changed(&path, text.as_bytes(), mode, false)?;
-        written.push(RenderedFile { path, action });
-        Ok(())
+    Ok(())
+}
+
+/// `fernet.yaml` from the repositories given, each fully checked first.
+fn fernet_file(inputs: &RenderInputs) -> Result<File> {
+    crate::keys::repo::validate_max_active_keys(inputs.max_active_keys)?;
+    let load = |path: &Option<PathBuf>, kind| -> Result<Option<KeySet>> {
+        path.as_ref()
+            .map(|p| {
+                crate::artifact::sources::require_clean(p, kind)
+                    .and_then(|()| crate::keys::repo::load(p, kind))
+            })
+            .transpose()
     };
-    if inputs.fernet.is_some() || inputs.credential.is_some() {
-        crate::keys::repo::validate_max_active_keys(inputs.max_active_keys)?;
-        let load = |path: &Option<PathBuf>, kind| -> Result<Option<KeySet>> {
-            path.as_ref()
-                .map(|p| {
-                    crate::artifact::sources::require_clean(p, kind)
-                        .and_then(|()| crate::keys::repo::load(p, kind))
-                })
-                .transpose()
-        };
-        let fernet = load(&inputs.fernet, RepoKind::Fernet)?;
-        let credential = load(&inputs.credential, RepoKind::Credential)?;
-        let text = heat::render_fernet(&heat::FernetEnv {
-            stack: &inputs.stack,
-            fernet_keys: fernet.as_ref(),
-            // Without --fernet a baremetal tarball carries the keys.
-            in_tarball: fernet.is_none(),
-            params: inputs.release.profile().fernet_params,
-            credential_keys: credential.as_ref(),
-            max_active_keys: inputs.max_active_keys,
-            notes: vec![],
-        })?;
-        write(heat::names::FERNET, &text, fsutil::SECRET_FILE_MODE)?;
-    }
-    if inputs.jws {
-        let text = heat::render_jws(&heat::JwsEnv {
-            stack: &inputs.stack,
-            roles: &inputs.roles,
-            receipt_dir: inputs.receipt_dir.clone(),
-            operator: heat::extra_config::operator_entries(&inputs.check_env, &inputs.roles)?,
-        })?;
-        write(heat::names::JWS, &text, fsutil::PUBLIC_FILE_MODE)?;
-    }
+    let fernet = load(&inputs.fernet, RepoKind::Fernet)?;
+    let credential = load(&inputs.credential, RepoKind::Credential)?;
+    let text = heat::render_fernet(&heat::FernetEnv {
+        stack: &inputs.stack,
+        fernet_keys: fernet.as_ref(),
+        // Without --fernet a baremetal tarball carries the keys.
+        in_tarball: fernet.is_none(),
+        params: inputs.release.profile().fernet_params,
+        credential_keys: credential.as_ref(),
+        max_active_keys: inputs.max_active_keys,
+        notes: vec![],
+    })?;
+    Ok(File {
+        name: heat::names::FERNET.into(),
+        text,
+        mode: fsutil::SECRET_FILE_MODE,
+    })
+}
+
+/// How the tarball reaches the nodes: the role-scoped templates (which embed or checksum
+/// it), or `deployment-artifacts.yaml` for every role.
+fn artifact_files(inputs: &RenderInputs) -> Result<Vec<File>> {
     if let Some(roles_data) = &inputs.roles_data {
         heat::scoped::check_roles(&inputs.roles, roles_data)?;
     }
-    let scoped = inputs.delivery == crate::config::Delivery::Scoped;
-    if scoped
-        && inputs.tarball.is_none()
-        && !(inputs.artifact_file.is_empty() && inputs.artifact_url.is_empty())
-    {
-        return Err(Error::InvalidValue {
+    let scoped = inputs.delivery == Delivery::Scoped;
+    let references = !(inputs.artifact_file.is_empty() && inputs.artifact_url.is_empty());
+    match (&inputs.tarball, scoped) {
+        (Some(tarball), true) => scoped_files(inputs, tarball),
+        (None, true) if references => Err(Error::InvalidValue {
             name: "render --delivery scoped",
             value: "no --tarball".into(),
             reason: "scoped delivery needs the tarball (--tarball FILE) to embed it or to checksum it; use --delivery all-roles for deployment-artifacts.yaml".into(),
-        });
+        }),
+        _ if references => {
+            let refs = if inputs.artifact_url.is_empty() {
+                heat::ArtifactRefs::Files(inputs.artifact_file.clone())
+            } else {
+                heat::ArtifactRefs::Urls(inputs.artifact_url.clone())
+            };
+            let text = heat::render_artifacts(&refs, &[])?;
+            Ok(vec![File::public(heat::names::ARTIFACTS, text)])
+        }
+        _ => Ok(vec![]),
     }
-    if let (true, Some(tarball)) = (scoped, &inputs.tarball) {
-        let bytes = fsutil::read_small(tarball)?;
-        let layout = Layout::new(inputs.layout);
-        let key_dirs = crate::artifact::key_dirs_in(&bytes, &layout.root)?;
-        let sha256 = crate::encoding::sha256_hex(&bytes);
-        let existing = heat::scoped::existing_mappings(&inputs.check_env)?;
-        let output_dir = std::path::absolute(dir).map_err(fsutil::io_err("resolve", dir))?;
-        let source = match inputs.artifact_url.first() {
-            Some(url) => heat::scoped::Source::Url(url),
-            None => heat::scoped::Source::Embedded(&bytes),
-        };
-        for file in heat::scoped::render(&heat::scoped::ScopedInputs {
-            stack: &inputs.stack,
-            roles: &inputs.roles,
-            output_dir: &output_dir,
-            sha256: &sha256,
-            layout_root: &layout.root,
-            key_dirs: &key_dirs,
-            source,
-            existing: &existing,
-            release: inputs.release,
-        })? {
-            let mode = if file.secret {
+}
+
+/// The role-scoped templates for `tarball`.
+fn scoped_files(inputs: &RenderInputs, tarball: &std::path::Path) -> Result<Vec<File>> {
+    let bytes = fsutil::read_small(tarball)?;
+    let layout = Layout::new(inputs.layout);
+    let key_dirs = crate::artifact::key_dirs_in(&bytes, &layout.root)?;
+    let sha256 = crate::encoding::sha256_hex(&bytes);
+    let existing = heat::scoped::existing_mappings(&inputs.check_env)?;
+    let dir = &inputs.output_dir;
+    let output_dir = std::path::absolute(dir).map_err(fsutil::io_err("resolve", dir))?;
+    let source = match inputs.artifact_url.first() {
+        Some(url) => heat::scoped::Source::Url(url),
+        None => heat::scoped::Source::Embedded(&bytes),
+    };
+    let rendered = heat::scoped::render(&heat::scoped::ScopedInputs {
+        stack: &inputs.stack,
+        roles: &inputs.roles,
+        output_dir: &output_dir,
+        sha256: &sha256,
+        layout_root: &layout.root,
+        key_dirs: &key_dirs,
+        source,
+        existing: &existing,
+        release: inputs.release,
+    })?;
+    Ok(rendered
+        .into_iter()
+        .map(|file| File {
+            mode: if file.secret {
                 fsutil::SECRET_FILE_MODE
             } else {
                 fsutil::PUBLIC_FILE_MODE
-            };
-            write(&file.name, &file.text, mode)?;
-        }
-    } else if !inputs.artifact_file.is_empty() || !inputs.artifact_url.is_empty() {
-        let refs = if inputs.artifact_url.is_empty() {
-            heat::ArtifactRefs::Files(inputs.artifact_file.clone())
-        } else {
-            heat::ArtifactRefs::Urls(inputs.artifact_url.clone())
-        };
-        write(
-            heat::names::ARTIFACTS,
-            &heat::render_artifacts(&refs, &[])?,
-            fsutil::PUBLIC_FILE_MODE,
-        )?;
-    }
-    if written.is_empty() {
-        return Err(Error::InvalidValue {
-            name: "render inputs",
-            value: "none".into(),
-            reason: "give --fernet/--credential, --jws, or --artifact-file/--artifact-url".into(),
-        });
-    }
-    Ok(written)
+            },
+            name: file.name,
+            text: file.text.into(),
+        })
+        .collect())
 }
