@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::artifact::layout::dirs;
 use crate::artifact::{Entry, Layout, LayoutKind};
-use crate::check::{self, CheckOptions, RepoKind, Severity};
+use crate::check::{self, CheckOptions, RepoKind};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::keys::jws::PRIVATE_KEY_FILE;
@@ -88,7 +88,7 @@ pub fn check_delivery(layout: LayoutKind, sources: &Sources) -> Result<()> {
 /// is never packed or rendered).
 pub fn require_clean(path: &std::path::Path, kind: RepoKind) -> Result<()> {
     let report = check::check_path(path, Some(kind), &CheckOptions::full())?;
-    refuse_findings(path, &report.findings)
+    check::refuse_errors(path, &report.findings)
 }
 
 /// As [`require_clean`] for a JWS pair.
@@ -99,24 +99,9 @@ pub fn require_clean_jws(jws: &JwsDirs) -> Result<()> {
         &jws.public,
         &CheckOptions::full(),
     );
-    refuse_findings(&jws.private, &report.findings)
+    check::refuse_errors(&jws.private, &report.findings)
 }
 
-fn refuse_findings(path: &std::path::Path, findings: &[check::Finding]) -> Result<()> {
-    let errors: Vec<String> = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .map(|f| format!("{} {}: {}", f.code, f.path.display(), f.message))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::InvalidRepository {
-            path: path.to_path_buf(),
-            summary: errors.join("; "),
-        })
-    }
-}
 
 fn dir_entry(layout: &Layout, sub: &str) -> Entry {
     Entry {

@@ -301,8 +301,19 @@ fn list(path: &Path, c: &mut Collector) -> Vec<(String, PathBuf, fs::Metadata)> 
 
 /// Checks a numbered repository (Fernet tokens, receipts, credentials).
 pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Result<RepoReport> {
+    scan_numbered(path, kind, opts).map(|(report, _)| report)
+}
+
+/// Checks a numbered repository and keeps the keys it read on the way, so a caller that
+/// needs both (`build`, `render`, every rewrite) reads each key file once.
+pub fn scan_numbered(
+    path: &Path,
+    kind: RepoKind,
+    opts: &CheckOptions,
+) -> Result<(RepoReport, BTreeMap<u64, FernetKey>)> {
     let mut c = Collector { findings: vec![] };
     let mut keys: BTreeMap<u64, KeyEntry> = BTreeMap::new();
+    let mut material: BTreeMap<u64, FernetKey> = BTreeMap::new();
     if c.directory(path, true, opts) {
         for (name, entry_path, meta) in list(path, &mut c) {
             if meta.is_dir() {
@@ -319,8 +330,9 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
                 c.misnamed(&name, &entry_path);
                 continue;
             };
-            if let Some(entry) = c.key_file(name, index, &entry_path, &meta, opts) {
+            if let Some((entry, key)) = c.key_file(name, index, &entry_path, &meta, opts) {
                 keys.insert(index, entry);
+                material.insert(index, key);
             }
         }
         let max = keys.keys().next_back().copied().unwrap_or(0);
@@ -330,12 +342,38 @@ pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Resul
         check_duplicates(path, &keys, &mut c);
         check_key_numbers(path, kind, &keys, opts, &mut c);
     }
-    Ok(RepoReport {
+    let report = RepoReport {
         path: path.to_path_buf(),
         kind,
         keys: keys.into_values().collect(),
         findings: c.findings,
-    })
+    };
+    Ok((report, material))
+}
+
+/// The keys of a repository that passes a full `repo check` without an error (one read of
+/// each key file); otherwise an error listing every error finding.
+pub fn load_clean(path: &Path, kind: RepoKind) -> Result<BTreeMap<u64, FernetKey>> {
+    let (report, keys) = scan_numbered(path, kind, &CheckOptions::full())?;
+    refuse_errors(path, &report.findings)?;
+    Ok(keys)
+}
+
+/// An error naming every error-severity finding (code, path, message), if there is one.
+pub fn refuse_errors(path: &Path, findings: &[Finding]) -> Result<()> {
+    let errors: Vec<String> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{} {}: {}", f.code, f.path.display(), f.message))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::error::Error::InvalidRepository {
+            path: path.to_path_buf(),
+            summary: errors.join("; "),
+        })
+    }
 }
 
 impl Collector {
@@ -380,7 +418,7 @@ impl Collector {
         entry_path: &Path,
         meta: &fs::Metadata,
         opts: &CheckOptions,
-    ) -> Option<KeyEntry> {
+    ) -> Option<(KeyEntry, FernetKey)> {
         if !self.regular_key_file(entry_path, meta) {
             return None;
         }
@@ -453,12 +491,13 @@ impl Collector {
                         "rotate so a random key becomes primary; for credentials run credential_migrate after".into(),
                     );
                 }
-                Some(KeyEntry {
+                let entry = KeyEntry {
                     name,
                     index,
                     role: String::new(),
                     fingerprint: key.fingerprint(),
-                })
+                };
+                Some((entry, key))
             }
         }
     }

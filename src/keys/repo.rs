@@ -80,7 +80,7 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
     if !meta.is_dir() {
         return Err(Error::NotADirectory(path.to_path_buf()));
     }
-    let report = check::check_numbered(path, kind, &check::CheckOptions::structural())?;
+    let (report, keys) = check::scan_numbered(path, kind, &check::CheckOptions::structural())?;
     if let Some(unreadable) = report
         .findings
         .iter()
@@ -103,15 +103,6 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
             path: path.to_path_buf(),
             summary: blocking.join("; "),
         });
-    }
-    let mut keys = KeySet::new();
-    for entry in &report.keys {
-        let content = fsutil::read_key_file(&path.join(&entry.name))?;
-        let (key, _) = FernetKey::parse(&content).map_err(|_| Error::InvalidRepository {
-            path: path.to_path_buf(),
-            summary: format!("{} changed while being read", entry.name),
-        })?;
-        keys.insert(entry.index, key);
     }
     Ok(keys)
 }

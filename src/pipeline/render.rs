@@ -139,10 +139,7 @@ fn fernet_file(inputs: &RenderInputs) -> Result<File> {
     crate::keys::repo::validate_max_active_keys(inputs.max_active_keys)?;
     let load = |path: &Option<PathBuf>, kind| -> Result<Option<KeySet>> {
         path.as_ref()
-            .map(|p| {
-                crate::artifact::sources::require_clean(p, kind)
-                    .and_then(|()| crate::keys::repo::load(p, kind))
-            })
+            .map(|p| crate::check::load_clean(p, kind))
             .transpose()
     };
     let fernet = load(&inputs.fernet, RepoKind::Fernet)?;

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use super::RepoStep;
 use crate::adopt::Deployed;
-use crate::artifact::sources::{self};
 use crate::check::RepoKind;
 use crate::config::{JwsMode, Settings};
 use crate::error::{Error, Result};
@@ -43,11 +42,9 @@ pub(super) fn ensure_all(
 
 /// The Fernet and credential keys `fernet.yaml` renders, after a full `repo check` of each.
 pub(super) fn load_rendered(local: &WorkdirLayout) -> Result<(KeySet, KeySet)> {
-    sources::require_clean(&local.fernet, RepoKind::Fernet)?;
-    sources::require_clean(&local.credential, RepoKind::Credential)?;
     Ok((
-        repo::load(&local.fernet, RepoKind::Fernet)?,
-        repo::load(&local.credential, RepoKind::Credential)?,
+        crate::check::load_clean(&local.fernet, RepoKind::Fernet)?,
+        crate::check::load_clean(&local.credential, RepoKind::Credential)?,
     ))
 }
 
