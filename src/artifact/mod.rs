@@ -211,20 +211,33 @@ pub fn key_dirs_in(tar_gz: &[u8], root: &str) -> Result<Vec<String>, PackError> 
     let mut dirs = vec![];
     for entry in archive.entries()? {
         let entry = entry?;
-        if entry.header().entry_type() != tar::EntryType::Directory {
-            continue;
-        }
-        let path = entry
-            .path()?
-            .to_string_lossy()
-            .trim_end_matches('/')
-            .to_string();
-        if let Some((parent, _)) = path.rsplit_once('/')
-            && parent == root
-        {
-            dirs.push(path);
+        if entry.header().entry_type() == tar::EntryType::Directory {
+            dirs.push(entry.path()?.to_string_lossy().into_owned());
         }
     }
+    key_dirs(dirs, root)
+}
+
+/// As [`key_dirs_in`], from the manifest `pack` returned with the tarball (no need to
+/// decompress what was just written).
+pub fn key_dirs_of(manifest: &[ManifestEntry], root: &str) -> Result<Vec<String>, PackError> {
+    key_dirs(
+        manifest
+            .iter()
+            .filter(|e| e.kind == EntryType::Dir)
+            .map(|e| e.path.clone())
+            .collect(),
+        root,
+    )
+}
+
+fn key_dirs(dir_paths: Vec<String>, root: &str) -> Result<Vec<String>, PackError> {
+    let mut dirs: Vec<String> = dir_paths
+        .iter()
+        .map(|p| p.trim_end_matches('/'))
+        .filter(|p| p.rsplit_once('/').is_some_and(|(parent, _)| parent == root))
+        .map(String::from)
+        .collect();
     if dirs.is_empty() {
         return Err(PackError::BadPath(
             root.into(),
@@ -284,6 +297,11 @@ mod tests {
             vec!["r/x/jws-keys".to_string()]
         );
         assert!(key_dirs_in(&packed.bytes, "etc/keystone").is_err());
+        // The manifest says the same as the tarball.
+        assert_eq!(
+            key_dirs_of(&packed.manifest, "r/x").unwrap(),
+            key_dirs_in(&packed.bytes, "r/x").unwrap()
+        );
     }
 
     #[test]

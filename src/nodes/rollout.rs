@@ -350,7 +350,7 @@ fn render_refusal(settings: &Settings) -> Result<Option<String>> {
             .chain(
                 plan.repositories
                     .iter()
-                    .filter(|r| r.action != "reused")
+                    .filter(|r| r.action != crate::pipeline::RepoAction::Reused)
                     .map(|r| r.path.display().to_string()),
             )
             .collect();

@@ -56,7 +56,11 @@ pub(super) fn stage(
         packed = Some(bytes);
     }
     let scoped = settings.delivery == Delivery::Scoped && packed.is_some();
-    report.delivery = if scoped { "scoped" } else { "all-roles" };
+    report.delivery = if scoped {
+        Delivery::Scoped
+    } else {
+        Delivery::AllRoles
+    };
     let mut temp_url = None;
     if let (ArtifactsMode::Swift, Some(step)) = (settings.artifacts, &report.artifact) {
         let (url, note) = swift_url(settings, &step.path, dry_run)?;

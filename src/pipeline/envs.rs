@@ -96,6 +96,7 @@ pub(super) fn artifacts_env(
 /// The role-scoped templates (`<Role>ExtraConfigPre`, chaining an existing mapping).
 pub(super) fn scoped_envs(
     settings: &Settings,
+    existing: &[scoped::ExistingMapping],
     staged: &Staged,
     dry_run: bool,
     warnings: &mut Vec<String>,
@@ -103,9 +104,8 @@ pub(super) fn scoped_envs(
     let (true, Some(packed)) = (staged.scoped, &staged.packed) else {
         return Ok(vec![]);
     };
-    let existing = scoped::existing_mappings(&settings.check_env)?;
-    // Read from the tarball itself, as `render --tarball` does: one source of truth.
-    let key_dirs = artifact::key_dirs_in(&packed.bytes, &staged.layout.root)?;
+    // The tarball's own directory entries (its manifest), as `render --tarball` reads them.
+    let key_dirs = artifact::key_dirs_of(&packed.manifest, &staged.layout.root)?;
     let mut steps = vec![];
     for file in scoped::render(&scoped::ScopedInputs {
         stack: &settings.stack,
@@ -118,7 +118,7 @@ pub(super) fn scoped_envs(
             Some(url) => scoped::Source::Url(url),
             None => scoped::Source::Embedded(&packed.bytes),
         },
-        existing: &existing,
+        existing,
         release: settings.release,
     })? {
         let deploy = file.name == scoped::names::ENV;
@@ -131,7 +131,7 @@ pub(super) fn scoped_envs(
             dry_run,
         )?);
     }
-    for m in &existing {
+    for m in existing {
         warnings.push(format!(
             "{}ExtraConfigPre is already mapped to {} in {}: rendered a chaining template that runs it and the key delivery; keep passing your file before {}",
             m.role,

@@ -14,7 +14,7 @@ pub use crate::artifact::manifest::{
     artifact_name, checksum_path, manifest_path, write_artifact_files,
 };
 use crate::check::RepoKind;
-use crate::config::{ArtifactsMode, JwsMode, Settings};
+use crate::config::{ArtifactsMode, Delivery, JwsMode, Settings};
 use crate::error::{Error, Result};
 use crate::fsutil::WriteAction;
 use crate::heat::scoped;
@@ -33,8 +33,30 @@ pub struct RepoStep {
     pub kind: RepoKind,
     /// Local directory.
     pub path: PathBuf,
-    /// created | reused | would-create.
-    pub action: &'static str,
+    /// What the build did with it.
+    pub action: RepoAction,
+}
+
+/// What `build` did with a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepoAction {
+    /// Missing: created.
+    Created,
+    /// There: used as it is (never regenerated).
+    Reused,
+    /// Missing, dry run: would be created.
+    WouldCreate,
+}
+
+impl std::fmt::Display for RepoAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            RepoAction::Created => "created",
+            RepoAction::Reused => "reused",
+            RepoAction::WouldCreate => "would-create",
+        })
+    }
 }
 
 /// The artifact the build staged.
@@ -98,7 +120,7 @@ pub struct BuildReport {
     /// Arguments to add to `openstack overcloud deploy`.
     pub deploy_args: Vec<String>,
     /// Artifact delivery mode.
-    pub delivery: &'static str,
+    pub delivery: Delivery,
     /// Who receives which secret.
     pub secrets: Vec<SecretReach>,
     /// Things the operator must know.
@@ -108,7 +130,7 @@ pub struct BuildReport {
 /// Runs the whole build: settings checked, repositories ensured (or the stack's deployed
 /// keys protected), then the tarball, then the environment files, then the record.
 pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
-    check_settings(settings)?;
+    let existing = check_settings(settings)?;
     let (local, shared_note) = repos::key_source(settings)?;
     let new_keys_warning = repos::guard_deployed_stack(settings, &local)?;
     // One writer of the work directory at a time (a dry run writes nothing: no lock).
@@ -127,12 +149,13 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     let mut report = BuildReport {
         settings: settings.clone(),
         dry_run,
-        changed: !tightened.is_empty() || repositories.iter().any(|r| r.action != "reused"),
+        changed: !tightened.is_empty()
+            || repositories.iter().any(|r| r.action != RepoAction::Reused),
         repositories,
         artifact: None,
         env_files: vec![],
         deploy_args: vec![],
-        delivery: "all-roles",
+        delivery: Delivery::AllRoles,
         secrets: vec![],
         warnings: shared_note
             .into_iter()
@@ -143,7 +166,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     if report
         .repositories
         .iter()
-        .any(|r| r.action == "would-create")
+        .any(|r| r.action == RepoAction::WouldCreate)
     {
         report.warnings.push("dry run: repositories do not exist yet, so the artifact and environment files cannot be computed; run without --dry-run".into());
         return Ok(report);
@@ -157,6 +180,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
     ];
     env_files.extend(envs::scoped_envs(
         settings,
+        &existing,
         &staged,
         dry_run,
         &mut report.warnings,
@@ -169,7 +193,8 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
 }
 
 /// Settings the build cannot work with, before anything is read or written.
-fn check_settings(settings: &Settings) -> Result<()> {
+/// Returns the `<Role>ExtraConfigPre` mappings of the `--check-env` files (parsed once).
+fn check_settings(settings: &Settings) -> Result<Vec<scoped::ExistingMapping>> {
     check_name_lengths(&settings.stack)?;
     if settings.artifacts == ArtifactsMode::Swift {
         crate::swift::upload::validate_container(&settings.swift.container)?;
@@ -184,8 +209,7 @@ fn check_settings(settings: &Settings) -> Result<()> {
     if let Some(roles_data) = &settings.roles_data {
         scoped::check_roles(&settings.roles, roles_data)?;
     }
-    scoped::existing_mappings(&settings.check_env)?;
-    Ok(())
+    scoped::existing_mappings(&settings.check_env)
 }
 
 /// Every file name derived from the stack fits NAME_MAX (255 bytes), checked before the

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::RepoStep;
+use super::{RepoAction, RepoStep};
 use crate::adopt::Deployed;
 use crate::check::RepoKind;
 use crate::config::{JwsMode, Settings};
@@ -56,8 +56,8 @@ pub(super) fn ensure_repo(
 ) -> Result<RepoStep> {
     let exists = repo::has_entries(path)?;
     let action = match (exists, dry_run) {
-        (true, _) => "reused",
-        (false, true) => "would-create",
+        (true, _) => RepoAction::Reused,
+        (false, true) => RepoAction::WouldCreate,
         (false, false) => {
             let opts = RepoOptions {
                 kind,
@@ -65,7 +65,7 @@ pub(super) fn ensure_repo(
                 max_active_keys,
             };
             repo::setup(path, &opts, false)?;
-            "created"
+            RepoAction::Created
         }
     };
     Ok(RepoStep {
@@ -81,11 +81,11 @@ pub(super) fn ensure_jws(jws: &JwsDirs, dry_run: bool) -> Result<RepoStep> {
         .join(crate::keys::jws::PRIVATE_KEY_FILE)
         .exists();
     let action = match (exists, dry_run) {
-        (true, _) => "reused",
-        (false, true) => "would-create",
+        (true, _) => RepoAction::Reused,
+        (false, true) => RepoAction::WouldCreate,
         (false, false) => {
             jws_repo::create(jws, &Owner::current(), false)?;
-            "created"
+            RepoAction::Created
         }
     };
     Ok(RepoStep {
