@@ -362,10 +362,8 @@ mod tests {
         assert!(err.to_string().contains("podman exec` exited 125"), "{err}");
     }
 
-    #[test]
-    fn the_script_reports_a_missing_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("absent");
+    /// The fingerprint script run by this machine's `sh` on `root`, parsed.
+    fn run_here(root: &std::path::Path) -> NodeView {
         let script = fingerprint_script(&root.display().to_string());
         let out = std::process::Command::new("sh")
             .arg("-c")
@@ -373,7 +371,14 @@ mod tests {
             .env("PATH", "/usr/bin:/bin")
             .output()
             .unwrap();
-        let view = parse("local", &out.stdout).unwrap();
+        parse("local", &out.stdout).unwrap()
+    }
+
+    #[test]
+    fn the_script_reports_a_missing_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("absent");
+        let view = run_here(&root);
         assert_eq!(view.roots_missing["host"], root.display().to_string());
         assert!(view.host.is_empty());
     }
@@ -386,14 +391,7 @@ mod tests {
         std::fs::write(fernet.join("0"), b"").unwrap();
         std::fs::write(fernet.join("1"), b"x").unwrap();
         std::fs::create_dir(fernet.join("sub")).unwrap();
-        let script = fingerprint_script(&dir.path().display().to_string());
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap();
-        let view = parse("local", &out.stdout).unwrap();
+        let view = run_here(dir.path());
         let files = &view.host["fernet-keys"].files;
         assert_eq!(files["0"].sha256.as_deref(), Some(H));
         assert_eq!(files["1"].size, 1);

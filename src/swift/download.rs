@@ -31,23 +31,10 @@ pub fn served_etag(opts: &ConnectOptions, url: &str) -> Result<Option<String>> {
         .map(|found| found.tls)
         .unwrap_or_default();
     let http = Http::new(opts, &tls)?;
-    let reply = http
-        .send("Swift", "HEAD", url, &[], None)
-        .map_err(|err| match err {
-            Error::Swift(SwiftError::Unreachable {
-                service,
-                attempts,
-                last,
-                ..
-            }) => SwiftError::Unreachable {
-                service,
-                url: url.split('?').next().unwrap_or_default().to_string(),
-                attempts,
-                last,
-            }
-            .into(),
-            other => other,
-        })?;
+    let reply = http.send("Swift", "HEAD", url, &[], None).map_err(|err| {
+        let without_signature = url.split('?').next().unwrap_or_default();
+        super::tempurl::shown_as(err, without_signature.to_string())
+    })?;
     if !(200..300).contains(&reply.status) {
         return Ok(None);
     }

@@ -389,21 +389,27 @@ pub(crate) fn fetch(
     swift
         .http()
         .send("Swift", method, &url.expose(), headers, None)
-        .map_err(|err| match err {
-            Error::Swift(SwiftError::Unreachable {
-                service,
-                attempts,
-                last,
-                ..
-            }) => SwiftError::Unreachable {
-                service,
-                url: url.redacted(),
-                attempts,
-                last,
-            }
-            .into(),
-            other => other,
-        })
+        .map_err(|err| shown_as(err, url.redacted()))
+}
+
+/// `err` naming `shown` instead of the URL it was sent to (a TempURL's signature is a
+/// bearer credential: never in a message).
+pub(crate) fn shown_as(err: Error, shown: String) -> Error {
+    match err {
+        Error::Swift(SwiftError::Unreachable {
+            service,
+            attempts,
+            last,
+            ..
+        }) => SwiftError::Unreachable {
+            service,
+            url: shown,
+            attempts,
+            last,
+        }
+        .into(),
+        other => other,
+    }
 }
 
 #[cfg(test)]
