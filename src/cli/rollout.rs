@@ -11,7 +11,9 @@ use overcloud_keys::Error;
 use overcloud_keys::artifact::layout::LayoutKind;
 use overcloud_keys::build_record::{self, BuildRecord};
 use overcloud_keys::config::{ConfigFile, Settings};
-use overcloud_keys::nodes::rollout::{self, RolloutOptions, RolloutReport, RolloutStatus};
+use overcloud_keys::nodes::rollout::{
+    self, NodeStep, Restore, RolloutOptions, RolloutReport, RolloutStatus, Rotation,
+};
 use overcloud_keys::nodes::verify::NodeStatus;
 use overcloud_keys::plan::rotation::Limits;
 use overcloud_keys::workdir::WorkdirLayout;
@@ -184,6 +186,38 @@ fn text(report: &RolloutReport, workdir: &Path) -> String {
         workdir.display(),
         report.repository.display()
     );
+    out.push_str(&preflight_text(report));
+    for o in &report.overridden {
+        out.push_str(&format!("{o}\n"));
+    }
+    if let Some(why) = &report.refused {
+        out.push_str(&format!("REFUSED: {why}\n"));
+        return out;
+    }
+    if let Some(r) = &report.rotation {
+        out.push_str(&rotation_text(r, report.status == RolloutStatus::DryRun));
+    }
+    for s in &report.nodes {
+        out.push_str(&format!("  {:<28} {}\n", s.node, node_action(s)));
+    }
+    if let Some(f) = &report.failure {
+        out.push_str(&format!(
+            "rollout FAILED on node {} ({}): {}\n",
+            f.node, f.step, f.message
+        ));
+    }
+    if let Some(restore) = &report.restore {
+        out.push_str(&restore_text(restore));
+        return out;
+    }
+    out.push_str(&status_text(report));
+    out.push_str(&format!("{}\n", report.why_safe));
+    out
+}
+
+/// The pre-flight verify, node by node, and its findings.
+fn preflight_text(report: &RolloutReport) -> String {
+    let mut out = String::new();
     out.push_str("pre-flight verify:\n");
     for n in &report.verify.nodes {
         out.push_str(&format!(
@@ -201,87 +235,81 @@ fn text(report: &RolloutReport, workdir: &Path) -> String {
     for f in &report.verify.findings {
         out.push_str(&finding_line(f));
     }
-    for o in &report.overridden {
-        out.push_str(&format!("{o}\n"));
-    }
-    if let Some(why) = &report.refused {
-        out.push_str(&format!("REFUSED: {why}\n"));
-        return out;
-    }
-    if let Some(r) = &report.rotation {
-        out.push_str(&format!(
-            "{} Fernet keys: {:?} -> {:?}; the staged key 0 becomes primary {}; the old primary {} {}; a new key 0 is staged; pruned {:?}\n{}\n",
-            if report.status == RolloutStatus::DryRun {
-                "would rotate"
-            } else {
-                "rotated"
-            },
-            r.before,
-            r.after,
-            r.new_primary,
-            r.old_primary,
-            if r.after.contains(&r.old_primary) {
-                "stays as a secondary"
-            } else {
-                "is pruned"
-            },
-            r.pruned,
-            r.max_active_keys
-        ));
-    }
-    for s in &report.nodes {
-        let action = match s.action {
-            "would-update" => "would push the rotated keys (one node at a time)".to_string(),
-            "updated" => format!(
-                "updated and confirmed by its fingerprints{}{}",
-                s.container
-                    .as_ref()
-                    .map(|e| format!(" (host and {e} container)"))
-                    .unwrap_or_default(),
-                s.selinux
-                    .as_ref()
-                    .map(|t| format!("; SELinux: labeled {t}"))
-                    .unwrap_or_default()
-            ),
-            "failed" => format!("FAILED: {}", s.error.as_deref().unwrap_or("")),
-            other => other.to_string(),
-        };
-        out.push_str(&format!("  {:<28} {action}\n", s.node));
-    }
-    if let Some(f) = &report.failure {
-        out.push_str(&format!(
-            "rollout FAILED on node {} ({}): {}\n",
-            f.node, f.step, f.message
-        ));
-    }
-    if let Some(restore) = &report.restore {
-        for n in &restore.nodes {
-            out.push_str(&format!(
-                "  {:<28} {}\n",
-                n.node,
-                if n.unchanged {
-                    "unchanged: still holds the previous keys (confirmed)".to_string()
-                } else if n.ok {
-                    "restored: holds the previous keys again (confirmed)".to_string()
-                } else {
-                    format!(
-                        "NOT restored: {}",
-                        n.error.as_deref().unwrap_or("unknown error")
-                    )
-                }
-            ));
-        }
-        out.push_str(&if restore.workdir {
-            "work directory restored: it holds the previous keys again; nothing to deploy\n"
-                .to_string()
+    out
+}
+
+/// What the rotation did (or would do) to the work directory's keys.
+fn rotation_text(r: &Rotation, dry_run: bool) -> String {
+    format!(
+        "{} Fernet keys: {:?} -> {:?}; the staged key 0 becomes primary {}; the old primary {} {}; a new key 0 is staged; pruned {:?}\n{}\n",
+        if dry_run { "would rotate" } else { "rotated" },
+        r.before,
+        r.after,
+        r.new_primary,
+        r.old_primary,
+        if r.after.contains(&r.old_primary) {
+            "stays as a secondary"
         } else {
-            format!(
-                "work directory NOT restored: {}\n",
-                restore.workdir_error.as_deref().unwrap_or("")
-            )
-        });
-        return out;
+            "is pruned"
+        },
+        r.pruned,
+        r.max_active_keys
+    )
+}
+
+/// One node's line of the push.
+fn node_action(s: &NodeStep) -> String {
+    match s.action {
+        "would-update" => "would push the rotated keys (one node at a time)".to_string(),
+        "updated" => format!(
+            "updated and confirmed by its fingerprints{}{}",
+            s.container
+                .as_ref()
+                .map(|e| format!(" (host and {e} container)"))
+                .unwrap_or_default(),
+            s.selinux
+                .as_ref()
+                .map(|t| format!("; SELinux: labeled {t}"))
+                .unwrap_or_default()
+        ),
+        "failed" => format!("FAILED: {}", s.error.as_deref().unwrap_or("")),
+        other => other.to_string(),
     }
+}
+
+/// How the nodes and the work directory were put back after a failure.
+fn restore_text(restore: &Restore) -> String {
+    let mut out = String::new();
+    for n in &restore.nodes {
+        out.push_str(&format!(
+            "  {:<28} {}\n",
+            n.node,
+            if n.unchanged {
+                "unchanged: still holds the previous keys (confirmed)".to_string()
+            } else if n.ok {
+                "restored: holds the previous keys again (confirmed)".to_string()
+            } else {
+                format!(
+                    "NOT restored: {}",
+                    n.error.as_deref().unwrap_or("unknown error")
+                )
+            }
+        ));
+    }
+    out.push_str(&if restore.workdir {
+        "work directory restored: it holds the previous keys again; nothing to deploy\n".to_string()
+    } else {
+        format!(
+            "work directory NOT restored: {}\n",
+            restore.workdir_error.as_deref().unwrap_or("")
+        )
+    });
+    out
+}
+
+/// The last line for how the rollout ended.
+fn status_text(report: &RolloutReport) -> String {
+    let mut out = String::new();
     match report.status {
         RolloutStatus::DryRun => {
             out.push_str("dry run: nothing was changed; then `build` would render fernet.yaml with the rotated keys so the next deploy keeps them\n");
@@ -304,6 +332,5 @@ fn text(report: &RolloutReport, workdir: &Path) -> String {
         }
         _ => {}
     }
-    out.push_str(&format!("{}\n", report.why_safe));
     out
 }
