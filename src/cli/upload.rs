@@ -11,10 +11,12 @@ use serde_json::json;
 use crate::cli::output::Outcome;
 use overcloud_keys::error::{Error, Result};
 use overcloud_keys::swift::auth::Environment;
-use overcloud_keys::swift::envfile::{self, EnvFile, RefreshOptions, RefreshStatus};
+use overcloud_keys::swift::envfile::{self, EnvFile, RecordedUrl, RefreshOptions, RefreshStatus};
 use overcloud_keys::swift::http::ConnectOptions;
 use overcloud_keys::swift::tempurl::{Digest, format_utc};
-use overcloud_keys::swift::upload::{self, DEFAULT_CONTAINER, UploadAction, UploadOptions};
+use overcloud_keys::swift::upload::{
+    self, DEFAULT_CONTAINER, UploadAction, UploadOptions, UploadReport,
+};
 
 /// `upload`.
 #[derive(Debug, Args)]
@@ -167,13 +169,18 @@ pub fn run(args: UploadArgs) -> Result<Outcome> {
     EnvFile::load(&env_file)?;
     upload::regular_file(&file)?;
     let report = upload::upload_artifact(&opts, &file)?;
-    // One writer of the env file at a time, read again under its lock: the URL of an
-    // upload that finished meanwhile is merged, not lost.
-    let _lock = overcloud_keys::fsutil::lock(&env_file)?;
-    let mut env = EnvFile::load(&env_file)?;
-    let replaced = env.merge(&report.temp_url.expose());
-    let written = env.write()?;
+    let recorded = envfile::record_url(&env_file, &report.temp_url.expose())?;
+    let text = upload_text(&report, &recorded);
+    let json = upload_json(&report, &recorded);
+    let mut out = Outcome::ok(text, json);
+    if !report.warnings.is_empty() {
+        out.warning = Some(report.warnings.join("\nWARNING: "));
+    }
+    Ok(out)
+}
 
+/// What `upload` did, for people.
+fn upload_text(report: &UploadReport, recorded: &RecordedUrl) -> String {
     let name = format!("{}/{}", report.container, report.object);
     let mut text = match report.action {
         UploadAction::Uploaded => format!("uploaded {name} ({} bytes)", report.size),
@@ -207,18 +214,26 @@ pub fn run(args: UploadArgs) -> Result<Outcome> {
     ));
     text.push_str(&format!(
         "env file {} {} (0600){}\n",
-        env.path().display(),
-        match written {
+        recorded.path.display(),
+        match recorded.action {
             overcloud_keys::fsutil::WriteAction::Unchanged => "unchanged",
             _ => "written",
         },
-        if replaced > 0 {
-            format!(": replaced {replaced} earlier URL(s) of this artifact")
+        if recorded.replaced > 0 {
+            format!(
+                ": replaced {} earlier URL(s) of this artifact",
+                recorded.replaced
+            )
         } else {
             String::new()
         }
     ));
-    let json = json!({
+    text
+}
+
+/// What `upload` did, for pipelines (with the bearer URL itself: they asked for it).
+fn upload_json(report: &UploadReport, recorded: &RecordedUrl) -> serde_json::Value {
+    json!({
         "action": report.action,
         "storage_url": report.storage_url,
         "container": report.container,
@@ -238,18 +253,13 @@ pub fn run(args: UploadArgs) -> Result<Outcome> {
         "temp_url_digest": report.temp_url.digest(),
         "temp_url_key": report.key_source,
         "env_file": {
-            "path": env.path(),
-            "action": written,
-            "urls": env.urls().len(),
-            "replaced": replaced,
+            "path": recorded.path,
+            "action": recorded.action,
+            "urls": recorded.urls,
+            "replaced": recorded.replaced,
         },
         "warnings": report.warnings,
-    });
-    let mut out = Outcome::ok(text, json);
-    if !report.warnings.is_empty() {
-        out.warning = Some(report.warnings.join("\nWARNING: "));
-    }
-    Ok(out)
+    })
 }
 
 fn run_refresh(args: &UploadArgs) -> Result<Outcome> {

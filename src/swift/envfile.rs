@@ -354,6 +354,35 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// What [`record_url`] did to the env file.
+#[derive(Debug, Clone)]
+pub struct RecordedUrl {
+    /// The env file.
+    pub path: PathBuf,
+    /// Written, or unchanged (the URL was already there).
+    pub action: WriteAction,
+    /// URLs it now holds.
+    pub urls: usize,
+    /// Earlier URLs of the same artifact it replaced.
+    pub replaced: usize,
+}
+
+/// Puts a freshly signed TempURL into the env file (replacing earlier URLs of the same
+/// artifact), under the file's lock and read again under it: the URL of an upload that
+/// finished meanwhile is merged, not lost.
+pub fn record_url(path: &Path, url: &str) -> Result<RecordedUrl> {
+    let _lock = crate::fsutil::lock(path)?;
+    let mut env = EnvFile::load(path)?;
+    let replaced = env.merge(url);
+    let action = env.write()?;
+    Ok(RecordedUrl {
+        path: path.to_path_buf(),
+        action,
+        urls: env.urls.len(),
+        replaced,
+    })
+}
+
 /// Re-signs the TempURLs of the env file that expire within the margin, without uploading:
 /// each object is HEADed first (it must still exist and, when its name carries a content
 /// hash, still hold that content). The file is written once, after every URL is signed.
