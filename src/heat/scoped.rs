@@ -160,7 +160,33 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
             }
         }
     }
-    let (embedded, url) = match inputs.source {
+    let (embedded, url) = delivered_by(&inputs.source)?;
+    out.push(Rendered {
+        name: names::ENV.into(),
+        text: render(
+            names::ENV,
+            context! {
+                stack => inputs.stack,
+                version => version,
+                roles => ser(inputs.roles),
+                mappings => ser(&mappings),
+                sha256 => inputs.sha256,
+                layout_root => inputs.layout_root,
+                key_dirs => inputs.key_dirs.join(" "),
+                embedded => embedded,
+                url => url,
+            },
+        )?,
+        // Embedded tarball or TempURL: either one hands out the keys.
+        secret: true,
+    });
+    Ok(out)
+}
+
+/// How the node script gets the tarball: embedded (base64, within Heat's size limits) or
+/// by its TempURL.
+fn delivered_by(source: &Source<'_>) -> Result<(Option<String>, Option<String>)> {
+    Ok(match *source {
         Source::Embedded(bytes) => {
             if bytes.len() > MAX_EMBEDDED_BYTES {
                 return Err(Error::InvalidValue {
@@ -184,27 +210,7 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
             });
         }
         Source::Url(url) => (None, Some(url.to_string())),
-    };
-    out.push(Rendered {
-        name: names::ENV.into(),
-        text: render(
-            names::ENV,
-            context! {
-                stack => inputs.stack,
-                version => version,
-                roles => ser(inputs.roles),
-                mappings => ser(&mappings),
-                sha256 => inputs.sha256,
-                layout_root => inputs.layout_root,
-                key_dirs => inputs.key_dirs.join(" "),
-                embedded => embedded,
-                url => url,
-            },
-        )?,
-        // Embedded tarball or TempURL: either one hands out the keys.
-        secret: true,
-    });
-    Ok(out)
+    })
 }
 
 /// Finds `OS::TripleO::<Role>ExtraConfigPre` mappings in the operator's environment files.
