@@ -21,7 +21,34 @@ struct Pki {
     dir: TempDir,
 }
 
+/// The openssl command line, installed from Debian when missing (as the other harnesses
+/// install what they need); a test that cannot get it fails, naming it.
+fn ensure_openssl() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        let present = || {
+            Command::new("openssl")
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !present() {
+            let _ = Command::new("sh")
+                .args([
+                    "-c",
+                    "flock /tmp/overcloud-keys-apt.lock sh -c '(apt-get install -y -q openssl || (apt-get update -q && apt-get install -y -q openssl)) >/tmp/overcloud-keys-apt-openssl.log 2>&1'",
+                ])
+                .status();
+        }
+        assert!(
+            present(),
+            "the openssl command is needed to make the test CA (apt-get install openssl)"
+        );
+    });
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
+    ensure_openssl();
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
