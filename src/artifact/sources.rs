@@ -102,7 +102,6 @@ pub fn require_clean_jws(jws: &JwsDirs) -> Result<()> {
     check::refuse_errors(&jws.private, &report.findings)
 }
 
-
 fn dir_entry(layout: &Layout, sub: &str) -> Entry {
     Entry {
         path: layout.tar_path(sub),
