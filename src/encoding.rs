@@ -25,6 +25,15 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// [`printable`] line by line: the lines a message is made of stay (a pre-flight error lists
+/// its failed checks one per line), anything else that could drive the terminal does not.
+pub fn printable_lines(text: &str) -> String {
+    text.split('\n')
+        .map(printable)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +45,11 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn printable_text() {
+        assert_eq!(printable("a\nb\tc\x1b[2Jd"), "a?b?c?[2Jd");
+        assert_eq!(printable_lines("a\nb\tc\x1b[2J\r"), "a\nb?c?[2J?");
     }
 }
