@@ -2,16 +2,18 @@
 //! text pipelines match on, so the enum, its serialization, its display and the list of
 //! texts cannot disagree.
 
-/// Declares `enum $name` from `Variant => "text"` rows, with `ALL`, `as_str`, `Display`,
-/// kebab-case serialization, and `const $texts: &[&str]`.
+/// Declares `enum $name` from `Variant => "text"` rows (each optionally with its own doc
+/// comment), with `ALL`, `as_str`, `Display`, serialization as the text, and
+/// `const $texts: &[&str]`.
 macro_rules! stable_codes {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident, $texts:ident { $($variant:ident => $text:literal,)* }) => {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident, $texts:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-        #[serde(rename_all = "kebab-case")]
         $vis enum $name {
             $(
                 #[doc = $text]
+                $(#[$vmeta])*
+                #[serde(rename = $text)]
                 $variant,
             )*
         }

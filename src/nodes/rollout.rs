@@ -530,7 +530,7 @@ fn drift_summary(findings: &[NodeFinding]) -> String {
     let mut by_node: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for f in findings {
         let node = if f.node.is_empty() { "all" } else { &f.node };
-        by_node.entry(node).or_default().push(f.code);
+        by_node.entry(node).or_default().push(f.code.as_str());
     }
     by_node
         .iter()

@@ -19,19 +19,9 @@ use serde::Serialize;
 use super::Target;
 use super::expected::{self, Expected};
 use super::remote::{NodeView, Tree};
-use super::verify::{self, Level, NodeFinding, VerifyReport};
+use super::verify::{self, Level, NodeCode, NodeFinding, VerifyReport};
 use crate::artifact::layout::dirs;
 use crate::error::Result;
-
-/// Cross-stack finding codes (stable, kebab-case).
-pub mod codes {
-    /// Stacks that share keys hold different keys on their nodes.
-    pub const STACKS_DISAGREE: &str = "stacks-disagree";
-    /// Stacks that do not share keys hold the same key.
-    pub const STACKS_SHARE_KEYS: &str = "stacks-share-keys";
-    /// Every code.
-    pub const ALL: [&str; 2] = [STACKS_DISAGREE, STACKS_SHARE_KEYS];
-}
 
 /// The key directories whose keys a token or credential depends on (JWS public keys are
 /// public: sharing them is how regions are meant to trust each other's signatures).
@@ -191,7 +181,7 @@ fn compare_shared(
             .map(|(sig, names)| format!("{} hold {sig}", names.join(", ")))
             .collect();
         cross_finding(
-            codes::STACKS_DISAGREE,
+            NodeCode::StacksDisagree,
             Level::Critical,
             format!(
                 "stacks {} and {} share keys ({how}) but their nodes differ: {}; tokens issued in one region fail in the other",
@@ -241,7 +231,7 @@ fn compare_independent(a: Side, b: Side) -> (Relation, Option<NodeFinding>) {
     };
     let finding = (!consistent).then(|| {
         cross_finding(
-            codes::STACKS_SHARE_KEYS,
+            NodeCode::StacksShareKeys,
             Level::Error,
             format!(
                 "stacks {sa} and {sb} are independent (no keys_from) but hold the same key(s): {}; each accepts what the other encrypts, and rotating one diverges them silently",
@@ -293,7 +283,7 @@ fn secret(tree: &Tree) -> Tree {
         .collect()
 }
 
-fn cross_finding(code: &'static str, level: Level, message: String, fix: &str) -> NodeFinding {
+fn cross_finding(code: NodeCode, level: Level, message: String, fix: &str) -> NodeFinding {
     NodeFinding {
         code,
         level,
@@ -398,7 +388,7 @@ mod tests {
         let (rel, finding) = compare_shared(&a, &same, &b, &other);
         assert!(!rel.consistent);
         let f = finding.unwrap();
-        assert_eq!(f.code, codes::STACKS_DISAGREE);
+        assert_eq!(f.code, NodeCode::StacksDisagree);
         assert!(
             f.message.contains("r1/ctl-0") && f.message.contains("r2/ctl-0"),
             "{}",
@@ -421,7 +411,7 @@ mod tests {
         let (rel, finding) = compare_independent((&a, &ea, &va), (&b, &eb, &vb));
         assert!(!rel.consistent);
         let f = finding.unwrap();
-        assert_eq!(f.code, codes::STACKS_SHARE_KEYS);
+        assert_eq!(f.code, NodeCode::StacksShareKeys);
         assert!(f.message.contains("m fernet-keys/1"), "{}", f.message);
         assert!(
             !f.message.contains(&"a".repeat(64)),

@@ -19,56 +19,45 @@ use super::transport::{self, SshOptions};
 use crate::artifact::layout::dirs;
 use crate::check::parse_key_name;
 
-/// Finding codes (stable, kebab-case; shown in every output format).
-pub mod codes {
-    /// The keystone root itself (the parent of every key directory) is absent on the node.
-    pub const ROOT_MISSING: &str = "node-root-missing";
-    /// A key directory of the work directory is absent on the node.
-    pub const DIR_MISSING: &str = "node-dir-missing";
-    /// A key of the work directory is absent on the node.
-    pub const KEY_MISSING: &str = "node-key-missing";
-    /// The node holds other bytes under the same key name.
-    pub const KEY_DIFFERENT: &str = "node-key-different";
-    /// A key the work directory does not have, below its primary.
-    pub const KEY_EXTRA: &str = "node-key-extra";
-    /// A key above the work directory's primary: keystone on that node makes it primary.
-    pub const KEY_EXTRA_PRIMARY: &str = "node-key-extra-primary";
-    /// A JWS public key of the work directory is absent on the node.
-    pub const JWS_PUBLIC_MISSING: &str = "node-jws-public-missing";
-    /// A JWS public key the work directory does not have.
-    pub const JWS_PUBLIC_EXTRA: &str = "node-jws-public-extra";
-    /// Something that is not a key file in a key directory.
-    pub const STRAY_ENTRY: &str = "node-stray-entry";
-    /// A key directory on the node the work directory has no repository for.
-    pub const DIR_UNEXPECTED: &str = "node-dir-unexpected";
-    /// A key file or directory readable or writable by others.
-    pub const MODE_WRONG: &str = "node-mode-wrong";
-    /// A key file or directory not owned by keystone's uid/gid.
-    pub const OWNER_WRONG: &str = "node-owner-wrong";
-    /// The node could not be reached, or its answer did not parse.
-    pub const UNREACHABLE: &str = "node-unreachable";
-    /// The inventory does not say how to reach the node.
-    pub const INVENTORY: &str = "node-inventory-problem";
-    /// The nodes do not all hold the same keys.
-    pub const DISAGREE: &str = "nodes-disagree";
-    /// Every code, for the uniqueness test and the docs.
-    pub const ALL: [&str; 15] = [
-        ROOT_MISSING,
-        DIR_MISSING,
-        KEY_MISSING,
-        KEY_DIFFERENT,
-        KEY_EXTRA,
-        KEY_EXTRA_PRIMARY,
-        JWS_PUBLIC_MISSING,
-        JWS_PUBLIC_EXTRA,
-        STRAY_ENTRY,
-        DIR_UNEXPECTED,
-        MODE_WRONG,
-        OWNER_WRONG,
-        UNREACHABLE,
-        INVENTORY,
-        DISAGREE,
-    ];
+crate::codes::stable_codes! {
+    /// Finding codes of `verify` and of the cross-stack comparison (stable; shown in every
+    /// output format).
+    pub enum NodeCode, CODES {
+        /// The keystone root itself (the parent of every key directory) is absent on the node.
+        RootMissing => "node-root-missing",
+        /// A key directory of the work directory is absent on the node.
+        DirMissing => "node-dir-missing",
+        /// A key of the work directory is absent on the node.
+        KeyMissing => "node-key-missing",
+        /// The node holds other bytes under the same key name.
+        KeyDifferent => "node-key-different",
+        /// A key the work directory does not have, below its primary.
+        KeyExtra => "node-key-extra",
+        /// A key above the work directory's primary: keystone on that node makes it primary.
+        KeyExtraPrimary => "node-key-extra-primary",
+        /// A JWS public key of the work directory is absent on the node.
+        JwsPublicMissing => "node-jws-public-missing",
+        /// A JWS public key the work directory does not have.
+        JwsPublicExtra => "node-jws-public-extra",
+        /// Something that is not a key file in a key directory.
+        StrayEntry => "node-stray-entry",
+        /// A key directory on the node the work directory has no repository for.
+        DirUnexpected => "node-dir-unexpected",
+        /// A key file or directory readable or writable by others.
+        ModeWrong => "node-mode-wrong",
+        /// A key file or directory not owned by keystone's uid/gid.
+        OwnerWrong => "node-owner-wrong",
+        /// The node could not be reached, or its answer did not parse.
+        Unreachable => "node-unreachable",
+        /// The inventory does not say how to reach the node.
+        InventoryProblem => "node-inventory-problem",
+        /// The nodes do not all hold the same keys.
+        NodesDisagree => "nodes-disagree",
+        /// Stacks that share keys hold different keys on their nodes.
+        StacksDisagree => "stacks-disagree",
+        /// Stacks that do not share keys hold the same key.
+        StacksShareKeys => "stacks-share-keys",
+    }
 }
 
 /// How bad a finding is.
@@ -87,7 +76,7 @@ pub enum Level {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeFinding {
     /// Stable code.
-    pub code: &'static str,
+    pub code: NodeCode,
     /// Severity.
     pub level: Level,
     /// The node (inventory name); empty for `nodes-disagree`.
@@ -252,9 +241,9 @@ pub fn address(node: &Node) -> String {
 fn unreached(node: &Node, err: &NodeError, inventory: bool) -> NodeFinding {
     NodeFinding {
         code: if inventory {
-            codes::INVENTORY
+            NodeCode::InventoryProblem
         } else {
-            codes::UNREACHABLE
+            NodeCode::Unreachable
         },
         level: Level::Error,
         node: node.name.clone(),
@@ -304,7 +293,7 @@ fn root_missing(node: &Node, place: &'static str, root: &str) -> NodeFinding {
         )
     };
     NodeFinding {
-        code: codes::ROOT_MISSING,
+        code: NodeCode::RootMissing,
         level: Level::Error,
         node: node.name.clone(),
         place: Some(place),
@@ -324,7 +313,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn finding(
         &self,
-        code: &'static str,
+        code: NodeCode,
         level: Level,
         key: Option<&str>,
         message: String,
@@ -358,7 +347,7 @@ fn compare_tree(
         let ctx = Ctx { node, place, dir };
         match tree.get(*dir) {
             None => out.push(ctx.finding(
-                codes::DIR_MISSING,
+                NodeCode::DirMissing,
                 Level::Error,
                 None,
                 format!(
@@ -374,7 +363,7 @@ fn compare_tree(
         if !expected.dirs.contains_key(dir.as_str()) {
             let ctx = Ctx { node, place, dir };
             out.push(ctx.finding(
-                codes::DIR_UNEXPECTED,
+                NodeCode::DirUnexpected,
                 Level::Warning,
                 None,
                 format!("{place} has a {dir} directory the work directory has no repository for"),
@@ -397,9 +386,9 @@ fn compare_dir(
         match have.files.get(name) {
             None => out.push(ctx.finding(
                 if public {
-                    codes::JWS_PUBLIC_MISSING
+                    NodeCode::JwsPublicMissing
                 } else {
-                    codes::KEY_MISSING
+                    NodeCode::KeyMissing
                 },
                 Level::Error,
                 Some(name),
@@ -411,7 +400,7 @@ fn compare_dir(
             )),
             Some(got) if got.sha256.as_deref() != Some(file.sha256.as_str()) => {
                 out.push(ctx.finding(
-                    codes::KEY_DIFFERENT,
+                    NodeCode::KeyDifferent,
                     Level::Error,
                     Some(name),
                     format!(
@@ -437,28 +426,28 @@ fn extra(ctx: &Ctx, want: &ExpectedDir, name: &str, got: &remote::FileView) -> N
     let index = parse_key_name(name).filter(|_| numbered && got.is_regular() && got.size > 0);
     match (index, want.primary()) {
         (Some(i), Some(primary)) if i > primary => ctx.finding(
-            codes::KEY_EXTRA_PRIMARY,
+            NodeCode::KeyExtraPrimary,
             Level::Critical,
             Some(name),
             format!("extra key {i} above the work directory's primary {primary}: keystone on this node encrypts with it, other nodes cannot decrypt those tokens, and the next deploy removes it"),
             FIX_ADOPT,
         ),
         (Some(i), _) => ctx.finding(
-            codes::KEY_EXTRA,
+            NodeCode::KeyExtra,
             Level::Error,
             Some(name),
             format!("extra key {i} the work directory does not have (it still decrypts tokens on this node)"),
             FIX_ADOPT,
         ),
         _ if ctx.dir == dirs::JWS_PUBLIC && got.is_regular() => ctx.finding(
-            codes::JWS_PUBLIC_EXTRA,
+            NodeCode::JwsPublicExtra,
             Level::Warning,
             Some(name),
             format!("extra public key {name}: this node accepts tokens signed by a key the work directory does not know"),
             "remove it from the node, or add it to the work directory with `overcloud-keys jws rotate stage`",
         ),
         _ => ctx.finding(
-            codes::STRAY_ENTRY,
+            NodeCode::StrayEntry,
             if ctx.dir == dirs::JWS_PUBLIC { Level::Error } else { Level::Warning },
             Some(name),
             format!("{name} ({}) is not a key file", got.kind),
@@ -483,7 +472,7 @@ fn check_meta(
     };
     if too_open {
         out.push(ctx.finding(
-            codes::MODE_WRONG,
+            NodeCode::ModeWrong,
             if got.mode & 0o022 != 0 || mode == 0o600 {
                 Level::Error
             } else {
@@ -496,7 +485,7 @@ fn check_meta(
     }
     if got.uid != owner.uid || got.gid != owner.gid {
         out.push(ctx.finding(
-            codes::OWNER_WRONG,
+            NodeCode::OwnerWrong,
             Level::Error,
             key,
             format!("{what} is owned by {}:{}, expected {}:{} (keystone)", got.uid, got.gid, owner.uid, owner.gid),
@@ -525,7 +514,7 @@ fn disagreement(nodes: &[Node], scans: &[Result<NodeView, NodeError>]) -> Option
         .map(|(sig, names)| format!("{} hold {sig}", names.join(", ")))
         .collect();
     Some(NodeFinding {
-        code: codes::DISAGREE,
+        code: NodeCode::NodesDisagree,
         level: Level::Critical,
         node: String::new(),
         place: Some("host"),
@@ -557,11 +546,13 @@ mod tests {
 
     #[test]
     fn codes_are_unique_kebab_case() {
+        for code in NodeCode::ALL {
+            // What JSON carries is what the table and `-f value` print.
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json.as_str(), Some(code.as_str()));
+        }
         let mut seen = std::collections::BTreeSet::new();
-        for code in codes::ALL
-            .into_iter()
-            .chain(crate::nodes::stacks::codes::ALL)
-        {
+        for code in CODES {
             assert!(seen.insert(code), "duplicate {code}");
             assert!(
                 code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
