@@ -227,7 +227,34 @@ pub fn rotate(
         Err(err) => return Err(err),
     };
     let verdict = judge(&fingerprints(&before), &record, limits, now);
-    match &verdict {
+    if let Some(warning) = guard(path, &verdict, limits, force, now)? {
+        warnings.push(warning);
+    }
+    let outcome = repo::rotate(path, opts)?;
+    let after = repo::load(path, opts.kind)?;
+    let primary = outcome.new_primary;
+    if let Some(warning) = write_record(path, opts, &mut record, &after, primary, now) {
+        warnings.push(warning);
+    }
+    let next = judge(&fingerprints(&after), &record, limits, now);
+    Ok(GuardedRotation {
+        outcome,
+        verdict,
+        next,
+        warnings,
+    })
+}
+
+/// What the verdict means for this rotation: an error when it is unsafe and not forced,
+/// else the warning to report (forced, or no record to judge by).
+fn guard(
+    path: &Path,
+    verdict: &Verdict,
+    limits: &Limits,
+    force: bool,
+    now: u64,
+) -> Result<Option<String>> {
+    match verdict {
         Verdict::Unsafe {
             pruned,
             retired_at,
@@ -252,53 +279,56 @@ pub fn rotate(
                     ),
                 });
             }
-            warnings.push(format!("--force: {message}"));
+            Ok(Some(format!("--force: {message}")))
         }
-        Verdict::Unknown { pruned } => warnings.push(format!(
+        Verdict::Unknown { pruned } => Ok(Some(format!(
             "no record of when key {} became primary (rotated before overcloud-keys kept {}): cannot tell whether deleting key {pruned} cuts live tokens short; recording from now on",
             pruned + 1,
             record_path(path).display()
-        )),
-        Verdict::Safe { .. } => {}
+        ))),
+        Verdict::Safe { .. } => Ok(None),
     }
-    let outcome = repo::rotate(path, opts)?;
-    let after = repo::load(path, opts.kind)?;
-    let primary = outcome.new_primary;
-    if let Some(key) = after.get(&primary) {
-        record.format = 1;
-        record.kind = opts.kind.to_string();
-        record.rotations.push(Promotion {
-            primary,
-            fingerprint: key.fingerprint(),
-            at: now,
-            at_utc: utc(now),
-        });
-        let current = fingerprints(&after);
-        // Forget promotions of keys that are gone: they can never be needed again.
-        record
-            .rotations
-            .retain(|p| current.get(&p.primary) == Some(&p.fingerprint));
-        let excess = record.rotations.len().saturating_sub(KEEP);
-        record.rotations.drain(..excess);
-        let text = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
-        remove_stale_temp_files(&record_path(path));
-        if let Err(err) = fsutil::write_file_atomic(
-            &record_path(path),
-            text.as_bytes(),
-            SECRET_FILE_MODE,
-            &opts.owner,
-        ) {
-            warnings.push(format!(
-                "rotated, but the rotation record was not written ({err}): the next rotation cannot be checked"
-            ));
-        }
-    }
-    let next = judge(&fingerprints(&after), &record, limits, now);
-    Ok(GuardedRotation {
-        outcome,
-        verdict,
-        next,
-        warnings,
+}
+
+/// Records when `primary` became primary (keeping only promotions of keys still there, at
+/// most `KEEP`); a warning when the record cannot be written.
+fn write_record(
+    path: &Path,
+    opts: &RepoOptions,
+    record: &mut RotationRecord,
+    after: &KeySet,
+    primary: u64,
+    now: u64,
+) -> Option<String> {
+    let key = after.get(&primary)?;
+    record.format = 1;
+    record.kind = opts.kind.to_string();
+    record.rotations.push(Promotion {
+        primary,
+        fingerprint: key.fingerprint(),
+        at: now,
+        at_utc: utc(now),
+    });
+    let current = fingerprints(after);
+    // Forget promotions of keys that are gone: they can never be needed again.
+    record
+        .rotations
+        .retain(|p| current.get(&p.primary) == Some(&p.fingerprint));
+    let excess = record.rotations.len().saturating_sub(KEEP);
+    record.rotations.drain(..excess);
+    let text = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
+    remove_stale_temp_files(&record_path(path));
+    fsutil::write_file_atomic(
+        &record_path(path),
+        text.as_bytes(),
+        SECRET_FILE_MODE,
+        &opts.owner,
+    )
+    .err()
+    .map(|err| {
+        format!(
+            "rotated, but the rotation record was not written ({err}): the next rotation cannot be checked"
+        )
     })
 }
 
