@@ -1,4 +1,4 @@
-//! Stable codes (finding, pre-flight): one table declares each variant and the kebab-case
+//! Stable codes (finding, pre-flight, actions): one table declares each variant and the kebab-case
 //! text pipelines match on, so the enum, its serialization, its display and the list of
 //! texts cannot disagree.
 
@@ -32,7 +32,7 @@ macro_rules! stable_codes {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
 

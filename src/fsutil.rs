@@ -506,26 +506,15 @@ fn lock_holder(dir: &Path) -> Option<String> {
     })
 }
 
-/// What a write did (or would do).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum WriteAction {
-    /// Written (new or different content).
-    Written,
-    /// Same bytes already there: not touched.
-    Unchanged,
-    /// Dry run: would be written.
-    WouldWrite,
-}
-
-impl WriteAction {
-    /// As serialized: `written`, `unchanged`, `would-write`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteAction::Written => "written",
-            WriteAction::Unchanged => "unchanged",
-            WriteAction::WouldWrite => "would-write",
-        }
+crate::codes::stable_codes! {
+    /// What a write did (or would do).
+    pub enum WriteAction, WRITE_ACTIONS {
+        /// Written (new or different content).
+        Written => "written",
+        /// Same bytes already there: not touched.
+        Unchanged => "unchanged",
+        /// Dry run: would be written.
+        WouldWrite => "would-write",
     }
 }
 

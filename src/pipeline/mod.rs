@@ -37,25 +37,15 @@ pub struct RepoStep {
     pub action: RepoAction,
 }
 
-/// What `build` did with a repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RepoAction {
-    /// Missing: created.
-    Created,
-    /// There: used as it is (never regenerated).
-    Reused,
-    /// Missing, dry run: would be created.
-    WouldCreate,
-}
-
-impl std::fmt::Display for RepoAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
-            RepoAction::Created => "created",
-            RepoAction::Reused => "reused",
-            RepoAction::WouldCreate => "would-create",
-        })
+crate::codes::stable_codes! {
+    /// What `build` did with a repository.
+    pub enum RepoAction, REPO_ACTIONS {
+        /// Missing: created.
+        Created => "created",
+        /// There: used as it is (never regenerated).
+        Reused => "reused",
+        /// Missing, dry run: would be created.
+        WouldCreate => "would-create",
     }
 }
 
