@@ -16,9 +16,9 @@ use crate::artifact::{Entry, Layout, LayoutKind};
 use crate::check::{self, CheckOptions, RepoKind};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::keys::jws::PRIVATE_KEY_FILE;
+use crate::keys::jws::{FIRST_PUBLIC_FILE, KeyPair, PRIVATE_KEY_FILE, PublicKey};
 use crate::keys::jws_repo::{self, JwsDirs};
-use crate::keys::repo;
+use crate::keys::repo::KeySet;
 
 /// The local repositories to pack (any subset).
 #[derive(Debug, Clone, Default)]
@@ -84,14 +84,8 @@ pub fn check_delivery(layout: LayoutKind, sources: &Sources) -> Result<()> {
     Ok(())
 }
 
-/// Runs the full `repo check` and refuses on any error (a repository that fails the check
-/// is never packed or rendered).
-pub fn require_clean(path: &std::path::Path, kind: RepoKind) -> Result<()> {
-    let report = check::check_path(path, Some(kind), &CheckOptions::full())?;
-    check::refuse_errors(path, &report.findings)
-}
-
-/// As [`require_clean`] for a JWS pair.
+/// Runs the full `repo check` of a JWS pair and refuses on any error (a pair that fails the
+/// check is never packed).
 pub fn require_clean_jws(jws: &JwsDirs) -> Result<()> {
     let report = check::check_jws(
         &jws.private,
@@ -122,19 +116,86 @@ fn file_entry(layout: &Layout, sub: &str, name: &str, content: Vec<u8>, mode: u3
     }
 }
 
+/// The JWS material a tarball carries: the signing key and the public set. `staged.pem`
+/// stays on the undercloud: nodes need it only once promoted.
+#[derive(Clone)]
+pub struct JwsKeys {
+    /// `private.pem`'s bytes.
+    pub private_pem: Zeroizing<Vec<u8>>,
+    /// The public key set, by file name.
+    pub public: Vec<(String, PublicKey)>,
+}
+
+impl JwsKeys {
+    /// Reads a pair that passes the full `repo check`.
+    pub fn load(jws: &JwsDirs) -> Result<Self> {
+        require_clean_jws(jws)?;
+        Ok(Self {
+            private_pem: Zeroizing::new(fsutil::read_key_file(
+                &jws.private.join(PRIVATE_KEY_FILE),
+            )?),
+            public: jws_repo::public_set(&jws.public)?,
+        })
+    }
+
+    /// A new pair, exactly as [`jws_repo::create_pair`] writes it.
+    pub fn of_new(pair: &KeyPair) -> Self {
+        Self {
+            private_pem: Zeroizing::new(pair.to_pem().as_bytes().to_vec()),
+            public: vec![(FIRST_PUBLIC_FILE.to_string(), pair.public().clone())],
+        }
+    }
+}
+
+/// The keys a tarball carries, in memory: read from the repositories, or (a build's plan)
+/// generated and not yet written.
+#[derive(Default)]
+pub struct PackKeys {
+    /// Fernet token keys.
+    pub fernet: Option<KeySet>,
+    /// Fernet receipt keys.
+    pub receipt: Option<KeySet>,
+    /// Credential keys.
+    pub credential: Option<KeySet>,
+    /// JWS pair and public set.
+    pub jws: Option<JwsKeys>,
+}
+
+impl PackKeys {
+    /// Reads every source, each checked as strictly as `repo check` (one read of each key
+    /// file).
+    pub fn load(sources: &Sources) -> Result<Self> {
+        let numbered = |path: &Option<PathBuf>, kind| {
+            path.as_ref()
+                .map(|path| check::load_clean(path, kind))
+                .transpose()
+        };
+        Ok(Self {
+            fernet: numbered(&sources.fernet, RepoKind::Fernet)?,
+            receipt: numbered(&sources.receipt, RepoKind::Receipt)?,
+            credential: numbered(&sources.credential, RepoKind::Credential)?,
+            jws: sources.jws.as_ref().map(JwsKeys::load).transpose()?,
+        })
+    }
+}
+
 /// Reads and validates every source and returns the tarball entries for `layout`.
 pub fn entries(layout: &Layout, sources: &Sources) -> Result<Vec<Entry>> {
     check_delivery(layout.kind, sources)?;
+    Ok(entries_of(layout, &PackKeys::load(sources)?))
+}
+
+/// The tarball entries for `layout` of keys already in memory.
+pub fn entries_of(layout: &Layout, keys: &PackKeys) -> Vec<Entry> {
     let mut out = Vec::new();
-    for (path, kind, sub) in [
-        (&sources.fernet, RepoKind::Fernet, dirs::FERNET),
-        (&sources.receipt, RepoKind::Receipt, dirs::RECEIPT),
-        (&sources.credential, RepoKind::Credential, dirs::CREDENTIAL),
+    for (set, sub) in [
+        (&keys.fernet, dirs::FERNET),
+        (&keys.receipt, dirs::RECEIPT),
+        (&keys.credential, dirs::CREDENTIAL),
     ] {
-        let Some(path) = path else { continue };
-        require_clean(path, kind)?;
+        let Some(set) = set else { continue };
         out.push(dir_entry(layout, sub));
-        for (index, key) in repo::load(path, kind)? {
+        for (index, key) in set {
             out.push(file_entry(
                 layout,
                 sub,
@@ -144,29 +205,26 @@ pub fn entries(layout: &Layout, sources: &Sources) -> Result<Vec<Entry>> {
             ));
         }
     }
-    if let Some(jws) = &sources.jws {
-        require_clean_jws(jws)?;
+    if let Some(jws) = &keys.jws {
         out.push(dir_entry(layout, dirs::JWS));
         out.push(dir_entry(layout, dirs::JWS_PRIVATE));
         out.push(dir_entry(layout, dirs::JWS_PUBLIC));
-        // staged.pem stays on the undercloud: nodes need it only once promoted.
-        let private = fsutil::read_key_file(&jws.private.join(PRIVATE_KEY_FILE))?;
         out.push(file_entry(
             layout,
             dirs::JWS_PRIVATE,
             PRIVATE_KEY_FILE,
-            private,
+            jws.private_pem.to_vec(),
             fsutil::SECRET_FILE_MODE,
         ));
-        for (name, public) in jws_repo::public_set(&jws.public)? {
+        for (name, public) in &jws.public {
             out.push(file_entry(
                 layout,
                 dirs::JWS_PUBLIC,
-                &name,
+                name,
                 public.to_pem().into_bytes(),
                 fsutil::PUBLIC_FILE_MODE,
             ));
         }
     }
-    Ok(out)
+    out
 }

@@ -107,6 +107,16 @@ fn commit(dir: &Path, files: &[DirFile], owner: &Owner) -> Result<()> {
 /// `jws create`: a new ES256 pair, `private.pem` (0600) and `public.pem` (0644), each in a
 /// 0700 directory. Idempotent: a valid existing pair is kept unless `force`.
 pub fn create(dirs: &JwsDirs, owner: &Owner, force: bool) -> Result<CreateOutcome> {
+    create_pair(dirs, owner, force, KeyPair::generate())
+}
+
+/// As [`create`] with the pair given (`build` generates it while planning, then writes it).
+pub fn create_pair(
+    dirs: &JwsDirs,
+    owner: &Owner,
+    force: bool,
+    pair: KeyPair,
+) -> Result<CreateOutcome> {
     let _lock = fsutil::lock(&dirs.private)?;
     let private_path = dirs.private.join(PRIVATE_KEY_FILE);
     if !force && private_path.exists() {
@@ -124,7 +134,6 @@ pub fn create(dirs: &JwsDirs, owner: &Owner, force: bool) -> Result<CreateOutcom
     }
     not_a_file(&dirs.public)?;
     not_a_file(&dirs.private)?;
-    let pair = KeyPair::generate();
     // Public set first: a node must never hold a private key whose public half is missing.
     let public = file(
         FIRST_PUBLIC_FILE,

@@ -167,6 +167,17 @@ pub struct RepoOptions {
 /// repository is left alone; `force` replaces it (for credentials `force` is only honoured
 /// by the caller after the explicit destroy flag).
 pub fn setup(path: &Path, opts: &RepoOptions, force: bool) -> Result<SetupOutcome> {
+    setup_with(path, opts, force, &initial_keys())
+}
+
+/// As [`setup`] with the initial keys given (`build` generates them while planning, then
+/// writes them).
+pub fn setup_with(
+    path: &Path,
+    opts: &RepoOptions,
+    force: bool,
+    initial: &KeySet,
+) -> Result<SetupOutcome> {
     if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
         return Err(Error::NotADirectory(path.to_path_buf()));
     }
@@ -182,10 +193,10 @@ pub fn setup(path: &Path, opts: &RepoOptions, force: bool) -> Result<SetupOutcom
             _ => {}
         }
         let previous = list_numbers(path);
-        commit(path, &initial_keys(), &opts.owner)?;
+        commit(path, initial, &opts.owner)?;
         return Ok(SetupOutcome::Replaced { previous });
     }
-    commit(path, &initial_keys(), &opts.owner)?;
+    commit(path, initial, &opts.owner)?;
     Ok(SetupOutcome::Created)
 }
 

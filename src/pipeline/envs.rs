@@ -2,28 +2,25 @@
 //! parameters, 0600), `deployment-artifacts.yaml`, the role-scoped templates, `jws.yaml`.
 //! Each is written only when its bytes change.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
+use super::EnvStep;
 use super::delivery::{Staged, describe_artifact};
-use super::{BuildReport, EnvStep};
+use super::repos::BuildKeys;
 use crate::artifact::layout::dirs;
 use crate::artifact::{self, Layout, LayoutKind};
 use crate::config::{JwsMode, Settings};
 use crate::error::Result;
 use crate::fsutil::{self, PUBLIC_FILE_MODE, SECRET_FILE_MODE};
 use crate::heat::{self, ArtifactRefs, FernetEnv, JwsEnv, scoped};
-use crate::keys::repo::KeySet;
 use crate::workdir::WorkdirLayout;
 
 /// `fernet.yaml`: the token keys (unless a baremetal tarball carries them; OSP 11's
 /// `KeystoneFernetKey0/1` mirror it) and credential keys 0 and 1.
-pub(super) fn fernet_env(
-    settings: &Settings,
-    local: &WorkdirLayout,
-    keys: &(KeySet, KeySet),
-    dry_run: bool,
-) -> Result<EnvStep> {
-    let (fernet_keys, credential_keys) = keys;
+fn fernet_env(settings: &Settings, local: &WorkdirLayout, keys: &BuildKeys) -> Result<PlannedEnv> {
+    let (fernet_keys, credential_keys) = (&keys.fernet, &keys.credential);
     let text = heat::render_fernet(&FernetEnv {
         stack: &settings.stack,
         fernet_keys: Some(fernet_keys),
@@ -38,17 +35,16 @@ pub(super) fn fernet_env(
             local.credential.display()
         )],
     })?;
-    write_env(
+    Ok(planned(
         &settings.workdir.join(heat::names::FERNET),
-        text.as_bytes(),
+        text,
         true,
         true,
-        dry_run,
-    )
+    ))
 }
 
 /// The comment lines of `deployment-artifacts.yaml`: who receives the tarball's secrets.
-pub(super) fn artifact_notes(settings: &Settings, staged: &Staged) -> Vec<String> {
+fn artifact_notes(settings: &Settings, staged: &Staged) -> Vec<String> {
     let secrets = describe_artifact(&staged.sources);
     if staged.scoped {
         vec![
@@ -67,14 +63,9 @@ pub(super) fn artifact_notes(settings: &Settings, staged: &Staged) -> Vec<String
 }
 
 /// `deployment-artifacts.yaml`: the TempURL, the staged file, or (scoped) nothing.
-pub(super) fn artifacts_env(
-    settings: &Settings,
-    staged: &Staged,
-    report: &BuildReport,
-    dry_run: bool,
-) -> Result<EnvStep> {
-    let files = match (&report.artifact, staged.scoped, &staged.temp_url) {
-        (Some(step), false, None) => vec![step.path.to_string_lossy().into_owned()],
+fn artifacts_env(settings: &Settings, staged: &Staged) -> Result<PlannedEnv> {
+    let files = match (&staged.artifact, staged.scoped, &staged.temp_url) {
+        (Some(planned), false, None) => vec![planned.path.to_string_lossy().into_owned()],
         _ => vec![],
     };
     let refs = match &staged.temp_url {
@@ -84,26 +75,25 @@ pub(super) fn artifacts_env(
     let text = heat::render_artifacts(&refs, &artifact_notes(settings, staged))?;
     // A TempURL is a bearer credential for the tarball: the file holding it is 0600 too.
     let holds_url = matches!(refs, ArtifactRefs::Urls(_));
-    write_env(
+    Ok(planned(
         &settings.workdir.join(heat::names::ARTIFACTS),
-        text.as_bytes(),
+        text,
         holds_url,
         !staged.scoped,
-        dry_run,
-    )
+    ))
 }
 
 /// The role-scoped templates (`<Role>ExtraConfigPre`, chaining an existing mapping).
-pub(super) fn scoped_envs(
+fn scoped_envs(
     settings: &Settings,
     existing: &[scoped::ExistingMapping],
     staged: &Staged,
-    dry_run: bool,
     warnings: &mut Vec<String>,
-) -> Result<Vec<EnvStep>> {
-    let (true, Some(packed)) = (staged.scoped, &staged.packed) else {
+) -> Result<Vec<PlannedEnv>> {
+    let (true, Some(artifact)) = (staged.scoped, &staged.artifact) else {
         return Ok(vec![]);
     };
+    let packed = &artifact.packed;
     // The tarball's own directory entries (its manifest), as `render --tarball` reads them.
     let key_dirs = artifact::key_dirs_of(&packed.manifest, &staged.layout.root)?;
     let mut steps = vec![];
@@ -123,13 +113,7 @@ pub(super) fn scoped_envs(
     })? {
         let deploy = file.name == scoped::names::ENV;
         let path = settings.workdir.join(&file.name);
-        steps.push(write_env(
-            &path,
-            file.text.as_bytes(),
-            file.secret,
-            deploy,
-            dry_run,
-        )?);
+        steps.push(planned(&path, file.text, file.secret, deploy));
     }
     for m in existing {
         warnings.push(format!(
@@ -145,11 +129,7 @@ pub(super) fn scoped_envs(
 
 /// `jws.yaml`, carrying the operator's own keystone_config entries found in `--check-env`
 /// files (Heat's shallow merge of `<Role>ExtraConfig` would drop them), and saying so.
-pub(super) fn jws_env(
-    settings: &Settings,
-    dry_run: bool,
-    warnings: &mut Vec<String>,
-) -> Result<EnvStep> {
+fn jws_env(settings: &Settings, warnings: &mut Vec<String>) -> Result<PlannedEnv> {
     let receipt_dir = settings
         .separate_receipts
         .then(|| Layout::keystone_path(dirs::RECEIPT));
@@ -185,32 +165,80 @@ pub(super) fn jws_env(
         receipt_dir,
         operator,
     })?;
-    write_env(
+    Ok(planned(
         &settings.workdir.join(heat::names::JWS),
-        text.as_bytes(),
+        text,
         false,
         settings.jws == JwsMode::Enable,
-        dry_run,
-    )
+    ))
 }
 
-pub(super) fn write_env(
+/// An environment file to write: rendered, compared with what is on disk.
+pub(super) struct PlannedEnv {
+    /// Where.
+    pub(super) path: PathBuf,
+    /// The rendered text (zeroized on drop: it may hold keys or a TempURL).
+    pub(super) text: Zeroizing<String>,
+    /// Holds key material or a TempURL (mode 0600).
+    pub(super) secret: bool,
+    /// Part of the printed deploy arguments.
+    pub(super) deploy: bool,
+}
+
+impl PlannedEnv {
+    fn mode(&self) -> u32 {
+        if self.secret {
+            SECRET_FILE_MODE
+        } else {
+            PUBLIC_FILE_MODE
+        }
+    }
+
+    /// Writes it unless the file already holds exactly these bytes (under `dry_run` only
+    /// compares), and returns the report's line.
+    pub(super) fn write(&self, dry_run: bool) -> Result<EnvStep> {
+        let action =
+            fsutil::write_if_changed(&self.path, self.text.as_bytes(), self.mode(), dry_run)?;
+        Ok(EnvStep {
+            path: self.path.clone(),
+            action,
+            secret: self.secret,
+            deploy: self.deploy,
+        })
+    }
+}
+
+fn planned(
     path: &Path,
-    bytes: &[u8],
+    text: impl Into<Zeroizing<String>>,
     secret: bool,
     deploy: bool,
-    dry_run: bool,
-) -> Result<EnvStep> {
-    let mode = if secret {
-        SECRET_FILE_MODE
-    } else {
-        PUBLIC_FILE_MODE
-    };
-    let action = fsutil::write_if_changed(path, bytes, mode, dry_run)?;
-    Ok(EnvStep {
+) -> PlannedEnv {
+    PlannedEnv {
         path: path.to_path_buf(),
-        action,
+        text: text.into(),
         secret,
         deploy,
-    })
+    }
+}
+
+/// Every environment file of the build, rendered in memory in the order of the deploy
+/// arguments, and the warnings rendering them raised.
+pub(super) fn render_all(
+    settings: &Settings,
+    local: &WorkdirLayout,
+    keys: &BuildKeys,
+    existing: &[scoped::ExistingMapping],
+    staged: &Staged,
+) -> Result<(Vec<PlannedEnv>, Vec<String>)> {
+    let mut warnings = vec![];
+    let mut envs = vec![
+        fernet_env(settings, local, keys)?,
+        artifacts_env(settings, staged)?,
+    ];
+    envs.extend(scoped_envs(settings, existing, staged, &mut warnings)?);
+    if settings.jws != JwsMode::Off {
+        envs.push(jws_env(settings, &mut warnings)?);
+    }
+    Ok((envs, warnings))
 }

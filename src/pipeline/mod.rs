@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::artifact::LayoutKind;
 pub use crate::artifact::manifest::{
     artifact_name, checksum_path, manifest_path, write_artifact_files,
 };
@@ -19,8 +18,9 @@ use crate::error::{Error, Result};
 use crate::fsutil::WriteAction;
 use crate::heat::scoped;
 pub use crate::workdir::WorkdirLayout;
-use delivery::Staged;
+pub use build_plan::{BuildPlan, Preflight};
 
+mod build_plan;
 mod delivery;
 mod envs;
 pub mod render;
@@ -117,69 +117,35 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
 }
 
-/// Runs the whole build: settings checked, repositories ensured (or the stack's deployed
-/// keys protected), then the tarball, then the environment files, then the record.
+/// Runs the whole build: settings checked and the stack's deployed keys protected, then
+/// under the work directory's lock the plan (repositories, tarball, environment files,
+/// record, computed without writing), then unless `dry_run` the plan carried out.
 pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
-    let existing = check_settings(settings)?;
-    let (local, shared_note) = repos::key_source(settings)?;
-    let new_keys_warning = repos::guard_deployed_stack(settings, &local)?;
+    let preflight = preflight(settings)?;
     // One writer of the work directory at a time (a dry run writes nothing: no lock).
     let _lock = (!dry_run)
         .then(|| crate::fsutil::lock(&settings.workdir))
         .transpose()?;
-    let tightened = crate::workdir::secure(&settings.workdir, &settings.artifact_dir, dry_run)?;
-    repos::prepare_workdir(&settings.workdir, dry_run)?;
-    if !dry_run {
-        // Temporary files of runs killed mid-write (superseded keys, the JWS private key).
-        for dir in [settings.workdir.clone(), settings.workdir.join("keys")] {
-            crate::fsutil::sweep_temp_files(&dir);
-        }
+    let plan = BuildPlan::compute(settings, preflight)?;
+    if dry_run {
+        plan.preview()
+    } else {
+        plan.apply()
     }
-    let repositories = repos::ensure_all(settings, &local, dry_run)?;
-    let mut report = BuildReport {
-        settings: settings.clone(),
-        dry_run,
-        changed: !tightened.is_empty()
-            || repositories.iter().any(|r| r.action != RepoAction::Reused),
-        repositories,
-        artifact: None,
-        env_files: vec![],
-        deploy_args: vec![],
-        delivery: Delivery::AllRoles,
-        secrets: vec![],
-        warnings: shared_note
-            .into_iter()
-            .chain(new_keys_warning)
-            .chain(tightened)
-            .collect(),
-    };
-    if report
-        .repositories
-        .iter()
-        .any(|r| r.action == RepoAction::WouldCreate)
-    {
-        report.warnings.push("dry run: repositories do not exist yet, so the artifact and environment files cannot be computed; run without --dry-run".into());
-        return Ok(report);
-    }
-    // Validates (full repo check) every repository, including the ones only rendered.
-    let keys = repos::load_rendered(&local)?;
-    let staged = delivery::stage(settings, &local, dry_run, &mut report)?;
-    let mut env_files = vec![
-        envs::fernet_env(settings, &local, &keys, dry_run)?,
-        envs::artifacts_env(settings, &staged, &report, dry_run)?,
-    ];
-    env_files.extend(envs::scoped_envs(
-        settings,
-        &existing,
-        &staged,
-        dry_run,
-        &mut report.warnings,
-    )?);
-    if settings.jws != JwsMode::Off {
-        env_files.push(envs::jws_env(settings, dry_run, &mut report.warnings)?);
-    }
-    finish(settings, dry_run, &staged, env_files, &mut report)?;
-    Ok(report)
+}
+
+/// What is checked before the lock is taken (so a refusal creates nothing, not even the
+/// work directory's parents): the settings, whose repositories the build uses, and that a
+/// deployed stack never gets new keys by accident.
+pub fn preflight(settings: &Settings) -> Result<Preflight> {
+    let existing = check_settings(settings)?;
+    let (local, shared_note) = repos::key_source(settings)?;
+    let new_keys_warning = repos::guard_deployed_stack(settings, &local)?;
+    Ok(Preflight {
+        existing,
+        local,
+        notes: shared_note.into_iter().chain(new_keys_warning).collect(),
+    })
 }
 
 /// Settings the build cannot work with, before anything is read or written.
@@ -229,44 +195,4 @@ fn check_name_lengths(stack: &str) -> Result<()> {
             "too long: the artifact's file names would exceed the file system's 255-byte limit; use a stack name of at most {most} bytes"
         ),
     })
-}
-
-/// The deploy arguments, whether anything changed, the build record, and who receives what.
-fn finish(
-    settings: &Settings,
-    dry_run: bool,
-    staged: &Staged,
-    env_files: Vec<EnvStep>,
-    report: &mut BuildReport,
-) -> Result<()> {
-    report.deploy_args = env_files
-        .iter()
-        .filter(|e| e.deploy)
-        .flat_map(|e| ["-e".to_string(), e.path.display().to_string()])
-        .collect();
-    report.changed |= env_files.iter().any(|e| e.action != WriteAction::Unchanged)
-        || report
-            .artifact
-            .as_ref()
-            .is_some_and(|a| a.action != WriteAction::Unchanged || !a.removed.is_empty());
-    report.env_files = env_files;
-    // For later commands on this work directory (`fernet rotate` reads max_active_keys).
-    let record = crate::build_record::BuildRecord {
-        format: crate::build_record::FORMAT,
-        stack: settings.stack.clone(),
-        release: settings.release,
-        max_active_keys: settings.max_active_keys,
-    };
-    report.changed |= record.write(&settings.workdir, dry_run)? != WriteAction::Unchanged;
-    let baremetal = settings.layout == LayoutKind::Baremetal;
-    report.secrets = delivery::reach(settings, &staged.sources, baremetal, staged.scoped);
-    let secrets = delivery::describe_artifact(&staged.sources);
-    if !staged.scoped && !secrets.is_empty() {
-        report.warnings.push(format!(
-            "all-roles delivery: the artifact puts these secrets on every node of every role, not only {}: {}",
-            settings.roles.join(", "),
-            secrets.join(", ")
-        ));
-    }
-    Ok(())
 }

@@ -2,108 +2,160 @@
 //! deployed (never mint keys for it), created when missing, reused and checked when present.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{RepoAction, RepoStep};
 use crate::adopt::Deployed;
+use crate::artifact::sources::JwsKeys;
 use crate::check::RepoKind;
 use crate::config::{JwsMode, Settings};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, KEY_DIR_MODE};
-use crate::keys::jws_repo::{self, JwsDirs};
-use crate::keys::repo::{self, KeySet, RepoOptions};
+use crate::keys::jws::KeyPair;
+use crate::keys::jws_repo::{self, CreateOutcome, JwsDirs};
+use crate::keys::repo::{self, KeySet, RepoOptions, SetupOutcome};
 use crate::owner::Owner;
 use crate::workdir::WorkdirLayout;
 
-/// Every repository the settings need: created when missing (unless `dry_run`), else reused.
-pub(super) fn ensure_all(
+/// New keys a build generates while planning and writes when it applies.
+pub(super) enum NewKeys {
+    /// Keys `0` and `1` of a Fernet, receipt or credential repository.
+    Numbered(KeySet),
+    /// An ES256 pair.
+    Jws(KeyPair),
+}
+
+/// A repository the build uses: reused as it is, or created with keys generated in memory.
+pub(super) struct PlannedRepo {
+    /// Kind of keys.
+    pub(super) kind: RepoKind,
+    /// Local directory.
+    pub(super) path: PathBuf,
+    /// The keys to write when it is missing.
+    pub(super) create: Option<NewKeys>,
+}
+
+impl PlannedRepo {
+    /// The report's line: reused, created, or (dry run) would be created.
+    pub(super) fn step(&self, dry_run: bool) -> RepoStep {
+        RepoStep {
+            kind: self.kind,
+            path: self.path.clone(),
+            action: match (&self.create, dry_run) {
+                (None, _) => RepoAction::Reused,
+                (Some(_), true) => RepoAction::WouldCreate,
+                (Some(_), false) => RepoAction::Created,
+            },
+        }
+    }
+}
+
+/// The keys a build renders and packs: each repository read and checked once (a full
+/// `repo check`), or generated for a missing one.
+pub(super) struct BuildKeys {
+    /// Fernet token keys.
+    pub(super) fernet: KeySet,
+    /// Credential keys.
+    pub(super) credential: KeySet,
+    /// Fernet receipt keys (`separate_receipts`).
+    pub(super) receipt: Option<KeySet>,
+    /// JWS pair and public set (`jws` not off).
+    pub(super) jws: Option<JwsKeys>,
+}
+
+/// Every repository the settings need and their keys, nothing written.
+pub(super) fn plan_all(
     settings: &Settings,
     local: &WorkdirLayout,
-    dry_run: bool,
-) -> Result<Vec<RepoStep>> {
-    let max = settings.max_active_keys;
-    let mut steps = vec![
-        ensure_repo(RepoKind::Fernet, &local.fernet, max, dry_run)?,
-        ensure_repo(RepoKind::Credential, &local.credential, max, dry_run)?,
-    ];
-    if settings.separate_receipts {
-        steps.push(ensure_repo(
-            RepoKind::Receipt,
-            &local.receipt,
-            max,
-            dry_run,
-        )?);
-    }
-    if settings.jws != JwsMode::Off {
-        steps.push(ensure_jws(&local.jws, dry_run)?);
-    }
-    Ok(steps)
-}
-
-/// The Fernet and credential keys `fernet.yaml` renders, after a full `repo check` of each.
-pub(super) fn load_rendered(local: &WorkdirLayout) -> Result<(KeySet, KeySet)> {
-    Ok((
-        crate::check::load_clean(&local.fernet, RepoKind::Fernet)?,
-        crate::check::load_clean(&local.credential, RepoKind::Credential)?,
-    ))
-}
-
-pub(super) fn ensure_repo(
-    kind: RepoKind,
-    path: &Path,
-    max_active_keys: usize,
-    dry_run: bool,
-) -> Result<RepoStep> {
-    let exists = repo::has_entries(path)?;
-    let action = match (exists, dry_run) {
-        (true, _) => RepoAction::Reused,
-        (false, true) => RepoAction::WouldCreate,
-        (false, false) => {
-            let opts = RepoOptions {
-                kind,
-                owner: Owner::current(),
-                max_active_keys,
-            };
-            repo::setup(path, &opts, false)?;
-            RepoAction::Created
-        }
+) -> Result<(Vec<PlannedRepo>, BuildKeys)> {
+    let mut repos = vec![];
+    let keys = BuildKeys {
+        fernet: plan_numbered(RepoKind::Fernet, &local.fernet, &mut repos)?,
+        credential: plan_numbered(RepoKind::Credential, &local.credential, &mut repos)?,
+        receipt: settings
+            .separate_receipts
+            .then(|| plan_numbered(RepoKind::Receipt, &local.receipt, &mut repos))
+            .transpose()?,
+        jws: (settings.jws != JwsMode::Off)
+            .then(|| plan_jws(&local.jws, &mut repos))
+            .transpose()?,
     };
-    Ok(RepoStep {
+    Ok((repos, keys))
+}
+
+fn plan_numbered(kind: RepoKind, path: &Path, repos: &mut Vec<PlannedRepo>) -> Result<KeySet> {
+    let (keys, create) = if repo::has_entries(path)? {
+        (crate::check::load_clean(path, kind)?, None)
+    } else {
+        let keys = repo::initial_keys();
+        (keys.clone(), Some(NewKeys::Numbered(keys)))
+    };
+    repos.push(PlannedRepo {
         kind,
         path: path.to_path_buf(),
-        action,
-    })
+        create,
+    });
+    Ok(keys)
 }
 
-pub(super) fn ensure_jws(jws: &JwsDirs, dry_run: bool) -> Result<RepoStep> {
+fn plan_jws(jws: &JwsDirs, repos: &mut Vec<PlannedRepo>) -> Result<JwsKeys> {
     let exists = jws
         .private
         .join(crate::keys::jws::PRIVATE_KEY_FILE)
         .exists();
-    let action = match (exists, dry_run) {
-        (true, _) => RepoAction::Reused,
-        (false, true) => RepoAction::WouldCreate,
-        (false, false) => {
-            jws_repo::create(jws, &Owner::current(), false)?;
-            RepoAction::Created
-        }
+    let (keys, create) = if exists {
+        (JwsKeys::load(jws)?, None)
+    } else {
+        let pair = KeyPair::generate();
+        (JwsKeys::of_new(&pair), Some(NewKeys::Jws(pair)))
     };
-    Ok(RepoStep {
+    repos.push(PlannedRepo {
         kind: RepoKind::Jws,
         path: jws.private.parent().unwrap_or(&jws.private).to_path_buf(),
-        action,
+        create,
+    });
+    Ok(keys)
+}
+
+/// Writes a planned repository's new keys (0600 files, 0700 directories, atomic). The work
+/// directory is locked, so a repository that appeared since the plan means another writer
+/// ignored the lock: refused rather than rendering keys that are not on disk.
+pub(super) fn create(
+    planned: PlannedRepo,
+    local: &WorkdirLayout,
+    max_active_keys: usize,
+) -> Result<()> {
+    let owner = Owner::current();
+    let created = match planned.create {
+        None => return Ok(()),
+        Some(NewKeys::Numbered(keys)) => {
+            let opts = RepoOptions {
+                kind: planned.kind,
+                owner,
+                max_active_keys,
+            };
+            repo::setup_with(&planned.path, &opts, false, &keys)? == SetupOutcome::Created
+        }
+        Some(NewKeys::Jws(pair)) => matches!(
+            jws_repo::create_pair(&local.jws, &owner, false, pair)?,
+            CreateOutcome::Created { .. }
+        ),
+    };
+    if created {
+        return Ok(());
+    }
+    Err(Error::InvalidRepository {
+        path: planned.path,
+        summary: "it was created by another writer while this build ran; run build again".into(),
     })
 }
 
 /// Creates the work directory (0700) or checks that it can be written.
-pub(super) fn prepare_workdir(workdir: &Path, dry_run: bool) -> Result<()> {
+pub(super) fn prepare_workdir(workdir: &Path) -> Result<()> {
     if let Ok(meta) = fs::metadata(workdir) {
         if !meta.is_dir() {
             return Err(Error::NotADirectory(workdir.to_path_buf()));
         }
-        return Ok(());
-    }
-    if dry_run {
         return Ok(());
     }
     fsutil::create_parents(workdir)?;

@@ -46,7 +46,7 @@ fn artifact_of(report: &Value) -> PathBuf {
 }
 
 /// Every file under `dir` with its bytes (for byte-for-byte comparisons).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(crate) fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -647,4 +647,55 @@ fn rotate_outside_a_work_directory_uses_keystones_3_and_older_work_directories_t
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("build.json") && err.contains("hint:"), "{err}");
     assert_eq!(before, keys_in(&wd.join("keys/fernet-keys")));
+}
+
+/// A first build packs keys it generated in memory while planning, before any was written:
+/// the tarball must be byte for byte the one `pack` makes from the repositories it then
+/// wrote (Fernet, separate receipts and the JWS pair, baremetal layout).
+#[test]
+fn first_build_packs_what_it_writes() {
+    let tmp = TempDir::new().unwrap();
+    let wd = tmp.path().join("wd");
+    let cfg = tmp.path().join("separate.toml");
+    fs::write(&cfg, "separate_receipts = true\n").unwrap();
+    let report = build(
+        &wd,
+        &[
+            "--layout",
+            "baremetal",
+            "--jws",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    let kinds: Vec<&str> = report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created"; 4], "{report}");
+    let built = fs::read(artifact_of(&report)).unwrap();
+    let out_file = tmp.path().join("from-disk.tar.gz");
+    let keys = wd.join("keys");
+    let path = |sub: &str| keys.join(sub).to_str().unwrap().to_string();
+    ok_json(&[
+        "pack",
+        "--layout",
+        "baremetal",
+        "--output",
+        out_file.to_str().unwrap(),
+        "--fernet",
+        &path("fernet-keys"),
+        "--receipt",
+        &path("fernet-receipts"),
+        "--jws-private",
+        &path("jws-keys/private"),
+        "--jws-public",
+        &path("jws-keys/public"),
+    ]);
+    assert!(
+        built == fs::read(&out_file).unwrap(),
+        "build's in-memory tarball differs from pack's"
+    );
 }

@@ -140,6 +140,38 @@ fn scoped_build_hands_the_url_to_the_node_script() {
     );
 }
 
+/// A dry run that would upload (repositories there, nothing published yet) plans with a
+/// TempURL not signed yet: it reports the change, uploads nothing and writes nothing.
+#[test]
+fn dry_run_before_the_first_upload_uploads_and_writes_nothing() {
+    let acct = account();
+    let tmp = TempDir::new().unwrap();
+    let wd = tmp.path().join("wd");
+    let mut files = Command::new(swift_harness::bin());
+    swift_harness::scrub_env(&mut files);
+    let first = files
+        .args(["build", "--workdir", wd.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = crate::build::snapshot(&wd);
+    let report = ok(build(&wd, &acct.st_env(), &["--dry-run"]));
+    assert_eq!(report["changed"], true, "{report}");
+    assert_eq!(report["delivery"], "scoped", "{report}");
+    let object = Path::new(report["artifact"]["path"].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(acct.head_object("overcloud-artifacts", &object).status, 404);
+    assert!(crate::build::snapshot(&wd) == before, "a dry run wrote");
+}
+
 #[test]
 fn swift_down_is_exit_3_and_changes_no_env_file() {
     let acct = account();
