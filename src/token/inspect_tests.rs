@@ -96,8 +96,13 @@ fn bad_tokens_fail_with_their_code() {
         let name = v["name"].as_str().unwrap();
         match inspector.inspect(v["token"].as_str().unwrap().as_bytes(), &mut scratch) {
             Inspection::Failed(f) => {
-                assert_eq!(f.code, v["code"].as_str().unwrap(), "{name}: {}", f.message);
-                assert!(FAILURE_CODES.contains(&f.code), "{name}");
+                assert_eq!(
+                    f.code.as_str(),
+                    v["code"].as_str().unwrap(),
+                    "{name}: {}",
+                    f.message
+                );
+                assert!(FAILURE_CODES.contains(&f.code.as_str()), "{name}");
             }
             other => panic!("{name} decoded: {other:?}"),
         }
@@ -114,7 +119,7 @@ fn no_key_message_names_the_repository_and_its_keys() {
     let Inspection::Failed(f) = inspector.inspect(token.as_bytes(), &mut Default::default()) else {
         panic!("decoded a token from another cloud");
     };
-    assert_eq!(f.code, "no-key");
+    assert_eq!(f.code, FailureCode::NoKey);
     assert!(
         f.message.starts_with("no key in Fernet repository "),
         "{}",
@@ -148,7 +153,7 @@ fn a_token_of_the_other_kind_says_which_flag_is_missing() {
     let Inspection::Failed(f) = fernet_only.inspect(jws.as_bytes(), &mut Default::default()) else {
         panic!("verified without keys");
     };
-    assert_eq!((f.format, f.code), ("jws", "no-jws-public-dir"));
+    assert_eq!((f.format, f.code), ("jws", FailureCode::NoJwsPublicDir));
 }
 
 #[test]
@@ -190,4 +195,16 @@ fn a_closed_pipe_ends_the_run_quietly() {
         1
     );
     assert_eq!(sink.0, 1);
+}
+
+#[test]
+fn failure_codes_serialize_as_their_text() {
+    assert_eq!(FailureCode::ALL.len(), FAILURE_CODES.len());
+    for (code, text) in FailureCode::ALL.iter().zip(FAILURE_CODES) {
+        // What JSON carries is what the text report prints.
+        let json = serde_json::to_value(code).unwrap();
+        assert_eq!(json.as_str(), Some(code.as_str()));
+        assert_eq!(code.as_str(), *text);
+        assert_eq!(format!("{code:<24}|"), format!("{text:<24}|"));
+    }
 }

@@ -24,31 +24,47 @@ use payload::{MethodMap, Payload, PayloadError};
 /// and 400-600 for JWS).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// Stable codes of the ways a token can fail inspection (shown in text and JSON).
-pub const FAILURE_CODES: &[&str] = &[
-    "bad-base64",
-    "not-fernet",
-    "truncated",
-    "no-key",
-    "bad-padding",
-    "bad-payload",
-    "unknown-payload-version",
-    "jws-malformed",
-    "jws-algorithm",
-    "jws-bad-signature",
-    "jws-bad-claims",
-    "no-fernet-repository",
-    "no-jws-public-dir",
-    "too-long",
-];
+crate::codes::stable_codes! {
+    /// Stable codes of the ways a token can fail inspection (shown in text and JSON).
+    pub enum FailureCode, FAILURE_CODES {
+        /// Not URL-safe base64.
+        BadBase64 => "bad-base64",
+        /// Not a Fernet token (wrong version byte or shape).
+        NotFernet => "not-fernet",
+        /// Too short, or of a length no Fernet token has.
+        Truncated => "truncated",
+        /// No key of the repository decrypts it.
+        NoKey => "no-key",
+        /// Decrypted, but the padding is wrong.
+        BadPadding => "bad-padding",
+        /// Decrypted, but the payload is malformed.
+        BadPayload => "bad-payload",
+        /// Decrypted, but the payload version is one keystone does not know.
+        UnknownPayloadVersion => "unknown-payload-version",
+        /// Not a well-formed JWS token.
+        JwsMalformed => "jws-malformed",
+        /// Signed with an algorithm keystone does not use.
+        JwsAlgorithm => "jws-algorithm",
+        /// No public key verifies its signature.
+        JwsBadSignature => "jws-bad-signature",
+        /// Verified, but the claims are malformed.
+        JwsBadClaims => "jws-bad-claims",
+        /// A Fernet token, but no Fernet repository was given.
+        NoFernetRepository => "no-fernet-repository",
+        /// A JWS token, but no JWS public key directory was given.
+        NoJwsPublicDir => "no-jws-public-dir",
+        /// Far longer than any keystone token.
+        TooLong => "too-long",
+    }
+}
 
 /// Why one token could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Failure {
     /// `fernet` or `jws` (what the token looks like).
     pub format: &'static str,
-    /// One of [`FAILURE_CODES`].
-    pub code: &'static str,
+    /// Why, as a stable code (its text is one of [`FAILURE_CODES`]).
+    pub code: FailureCode,
     /// What is wrong, naming the repository tried.
     pub message: String,
 }
@@ -140,7 +156,7 @@ impl Inspector {
         };
         if token.len() > MAX_TOKEN_LEN {
             return fail(
-                "too-long",
+                FailureCode::TooLong,
                 format!(
                     "{} characters is far longer than any keystone token",
                     token.len()
@@ -150,23 +166,24 @@ impl Inspector {
         if is_jws {
             let Some(verifier) = &self.jws else {
                 return fail(
-                    "no-jws-public-dir",
+                    FailureCode::NoJwsPublicDir,
                     "a JWS token (it has '.' separators), but no --jws-public-dir was given".into(),
                 );
             };
             return match verifier.verify(token) {
                 Ok((key, claims)) => Inspection::Jws { key, claims },
-                Err(JwsError::BadSignature) => {
-                    fail("jws-bad-signature", self.bad_signature_message.clone())
-                }
-                Err(e @ JwsError::Malformed(_)) => fail("jws-malformed", e.to_string()),
-                Err(e @ JwsError::Algorithm(_)) => fail("jws-algorithm", e.to_string()),
-                Err(e @ JwsError::BadClaims(_)) => fail("jws-bad-claims", e.to_string()),
+                Err(JwsError::BadSignature) => fail(
+                    FailureCode::JwsBadSignature,
+                    self.bad_signature_message.clone(),
+                ),
+                Err(e @ JwsError::Malformed(_)) => fail(FailureCode::JwsMalformed, e.to_string()),
+                Err(e @ JwsError::Algorithm(_)) => fail(FailureCode::JwsAlgorithm, e.to_string()),
+                Err(e @ JwsError::BadClaims(_)) => fail(FailureCode::JwsBadClaims, e.to_string()),
             };
         }
         let Some(ring) = &self.fernet else {
             return fail(
-                "no-fernet-repository",
+                FailureCode::NoFernetRepository,
                 "a Fernet token (no '.' separators), but no --key-repository was given".into(),
             );
         };
@@ -178,24 +195,24 @@ impl Inspector {
                     payload,
                 },
                 Err(e @ PayloadError::UnknownVersion(_)) => fail(
-                    "unknown-payload-version",
+                    FailureCode::UnknownPayloadVersion,
                     format!("decrypted by key {}, but {e}", d.key.file),
                 ),
                 Err(e) => fail(
-                    "bad-payload",
+                    FailureCode::BadPayload,
                     format!(
                         "decrypted by key {}, but the payload is malformed: {e}",
                         d.key.file
                     ),
                 ),
             },
-            Err(FernetError::NoKey) => fail("no-key", self.no_key_message.clone()),
-            Err(e @ FernetError::BadBase64(_)) => fail("bad-base64", e.to_string()),
-            Err(e @ FernetError::NotFernet(_)) => fail("not-fernet", e.to_string()),
+            Err(FernetError::NoKey) => fail(FailureCode::NoKey, self.no_key_message.clone()),
+            Err(e @ FernetError::BadBase64(_)) => fail(FailureCode::BadBase64, e.to_string()),
+            Err(e @ FernetError::NotFernet(_)) => fail(FailureCode::NotFernet, e.to_string()),
             Err(e @ (FernetError::Truncated(_) | FernetError::ImpossibleLength(_))) => {
-                fail("truncated", e.to_string())
+                fail(FailureCode::Truncated, e.to_string())
             }
-            Err(e @ FernetError::BadPadding(_)) => fail("bad-padding", e.to_string()),
+            Err(e @ FernetError::BadPadding(_)) => fail(FailureCode::BadPadding, e.to_string()),
         }
     }
 

@@ -275,7 +275,15 @@ impl<W: io::Write> Renderer<W> {
                 field(out, "audit_ids", &c.audit_ids);
             }
             Inspection::Failed(f) => {
-                for part in ["FAILED ", f.format, " ", f.code, ": ", &f.message, "\n"] {
+                for part in [
+                    "FAILED ",
+                    f.format,
+                    " ",
+                    f.code.as_str(),
+                    ": ",
+                    &f.message,
+                    "\n",
+                ] {
                     out.push_str(part);
                 }
             }
@@ -355,7 +363,7 @@ impl<W: io::Write> Renderer<W> {
             }
             Inspection::Failed(f) => {
                 out.push_str(" failed ");
-                out.push_str(f.code);
+                out.push_str(f.code.as_str());
                 out.push('\n');
                 return;
             }
