@@ -265,6 +265,21 @@ fn describe_io(err: &io::Error) -> String {
 impl Error {
     /// A second line telling the user what to do, when there is something to do.
     pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Swift(e) => e.hint(),
+            Error::Nodes(e) => e.hint(),
+            _ => self
+                .hint_files()
+                .or_else(|| self.hint_repo())
+                .or_else(|| self.hint_rotation())
+                .or_else(|| self.hint_settings())
+                .or_else(|| self.hint_adoption()),
+        }
+    }
+
+    /// The hint for a file system or ownership error (I/O, chown, users, unsafe or
+    /// misplaced directories); `None` for any other error.
+    fn hint_files(&self) -> Option<String> {
         Some(match self {
             Error::Io { path, source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied => format!(
@@ -294,7 +309,14 @@ impl Error {
             Error::UndercloudKeystone(_) => {
                 "use a directory under the work directory (default ~/overcloud-keys/<stack>/keys)".into()
             }
-            Error::InvalidValue { .. } => "correct the value named above and run the command again".into(),
+            _ => return None,
+        })
+    }
+
+    /// The hint for a key repository error (missing, invalid, credential keys kept, bad
+    /// JWS pair, no keys, node manifest); `None` for any other error.
+    fn hint_repo(&self) -> Option<String> {
+        Some(match self {
             Error::RepositoryMissing(_) => {
                 "create it first with `overcloud-keys <kind> setup --key-repository DIR`".into()
             }
@@ -307,15 +329,26 @@ impl Error {
             Error::CredentialKeysExist(_) => {
                 "keep them (nothing to do), or pass --i-understand-this-destroys-credentials to replace them".into()
             }
-            Error::Delivery(_) => {
-                "deliver Fernet and credential keys with fernet.yaml (parameters) and leave them out of the tarball; only the baremetal layout carries them in a tarball".into()
-            }
-            Error::Config { .. } => {
-                "fix that key in the config file; `overcloud-keys build --help` lists every setting and its default".into()
-            }
             Error::BadJwsKey { .. } => {
                 "create a fresh pair with `overcloud-keys jws create --force`".into()
             }
+            Error::NoKeys { what, .. } if what.starts_with("JWS") => {
+                "point --jws-public-dir at keystone's [jwt_tokens] jws_public_key_repository, or create keys with `overcloud-keys jws create`".into()
+            }
+            Error::NoKeys { .. } => {
+                "point --key-repository at keystone's [fernet_tokens] key_repository, or create keys with `overcloud-keys fernet setup`".into()
+            }
+            Error::Manifest { .. } => {
+                "make the manifest on the node with `overcloud-keys repo manifest DIR -f json > NODE.json`".into()
+            }
+            _ => return None,
+        })
+    }
+
+    /// The hint for a rotation or cutover error (keystone.conf, the rotation guard and its
+    /// records, the pre-flight); `None` for any other error.
+    fn hint_rotation(&self) -> Option<String> {
+        Some(match self {
             Error::KeystoneConf { line, .. } => format!(
                 "keystone (oslo.config) rejects the file at the same line: fix line {line}, or pass --expiration/--allow-expired-window/--max-active-keys instead of --keystone-conf"
             ),
@@ -326,22 +359,36 @@ impl Error {
                 "fix or remove {} (it only records when keys became primary); --force rotates without the check",
                 path.display()
             ),
-            Error::NotInRelease(refusal) => refusal.fix.clone(),
             Error::BuildRecord { .. } => {
                 "pass --max-active-keys N, or run `overcloud-keys build` again to rewrite the record".into()
-            }
-            Error::Manifest { .. } => {
-                "make the manifest on the node with `overcloud-keys repo manifest DIR -f json > NODE.json`".into()
             }
             Error::Preflight(_) => {
                 "run `overcloud-keys build` (it stages the keys), deploy with the -e files it prints, then run the switch again; `overcloud-keys plan cutover` shows every check".into()
             }
-            Error::NoKeys { what, .. } if what.starts_with("JWS") => {
-                "point --jws-public-dir at keystone's [jwt_tokens] jws_public_key_repository, or create keys with `overcloud-keys jws create`".into()
+            _ => return None,
+        })
+    }
+
+    /// The hint for a settings error (a value, the delivery, the config file, a release
+    /// refusal); `None` for any other error.
+    fn hint_settings(&self) -> Option<String> {
+        Some(match self {
+            Error::InvalidValue { .. } => "correct the value named above and run the command again".into(),
+            Error::Delivery(_) => {
+                "deliver Fernet and credential keys with fernet.yaml (parameters) and leave them out of the tarball; only the baremetal layout carries them in a tarball".into()
             }
-            Error::NoKeys { .. } => {
-                "point --key-repository at keystone's [fernet_tokens] key_repository, or create keys with `overcloud-keys fernet setup`".into()
+            Error::Config { .. } => {
+                "fix that key in the config file; `overcloud-keys build --help` lists every setting and its default".into()
             }
+            Error::NotInRelease(refusal) => refusal.fix.clone(),
+            _ => return None,
+        })
+    }
+
+    /// The hint for an adoption or work directory error (the source, a conflict, no
+    /// deployed keys, the lock, the deployed state of the stack); `None` for any other error.
+    fn hint_adoption(&self) -> Option<String> {
+        Some(match self {
             Error::AdoptSource { .. } => {
                 "export the stack's environment again (`openstack stack environment show <stack> -f yaml > env.yaml`) and pass it with --from; nothing was written".into()
             }
@@ -360,8 +407,6 @@ impl Error {
             Error::StackDeployed { stack, .. } => format!(
                 "run `overcloud-keys adopt --stack {stack}` first (it imports the keys the cloud uses); --new-keys creates new ones anyway"
             ),
-            Error::Swift(e) => return e.hint(),
-            Error::Nodes(e) => return e.hint(),
             _ => return None,
         })
     }
