@@ -233,27 +233,65 @@ pub fn rollout(
 
     // 2. The rotation (the guard of `fernet rotate`), previous repository kept in memory.
     let previous = repo::load(&fernet, RepoKind::Fernet)?;
-    let record_file = record::record_path(&fernet);
-    let previous_record = match std::fs::read(&record_file) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(fsutil::io_err("read", &record_file)(e)),
-    };
-    let old_primary = previous.keys().next_back().copied().unwrap_or(0);
+    let previous_record = read_record(&fernet)?;
     if opts.dry_run {
         dry_run(&mut out, &fernet, &previous, &nodes, opts)?;
         return Ok(out);
     }
+    let new = rotate(&mut out, &fernet, &previous, opts)?;
+    let new_expected = fernet_only(expected::expected(workdir)?);
+    let old_expected = fernet_only(before_expected);
+
+    // 3-4. One node at a time: push, then fingerprint again.
+    if let Some((node, done)) = push_each(target, &nodes, &new, &new_expected, &mut out) {
+        out.restore = Some(put_back(
+            target,
+            node,
+            &done,
+            &previous,
+            &old_expected,
+            &fernet,
+            previous_record.as_deref(),
+        ));
+        out.status = RolloutStatus::Failed;
+        return Ok(out);
+    }
+
+    // 6. fernet.yaml as build renders it, so the next deploy keeps the rotated keys.
+    render_after(settings, &mut out);
+    Ok(out)
+}
+
+/// The rotation record as it was before the rollout (`None` when there is none), kept so a
+/// failure can put it back.
+fn read_record(fernet: &Path) -> Result<Option<Vec<u8>>> {
+    let record_file = record::record_path(fernet);
+    match std::fs::read(&record_file) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(fsutil::io_err("read", &record_file)(e)),
+    }
+}
+
+/// Rotates the work directory's Fernet repository under the guard of `fernet rotate`,
+/// records the rotation in the report, and returns the rotated repository.
+fn rotate(
+    out: &mut RolloutReport,
+    fernet: &Path,
+    previous: &KeySet,
+    opts: &RolloutOptions,
+) -> Result<KeySet> {
+    let old_primary = previous.keys().next_back().copied().unwrap_or(0);
     let repo_opts = RepoOptions {
         kind: RepoKind::Fernet,
         owner: Owner::current(),
         max_active_keys: opts.limits.max_active_keys,
     };
-    let guarded = record::rotate(&fernet, &repo_opts, &opts.limits, opts.force, opts.now)?;
-    let new = repo::load(&fernet, RepoKind::Fernet)?;
+    let guarded = record::rotate(fernet, &repo_opts, &opts.limits, opts.force, opts.now)?;
+    let new = repo::load(fernet, RepoKind::Fernet)?;
     let after: Vec<u64> = new.keys().copied().collect();
     let mut rotation = rotation_of(
-        &previous,
+        previous,
         &after,
         old_primary,
         guarded.verdict.clone(),
@@ -262,13 +300,22 @@ pub fn rollout(
     );
     rotation.pruned = guarded.outcome.pruned.clone();
     out.rotation = Some(rotation);
-    let new_expected = fernet_only(expected::expected(workdir)?);
-    let old_expected = fernet_only(before_expected);
+    Ok(new)
+}
 
-    // 3-4. One node at a time: push, then fingerprint again.
+/// Pushes the new keys to one node at a time and confirms each by fingerprint, recording
+/// every step. Stops at the first failure: records it (later nodes not touched) and returns
+/// the failed node with the nodes already updated, for the restore; `None` when all took them.
+fn push_each<'n>(
+    target: &Target,
+    nodes: &'n [Node],
+    new: &KeySet,
+    new_expected: &Expected,
+    out: &mut RolloutReport,
+) -> Option<(&'n Node, Vec<&'n Node>)> {
     let mut done: Vec<&Node> = vec![];
-    for node in &nodes {
-        match push_and_confirm(target, node, &new, &new_expected) {
+    for node in nodes {
+        match push_and_confirm(target, node, new, new_expected) {
             Ok(pushed) => {
                 let mut updated = step(node, "updated", pushed.container.clone(), None);
                 updated.selinux = pushed.selinux;
@@ -282,24 +329,11 @@ pub fn rollout(
                 for rest in nodes.iter().skip(out.nodes.len()) {
                     out.nodes.push(step(rest, "not-touched", None, None));
                 }
-                out.restore = Some(put_back(
-                    target,
-                    node,
-                    &done,
-                    &previous,
-                    &old_expected,
-                    &fernet,
-                    previous_record.as_deref(),
-                ));
-                out.status = RolloutStatus::Failed;
-                return Ok(out);
+                return Some((node, done));
             }
         }
     }
-
-    // 6. fernet.yaml as build renders it, so the next deploy keeps the rotated keys.
-    render_after(settings, &mut out);
-    Ok(out)
+    None
 }
 
 /// Why the rollout must not start: a node not reached (never overridable), or drift
