@@ -147,42 +147,7 @@ pub(crate) fn put_slo(
             let segments = digest.segments.clone().into_iter();
             put_segments(swift, opts, file, target, segments, fresh, &bar).map(|put| (digest, put))
         }
-        None => std::thread::scope(|scope| {
-            // One digest queued and one being hashed: at most two segments ahead.
-            let (tx, rx) = sync_channel(1);
-            let plan = opts.plan();
-            let hasher = std::thread::Builder::new()
-                .name("ok-read".into())
-                .spawn_scoped(scope, move || {
-                    hash_file_to(file, Some(plan), false, Some(tx))
-                })
-                .expect("spawn the hashing thread");
-            // `rx` is dropped when put_segments returns, which stops the hasher on an error.
-            let put = put_segments(swift, opts, file, target, rx.into_iter(), fresh, &bar);
-            let hashed = hasher.join().expect("hash thread");
-            let put = put?;
-            let digest = hashed?;
-            if digest.sha256 != target.sha256 || put.count != digest.segments.len() {
-                // Best effort: nothing points at them, and a re-run would overwrite them.
-                let paths: Vec<String> = put
-                    .uploaded
-                    .iter()
-                    .map(|name| format!("/{}/{name}", target.segments_container))
-                    .collect();
-                delete_segments(swift, target.account, &paths, None, &mut vec![]);
-                check_recorded_checksum(file, &digest.sha256)?;
-                return Err(SwiftError::VerifyFailed {
-                    url: object_url(target.account, &opts.container, target.object),
-                    what: format!(
-                        "{} segment(s) uploaded, {} hashed (the file changed during the upload?)",
-                        put.count,
-                        digest.segments.len()
-                    ),
-                }
-                .into());
-            }
-            Ok((digest, put))
-        }),
+        None => put_hashing(swift, opts, file, target, fresh, &bar),
     };
     bar.finish();
     let (digest, put) = result.inspect_err(|_| {
@@ -191,6 +156,67 @@ pub(crate) fn put_slo(
         }
     })?;
 
+    let etag = put_manifest(swift, opts, target, &digest)?;
+    Ok((etag, put.reused, digest))
+}
+
+/// Uploads the segments while a thread hashes the file (segment n+1 hashed while segment n
+/// uploads). Fails, deleting the segments uploaded now, unless the whole file hashed to the
+/// SHA-256 the object is named after, in as many segments as were put.
+fn put_hashing(
+    swift: &mut Swift,
+    opts: &UploadOptions,
+    file: &Path,
+    target: &SloTarget<'_>,
+    fresh: bool,
+    bar: &Progress,
+) -> Result<(FileDigest, SegmentsPut)> {
+    std::thread::scope(|scope| {
+        // One digest queued and one being hashed: at most two segments ahead.
+        let (tx, rx) = sync_channel(1);
+        let plan = opts.plan();
+        let hasher = std::thread::Builder::new()
+            .name("ok-read".into())
+            .spawn_scoped(scope, move || {
+                hash_file_to(file, Some(plan), false, Some(tx))
+            })
+            .expect("spawn the hashing thread");
+        // `rx` is dropped when put_segments returns, which stops the hasher on an error.
+        let put = put_segments(swift, opts, file, target, rx.into_iter(), fresh, bar);
+        let hashed = hasher.join().expect("hash thread");
+        let put = put?;
+        let digest = hashed?;
+        if digest.sha256 != target.sha256 || put.count != digest.segments.len() {
+            // Best effort: nothing points at them, and a re-run would overwrite them.
+            let paths: Vec<String> = put
+                .uploaded
+                .iter()
+                .map(|name| format!("/{}/{name}", target.segments_container))
+                .collect();
+            delete_segments(swift, target.account, &paths, None, &mut vec![]);
+            check_recorded_checksum(file, &digest.sha256)?;
+            return Err(SwiftError::VerifyFailed {
+                url: object_url(target.account, &opts.container, target.object),
+                what: format!(
+                    "{} segment(s) uploaded, {} hashed (the file changed during the upload?)",
+                    put.count,
+                    digest.segments.len()
+                ),
+            }
+            .into());
+        }
+        Ok((digest, put))
+    })
+}
+
+/// Puts the manifest that makes the uploaded segments one object; returns its ETag (the MD5
+/// of the segment ETags).
+fn put_manifest(
+    swift: &mut Swift,
+    opts: &UploadOptions,
+    target: &SloTarget<'_>,
+    digest: &FileDigest,
+) -> Result<String> {
     let manifest: Vec<serde_json::Value> = digest
         .segments
         .iter()
@@ -220,7 +246,7 @@ pub(crate) fn put_slo(
         ("Content-Type", target.content_type),
     ];
     put_checked(swift, &url, &headers, &Payload::Bytes(&body))?;
-    Ok((etag, put.reused, digest))
+    Ok(etag)
 }
 
 /// What [`put_segments`] did.
