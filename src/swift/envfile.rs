@@ -67,6 +67,72 @@ fn env_error(path: &Path, message: String, fix: &str) -> Error {
 
 const ONLY_URLS: &str = "this file is rewritten by `overcloud-keys upload`: keep only DeployArtifactURLs in it and put other settings in another environment file, or pass another --env-file";
 
+/// The URLs of a parsed artifact environment: refuses anything but a mapping holding
+/// only `parameter_defaults` (rewriting the file would drop the rest).
+fn urls_in(path: &Path, doc: &Value) -> Result<Vec<String>> {
+    Ok(match doc {
+        Value::Null => vec![],
+        Value::Mapping(top) => {
+            if let Some(key) = top
+                .keys()
+                .find(|k| k.as_str() != Some("parameter_defaults"))
+            {
+                return Err(env_error(
+                    path,
+                    format!("holds {} besides parameter_defaults", describe(key)),
+                    ONLY_URLS,
+                ));
+            }
+            deploy_urls(path, top.get("parameter_defaults"))?
+        }
+        _ => {
+            return Err(env_error(
+                path,
+                "is not a Heat environment (a YAML mapping)".into(),
+                "fix the file or pass another --env-file",
+            ));
+        }
+    })
+}
+
+/// The URLs of `parameter_defaults`: refuses a value that is not a mapping holding only
+/// `DeployArtifactURLs`, or URLs that are neither a list nor a comma-separated string.
+fn deploy_urls(path: &Path, defaults: Option<&Value>) -> Result<Vec<String>> {
+    Ok(match defaults {
+        None | Some(Value::Null) => vec![],
+        Some(Value::Mapping(params)) => {
+            if let Some(key) = params
+                .keys()
+                .find(|k| k.as_str() != Some("DeployArtifactURLs"))
+            {
+                return Err(env_error(
+                    path,
+                    format!("sets {} besides DeployArtifactURLs", describe(key)),
+                    ONLY_URLS,
+                ));
+            }
+            match params.get("DeployArtifactURLs") {
+                None | Some(Value::Null) => vec![],
+                Some(value) => url_list(value).ok_or_else(|| {
+                    env_error(
+                        path,
+                        "DeployArtifactURLs is neither a list of URLs nor a comma-separated string"
+                            .into(),
+                        "fix the file or pass another --env-file",
+                    )
+                })?,
+            }
+        }
+        Some(_) => {
+            return Err(env_error(
+                path,
+                "parameter_defaults is not a mapping".into(),
+                "fix the file or pass another --env-file",
+            ));
+        }
+    })
+}
+
 impl EnvFile {
     /// Reads `path` (a missing file is an empty one). Refuses a file holding anything but
     /// `parameter_defaults: DeployArtifactURLs`, since rewriting it would drop the rest.
@@ -90,60 +156,7 @@ impl EnvFile {
                 "fix the file or pass another --env-file",
             )
         })?;
-        let urls = match &doc {
-            Value::Null => vec![],
-            Value::Mapping(top) => {
-                if let Some(key) = top
-                    .keys()
-                    .find(|k| k.as_str() != Some("parameter_defaults"))
-                {
-                    return Err(env_error(
-                        path,
-                        format!("holds {} besides parameter_defaults", describe(key)),
-                        ONLY_URLS,
-                    ));
-                }
-                match top.get("parameter_defaults") {
-                    None | Some(Value::Null) => vec![],
-                    Some(Value::Mapping(params)) => {
-                        if let Some(key) = params
-                            .keys()
-                            .find(|k| k.as_str() != Some("DeployArtifactURLs"))
-                        {
-                            return Err(env_error(
-                                path,
-                                format!("sets {} besides DeployArtifactURLs", describe(key)),
-                                ONLY_URLS,
-                            ));
-                        }
-                        match params.get("DeployArtifactURLs") {
-                            None | Some(Value::Null) => vec![],
-                            Some(value) => url_list(value).ok_or_else(|| {
-                                env_error(
-                                    path,
-                                    "DeployArtifactURLs is neither a list of URLs nor a comma-separated string".into(),
-                                    "fix the file or pass another --env-file",
-                                )
-                            })?,
-                        }
-                    }
-                    Some(_) => {
-                        return Err(env_error(
-                            path,
-                            "parameter_defaults is not a mapping".into(),
-                            "fix the file or pass another --env-file",
-                        ));
-                    }
-                }
-            }
-            _ => {
-                return Err(env_error(
-                    path,
-                    "is not a Heat environment (a YAML mapping)".into(),
-                    "fix the file or pass another --env-file",
-                ));
-            }
-        };
+        let urls = urls_in(path, &doc)?;
         let notes = text
             .lines()
             .map_while(|l| l.trim_start().strip_prefix('#'))
