@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::payload::{AuditId, Id};
+use super::fernet::KeyInfo;
+use super::jws::{JwsClaims, JwsKeyInfo};
+use super::payload::{AuditId, Id, Payload};
 use super::time::IsoTime;
 use super::{Inspection, Inspector, Sink};
 use crate::format::Format;
@@ -146,6 +148,82 @@ fn created(timestamp: u64) -> Option<IsoTime> {
         .and_then(IsoTime::from_seconds)
 }
 
+/// The text report of a decoded Fernet token: the key, the payload's fields, when it was
+/// issued (from the token's header) and when it expires.
+fn fernet_text(out: &mut String, key: &KeyInfo, timestamp: u64, p: &Payload, now: i64) {
+    for part in [
+        "ok fernet key ",
+        &key.file,
+        " (",
+        role_name(key.role),
+        ", ",
+        &key.fingerprint[..12],
+        ") ",
+        p.kind.name(),
+    ] {
+        out.push_str(part);
+    }
+    out.push_str(" (version ");
+    push_int(out, p.version);
+    out.push_str(")\n");
+    field(out, "user_id", &p.user_id);
+    field(out, "methods", &p.methods);
+    out.pop();
+    out.push_str(" (bitmask ");
+    push_int(out, p.methods_bitmask);
+    out.push_str(")\n");
+    opt_field(out, "system", &p.system);
+    opt_field(out, "domain_id", &p.domain_id);
+    opt_field(out, "project_id", &p.project_id);
+    opt_field(out, "trust_id", &p.trust_id);
+    opt_field(out, "federated_group_ids", &p.federated_group_ids);
+    opt_field(out, "identity_provider_id", &p.identity_provider_id);
+    opt_field(out, "protocol_id", &p.protocol_id);
+    opt_field(out, "access_token_id", &p.access_token_id);
+    opt_field(out, "app_cred_id", &p.app_cred_id);
+    opt_field(out, "thumbprint", &p.thumbprint);
+    match created(timestamp) {
+        Some(at) => field(out, "issued_at", &at),
+        None => field(
+            out,
+            "issued_at",
+            &format!("unix time {timestamp} (out of range)"),
+        ),
+    }
+    expiry(out, p.expires_at, now);
+    field(out, "audit_ids", &p.audit_ids);
+}
+
+/// The text report of a verified JWS token: the public key and the claims.
+fn jws_text(out: &mut String, key: &JwsKeyInfo, c: &JwsClaims, now: i64) {
+    for part in [
+        "ok jws public key ",
+        &key.file,
+        " (",
+        &key.fingerprint[..12],
+        ") ",
+        c.kind.name(),
+        "\n",
+    ] {
+        out.push_str(part);
+    }
+    field(out, "user_id", &c.user_id);
+    field(out, "methods", &c.methods);
+    opt_field(out, "system", &c.system);
+    opt_field(out, "domain_id", &c.domain_id);
+    opt_field(out, "project_id", &c.project_id);
+    opt_field(out, "trust_id", &c.trust_id);
+    opt_field(out, "federated_group_ids", &c.federated_group_ids);
+    opt_field(out, "identity_provider_id", &c.identity_provider_id);
+    opt_field(out, "protocol_id", &c.protocol_id);
+    opt_field(out, "access_token_id", &c.access_token_id);
+    opt_field(out, "app_cred_id", &c.app_cred_id);
+    opt_field(out, "thumbprint", &c.thumbprint);
+    field(out, "issued_at", &c.issued_at);
+    expiry(out, c.expires_at, now);
+    field(out, "audit_ids", &c.audit_ids);
+}
+
 impl<W: io::Write> Renderer<W> {
     /// A renderer for `format` writing to `out`; `now` (Unix seconds) decides what is shown
     /// as expired.
@@ -202,78 +280,9 @@ impl<W: io::Write> Renderer<W> {
             Inspection::Fernet {
                 key,
                 timestamp,
-                payload: p,
-            } => {
-                for part in [
-                    "ok fernet key ",
-                    &key.file,
-                    " (",
-                    role_name(key.role),
-                    ", ",
-                    &key.fingerprint[..12],
-                    ") ",
-                    p.kind.name(),
-                ] {
-                    out.push_str(part);
-                }
-                out.push_str(" (version ");
-                push_int(out, p.version);
-                out.push_str(")\n");
-                field(out, "user_id", &p.user_id);
-                field(out, "methods", &p.methods);
-                out.pop();
-                out.push_str(" (bitmask ");
-                push_int(out, p.methods_bitmask);
-                out.push_str(")\n");
-                opt_field(out, "system", &p.system);
-                opt_field(out, "domain_id", &p.domain_id);
-                opt_field(out, "project_id", &p.project_id);
-                opt_field(out, "trust_id", &p.trust_id);
-                opt_field(out, "federated_group_ids", &p.federated_group_ids);
-                opt_field(out, "identity_provider_id", &p.identity_provider_id);
-                opt_field(out, "protocol_id", &p.protocol_id);
-                opt_field(out, "access_token_id", &p.access_token_id);
-                opt_field(out, "app_cred_id", &p.app_cred_id);
-                opt_field(out, "thumbprint", &p.thumbprint);
-                match created(*timestamp) {
-                    Some(at) => field(out, "issued_at", &at),
-                    None => field(
-                        out,
-                        "issued_at",
-                        &format!("unix time {timestamp} (out of range)"),
-                    ),
-                }
-                expiry(out, p.expires_at, now);
-                field(out, "audit_ids", &p.audit_ids);
-            }
-            Inspection::Jws { key, claims: c } => {
-                for part in [
-                    "ok jws public key ",
-                    &key.file,
-                    " (",
-                    &key.fingerprint[..12],
-                    ") ",
-                    c.kind.name(),
-                    "\n",
-                ] {
-                    out.push_str(part);
-                }
-                field(out, "user_id", &c.user_id);
-                field(out, "methods", &c.methods);
-                opt_field(out, "system", &c.system);
-                opt_field(out, "domain_id", &c.domain_id);
-                opt_field(out, "project_id", &c.project_id);
-                opt_field(out, "trust_id", &c.trust_id);
-                opt_field(out, "federated_group_ids", &c.federated_group_ids);
-                opt_field(out, "identity_provider_id", &c.identity_provider_id);
-                opt_field(out, "protocol_id", &c.protocol_id);
-                opt_field(out, "access_token_id", &c.access_token_id);
-                opt_field(out, "app_cred_id", &c.app_cred_id);
-                opt_field(out, "thumbprint", &c.thumbprint);
-                field(out, "issued_at", &c.issued_at);
-                expiry(out, c.expires_at, now);
-                field(out, "audit_ids", &c.audit_ids);
-            }
+                payload,
+            } => fernet_text(out, key, *timestamp, payload, now),
+            Inspection::Jws { key, claims } => jws_text(out, key, claims, now),
             Inspection::Failed(f) => {
                 for part in [
                     "FAILED ",
