@@ -392,6 +392,72 @@ fn optional_text(r: &mut Reader<'_>, field: &'static str) -> Result<Option<Strin
     Ok(Some(text(r.bytes(field)?, field)?))
 }
 
+/// How many elements a payload of `kind` has (fewer is malformed).
+fn elements(kind: PayloadKind) -> u32 {
+    use PayloadKind::*;
+    match kind {
+        Unscoped => 5,
+        DomainScoped | ProjectScoped | SystemScoped => 6,
+        TrustScoped | OauthScoped | ApplicationCredentialScoped => 7,
+        FederatedUnscoped | Oauth2CredentialsScoped => 8,
+        FederatedProjectScoped | FederatedDomainScoped => 9,
+    }
+}
+
+/// Reads the scope fields `kind` carries after the methods (domain, project, system,
+/// OAuth access token).
+fn read_scope(r: &mut Reader<'_>, kind: PayloadKind, p: &mut Payload) -> Result<(), PayloadError> {
+    use PayloadKind::*;
+    match kind {
+        Unscoped => {}
+        DomainScoped => {
+            // A bare value: UUID bytes, or the (configurable, non-UUID) default domain id.
+            let value = r.bytes("domain_id")?;
+            p.domain_id = Some(match <[u8; 16]>::try_from(value) {
+                Ok(bytes) => Id::Uuid(bytes),
+                Err(_) => Id::Text(text(value, "domain_id")?),
+            });
+        }
+        ProjectScoped | TrustScoped | ApplicationCredentialScoped => {
+            p.project_id = id_pair(r, "project_id")?;
+        }
+        FederatedUnscoped => {}
+        FederatedProjectScoped => p.project_id = id_pair(r, "project_id")?,
+        FederatedDomainScoped => p.domain_id = id_pair(r, "domain_id")?,
+        OauthScoped => {
+            p.project_id = id_pair(r, "project_id")?;
+            p.access_token_id = id_pair(r, "access_token_id")?;
+        }
+        SystemScoped => p.system = optional_text(r, "system")?,
+        Oauth2CredentialsScoped => {
+            p.project_id = id_pair(r, "project_id")?;
+            p.domain_id = id_pair(r, "domain_id")?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the fields `kind` carries after the audit ids (trust, application credential,
+/// OAuth 2.0 thumbprint).
+fn read_trailer(
+    r: &mut Reader<'_>,
+    kind: PayloadKind,
+    p: &mut Payload,
+) -> Result<(), PayloadError> {
+    use PayloadKind::*;
+    match kind {
+        TrustScoped => {
+            p.trust_id = Some(Id::Uuid(uuid(r.bytes("trust_id")?, "trust_id")?));
+        }
+        ApplicationCredentialScoped => p.app_cred_id = id_pair(r, "app_cred_id")?,
+        Oauth2CredentialsScoped => {
+            p.thumbprint = id_pair(r, "thumbprint")?.map(|id| id.to_string());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Decodes a decrypted payload the way keystone 30 does.
 pub fn decode(plaintext: &[u8], methods: &MethodMap) -> Result<Payload, PayloadError> {
     use PayloadKind::*;
@@ -399,13 +465,7 @@ pub fn decode(plaintext: &[u8], methods: &MethodMap) -> Result<Payload, PayloadE
     let len = r.array("payload")?;
     let version = r.int("version")?;
     let kind = PayloadKind::from_version(version).ok_or(PayloadError::UnknownVersion(version))?;
-    let needed: u32 = match kind {
-        Unscoped => 5,
-        DomainScoped | ProjectScoped | SystemScoped => 6,
-        TrustScoped | OauthScoped | ApplicationCredentialScoped => 7,
-        FederatedUnscoped | Oauth2CredentialsScoped => 8,
-        FederatedProjectScoped | FederatedDomainScoped => 9,
-    };
+    let needed = elements(kind);
     if len < needed {
         return Err(PayloadError::Malformed(format!(
             "a version {version} payload has {needed} elements, this one {len}"
@@ -432,32 +492,7 @@ pub fn decode(plaintext: &[u8], methods: &MethodMap) -> Result<Payload, PayloadE
         expires_at: IsoTime::from_seconds(0).expect("epoch is in range"),
         audit_ids: Vec::new(),
     };
-    match kind {
-        Unscoped => {}
-        DomainScoped => {
-            // A bare value: UUID bytes, or the (configurable, non-UUID) default domain id.
-            let value = r.bytes("domain_id")?;
-            p.domain_id = Some(match <[u8; 16]>::try_from(value) {
-                Ok(bytes) => Id::Uuid(bytes),
-                Err(_) => Id::Text(text(value, "domain_id")?),
-            });
-        }
-        ProjectScoped | TrustScoped | ApplicationCredentialScoped => {
-            p.project_id = id_pair(&mut r, "project_id")?;
-        }
-        FederatedUnscoped => {}
-        FederatedProjectScoped => p.project_id = id_pair(&mut r, "project_id")?,
-        FederatedDomainScoped => p.domain_id = id_pair(&mut r, "domain_id")?,
-        OauthScoped => {
-            p.project_id = id_pair(&mut r, "project_id")?;
-            p.access_token_id = id_pair(&mut r, "access_token_id")?;
-        }
-        SystemScoped => p.system = optional_text(&mut r, "system")?,
-        Oauth2CredentialsScoped => {
-            p.project_id = id_pair(&mut r, "project_id")?;
-            p.domain_id = id_pair(&mut r, "domain_id")?;
-        }
-    }
+    read_scope(&mut r, kind, &mut p)?;
     if matches!(
         kind,
         FederatedUnscoped | FederatedProjectScoped | FederatedDomainScoped
@@ -468,16 +503,7 @@ pub fn decode(plaintext: &[u8], methods: &MethodMap) -> Result<Payload, PayloadE
     }
     p.expires_at = expires(&mut r)?;
     p.audit_ids = audit_ids(&mut r)?;
-    match kind {
-        TrustScoped => {
-            p.trust_id = Some(Id::Uuid(uuid(r.bytes("trust_id")?, "trust_id")?));
-        }
-        ApplicationCredentialScoped => p.app_cred_id = id_pair(&mut r, "app_cred_id")?,
-        Oauth2CredentialsScoped => {
-            p.thumbprint = id_pair(&mut r, "thumbprint")?.map(|id| id.to_string());
-        }
-        _ => {}
-    }
+    read_trailer(&mut r, kind, &mut p)?;
     Ok(p)
 }
 
