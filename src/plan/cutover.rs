@@ -211,7 +211,23 @@ fn jws_checks(
     let public: Vec<(&String, &String)> = artifact
         .map(|a| a.under(dirs::JWS_PUBLIC))
         .unwrap_or_default();
-    out.push(check(
+    out.push(jws_public_check(name, &public));
+    if let Some(a) = artifact.filter(|_| delivered) {
+        out.push(jws_current_check(a, local, name, &private_rel, &public));
+    }
+    if local.jws.private.join("staged.pem").exists() {
+        out.push(check(
+            PreflightCode::JwsRotationInProgress,
+            Status::Warning,
+            "a JWS rotation is staged (private/staged.pem): the cutover uses private.pem; promote later as usual".into(),
+            None,
+        ));
+    }
+}
+
+/// Whether the artifact carries JWS public keys (`public`: path and SHA-256 of each).
+fn jws_public_check(name: &str, public: &[(&String, &String)]) -> Check {
+    check(
         PreflightCode::JwsPublicDelivered,
         Status::passed(!public.is_empty()),
         if public.is_empty() {
@@ -232,49 +248,53 @@ fn jws_checks(
             )
         },
         public.is_empty().then_some(BUILD_AND_DEPLOY),
-    ));
-    if let Some(a) = artifact.filter(|_| delivered) {
-        let local_private =
-            sha256_file(&local.jws.private.join(crate::keys::jws::PRIVATE_KEY_FILE));
-        let mut local_public: BTreeMap<String, String> = BTreeMap::new();
-        if let Ok(entries) = fs::read_dir(&local.jws.public) {
-            for e in entries.flatten() {
-                if let Some(s) = sha256_file(&e.path()) {
-                    local_public.insert(
-                        format!("{}/{}", dirs::JWS_PUBLIC, e.file_name().to_string_lossy()),
-                        s,
-                    );
-                }
+    )
+}
+
+/// Whether the JWS keys in the artifact `a` (private key at `private_rel`, `public` keys) are
+/// the work directory's.
+fn jws_current_check(
+    a: &StagedArtifact,
+    local: &WorkdirLayout,
+    name: &str,
+    private_rel: &str,
+    public: &[(&String, &String)],
+) -> Check {
+    let local_private = sha256_file(&local.jws.private.join(crate::keys::jws::PRIVATE_KEY_FILE));
+    let mut local_public: BTreeMap<String, String> = BTreeMap::new();
+    if let Ok(entries) = fs::read_dir(&local.jws.public) {
+        for e in entries.flatten() {
+            if let Some(s) = sha256_file(&e.path()) {
+                local_public.insert(
+                    format!("{}/{}", dirs::JWS_PUBLIC, e.file_name().to_string_lossy()),
+                    s,
+                );
             }
         }
-        let staged_public: BTreeMap<String, String> = public
-            .iter()
-            .map(|(p, s)| ((*p).clone(), (*s).clone()))
-            .collect();
-        let same =
-            local_private.as_ref() == a.files.get(&private_rel) && local_public == staged_public;
-        out.push(check(
-            PreflightCode::JwsArtifactCurrent,
-            if same { Status::Ok } else { Status::Failed },
-            if same {
-                format!("the work directory's JWS keys are the ones in {name}")
-            } else {
-                format!(
-                    "the work directory's JWS keys ({}) differ from {name}: they changed since the last build, so the nodes do not have them",
-                    local.jws.private.parent().unwrap_or(&local.jws.private).display()
-                )
-            },
-            (!same).then_some(BUILD_AND_DEPLOY),
-        ));
     }
-    if local.jws.private.join("staged.pem").exists() {
-        out.push(check(
-            PreflightCode::JwsRotationInProgress,
-            Status::Warning,
-            "a JWS rotation is staged (private/staged.pem): the cutover uses private.pem; promote later as usual".into(),
-            None,
-        ));
-    }
+    let staged_public: BTreeMap<String, String> = public
+        .iter()
+        .map(|(p, s)| ((*p).clone(), (*s).clone()))
+        .collect();
+    let same = local_private.as_ref() == a.files.get(private_rel) && local_public == staged_public;
+    check(
+        PreflightCode::JwsArtifactCurrent,
+        if same { Status::Ok } else { Status::Failed },
+        if same {
+            format!("the work directory's JWS keys are the ones in {name}")
+        } else {
+            format!(
+                "the work directory's JWS keys ({}) differ from {name}: they changed since the last build, so the nodes do not have them",
+                local
+                    .jws
+                    .private
+                    .parent()
+                    .unwrap_or(&local.jws.private)
+                    .display()
+            )
+        },
+        (!same).then_some(BUILD_AND_DEPLOY),
+    )
 }
 
 /// Fernet token keys delivered (parameters or baremetal tarball) and current.
