@@ -160,9 +160,27 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<DeployedKeys> {
         }
         Ok(key)
     };
-    let (fernet, fernet_params) = if let Some(value) = lookup(FERNET_KEYS) {
+    let (fernet, fernet_params) = token_keys(&lookup, &mut key_of, &bad)?;
+    let credential = credential_keys(&lookup, &mut key_of, &bad)?;
+    Ok(DeployedKeys {
+        fernet,
+        fernet_params,
+        credential,
+        normalized,
+    })
+}
+
+/// The Fernet token keys the sections hold (`lookup` finds a parameter by name):
+/// KeystoneFernetKeys, or OSP 10/11's KeystoneFernetKey0 and 1 (both needed); refuses
+/// when neither is there.
+fn token_keys<'v>(
+    lookup: &dyn Fn(&str) -> Option<&'v Value>,
+    key_of: &mut dyn FnMut(&str, &Value) -> Result<FernetKey>,
+    bad: &dyn Fn(&str, String) -> Error,
+) -> Result<(KeySet, FernetParams)> {
+    Ok(if let Some(value) = lookup(FERNET_KEYS) {
         (
-            fernet_keys(value, &mut key_of, &bad)?,
+            fernet_keys(value, key_of, bad)?,
             FernetParams::KeystoneFernetKeys,
         )
     } else if lookup(LEGACY_FERNET_KEYS[0]).is_some() || lookup(LEGACY_FERNET_KEYS[1]).is_some() {
@@ -182,8 +200,17 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<DeployedKeys> {
             FERNET_KEYS,
             "not found (looked in parameters, parameter_defaults and passwords, and for KeystoneFernetKey0/1)".into(),
         ));
-    };
-    let credential = match CREDENTIAL_KEYS.map(lookup) {
+    })
+}
+
+/// The credential keys the sections hold: none, or both KeystoneCredential0 and 1
+/// (refuses one without the other).
+fn credential_keys<'v>(
+    lookup: &dyn Fn(&str) -> Option<&'v Value>,
+    key_of: &mut dyn FnMut(&str, &Value) -> Result<FernetKey>,
+    bad: &dyn Fn(&str, String) -> Error,
+) -> Result<Option<KeySet>> {
+    Ok(match CREDENTIAL_KEYS.map(lookup) {
         [None, None] => None,
         [Some(zero), Some(one)] => Some(KeySet::from([
             (0, key_of(CREDENTIAL_KEYS[0], zero)?),
@@ -201,12 +228,6 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<DeployedKeys> {
                 "is missing (KeystoneCredential1 is set)".into(),
             ));
         }
-    };
-    Ok(DeployedKeys {
-        fernet,
-        fernet_params,
-        credential,
-        normalized,
     })
 }
 
