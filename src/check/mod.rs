@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::keys::fernet::{FernetKey, KeyDefect};
+use crate::keys::fernet::{FernetKey, KeyDefect, KeyQuirks};
 pub use crate::keys::kind::RepoKind;
 use crate::keys::kind::{CREDENTIAL_MAX_KEYS, role_of};
 use crate::owner::Owner;
@@ -438,59 +438,11 @@ impl Collector {
         };
         match FernetKey::parse(&content) {
             Err(defect) => {
-                let (code, message) = match defect {
-                    KeyDefect::Empty => (FindingCode::KeyEmpty, "empty key file".to_string()),
-                    KeyDefect::BadAlphabet => (
-                        FindingCode::KeyBadAlphabet,
-                        "not base64: keystone fails every token request with HTTP 500".to_string(),
-                    ),
-                    KeyDefect::BadLength(n) => (
-                        FindingCode::KeyBadLength,
-                        format!(
-                            "decodes to {n} bytes, expected 32 (44 base64 characters): keystone fails every token request with HTTP 500"
-                        ),
-                    ),
-                };
-                self.add(
-                    code,
-                    Severity::Error,
-                    entry_path,
-                    message,
-                    format!(
-                        "remove {} (or restore it from a good node), then rotate",
-                        entry_path.display()
-                    ),
-                );
+                self.key_defect(entry_path, defect);
                 None
             }
             Ok((key, quirks)) => {
-                if quirks.trailing_whitespace {
-                    self.add(
-                        FindingCode::KeyTrailingNewline,
-                        Severity::Warning,
-                        entry_path,
-                        "trailing newline after the key (keystone tolerates it; fingerprints still match)".into(),
-                        format!("truncate -s 44 {}", entry_path.display()),
-                    );
-                }
-                if quirks.standard_alphabet {
-                    self.add(
-                        FindingCode::KeyStandardAlphabet,
-                        Severity::Warning,
-                        entry_path,
-                        "standard base64 alphabet ('+', '/') instead of URL-safe".into(),
-                        "rewrite the key with '-' for '+' and '_' for '/'".into(),
-                    );
-                }
-                if key.is_null() {
-                    self.add(
-                        FindingCode::NullKey,
-                        Severity::Error,
-                        entry_path,
-                        "all-zero key: the NULL key keystone falls back to; anything encrypted with it is readable by anyone".into(),
-                        "rotate so a random key becomes primary; for credentials run credential_migrate after".into(),
-                    );
-                }
+                self.key_quirks(entry_path, quirks, &key);
                 let entry = KeyEntry {
                     name,
                     index,
@@ -499,6 +451,66 @@ impl Collector {
                 };
                 Some((entry, key))
             }
+        }
+    }
+
+    /// The finding for a key file whose content is not a key keystone can read.
+    fn key_defect(&mut self, entry_path: &Path, defect: KeyDefect) {
+        let (code, message) = match defect {
+            KeyDefect::Empty => (FindingCode::KeyEmpty, "empty key file".to_string()),
+            KeyDefect::BadAlphabet => (
+                FindingCode::KeyBadAlphabet,
+                "not base64: keystone fails every token request with HTTP 500".to_string(),
+            ),
+            KeyDefect::BadLength(n) => (
+                FindingCode::KeyBadLength,
+                format!(
+                    "decodes to {n} bytes, expected 32 (44 base64 characters): keystone fails every token request with HTTP 500"
+                ),
+            ),
+        };
+        self.add(
+            code,
+            Severity::Error,
+            entry_path,
+            message,
+            format!(
+                "remove {} (or restore it from a good node), then rotate",
+                entry_path.display()
+            ),
+        );
+    }
+
+    /// The findings for a key keystone reads but that is not as written: a trailing
+    /// newline, the standard base64 alphabet, or the all-zero NULL key.
+    fn key_quirks(&mut self, entry_path: &Path, quirks: KeyQuirks, key: &FernetKey) {
+        if quirks.trailing_whitespace {
+            self.add(
+                FindingCode::KeyTrailingNewline,
+                Severity::Warning,
+                entry_path,
+                "trailing newline after the key (keystone tolerates it; fingerprints still match)"
+                    .into(),
+                format!("truncate -s 44 {}", entry_path.display()),
+            );
+        }
+        if quirks.standard_alphabet {
+            self.add(
+                FindingCode::KeyStandardAlphabet,
+                Severity::Warning,
+                entry_path,
+                "standard base64 alphabet ('+', '/') instead of URL-safe".into(),
+                "rewrite the key with '-' for '+' and '_' for '/'".into(),
+            );
+        }
+        if key.is_null() {
+            self.add(
+                FindingCode::NullKey,
+                Severity::Error,
+                entry_path,
+                "all-zero key: the NULL key keystone falls back to; anything encrypted with it is readable by anyone".into(),
+                "rotate so a random key becomes primary; for credentials run credential_migrate after".into(),
+            );
         }
     }
 }
