@@ -438,17 +438,9 @@ fn status(s: Status) -> &'static str {
     }
 }
 
-/// The runbook as Markdown. `inline_envs`: include the environment files' text (for
-/// `plan cutover`, which writes nothing).
-pub fn markdown(r: &Runbook, inline_envs: bool) -> String {
-    let (o, n) = (name(r.from), name(r.to));
-    let mut out = format!(
-        "# Keystone token provider cutover: {o} -> {n} (stack {})\n\nWork directory `{}`; roles running keystone: {}. Rendered by overcloud-keys {}.\n\n",
-        r.stack,
-        r.workdir.display(),
-        r.roles.join(", "),
-        env!("CARGO_PKG_VERSION")
-    );
+/// The runbook's pre-flight section: one table row per check (with its fix when it did
+/// not pass), then whether the cutover is ready.
+fn preflight_md(out: &mut String, r: &Runbook) {
     out.push_str("## Pre-flight\n\n| check | status | detail |\n|---|---|---|\n");
     for c in &r.preflight {
         let detail = match &c.fix {
@@ -467,6 +459,11 @@ pub fn markdown(r: &Runbook, inline_envs: bool) -> String {
     } else {
         "\n**NOT READY**: fix the FAILED checks first; nothing below is safe to run yet.\n\n"
     });
+}
+
+/// The runbook's environments section: where the flip and roll-back files are and whether
+/// they were written, and (`inline_envs`) their text.
+fn environments_md(out: &mut String, r: &Runbook, inline_envs: bool) {
     out.push_str("## Environments\n\n");
     for (label, env) in [("flip", &r.flip), ("roll back", &r.rollback)] {
         let state = match env.action {
@@ -490,6 +487,21 @@ pub fn markdown(r: &Runbook, inline_envs: bool) -> String {
             ));
         }
     }
+}
+
+/// The runbook as Markdown. `inline_envs`: include the environment files' text (for
+/// `plan cutover`, which writes nothing).
+pub fn markdown(r: &Runbook, inline_envs: bool) -> String {
+    let (o, n) = (name(r.from), name(r.to));
+    let mut out = format!(
+        "# Keystone token provider cutover: {o} -> {n} (stack {})\n\nWork directory `{}`; roles running keystone: {}. Rendered by overcloud-keys {}.\n\n",
+        r.stack,
+        r.workdir.display(),
+        r.roles.join(", "),
+        env!("CARGO_PKG_VERSION")
+    );
+    preflight_md(&mut out, r);
+    environments_md(&mut out, r, inline_envs);
     out.push_str("\n## Impact\n\n");
     for line in &r.impact {
         out.push_str(&format!("- {line}\n"));
