@@ -96,32 +96,10 @@ struct Mapping {
 
 /// Renders the template, the chaining templates needed, and the environment.
 pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
-    for role in inputs.roles {
-        validate_role(role)?;
-    }
-    if !inputs.output_dir.is_absolute() {
-        return Err(Error::InvalidValue {
-            name: "output directory",
-            value: inputs.output_dir.display().to_string(),
-            reason: "must be absolute: the environment maps the templates by path".into(),
-        });
-    }
+    check_inputs(inputs)?;
     let heat_template_version = inputs.release.profile().heat_template_version;
     let env = template_env()?;
-    let render = |name: &str, ctx: minijinja::Value| -> Result<String> {
-        let text = env
-            .get_template(name)
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| Error::Render {
-                name: name.into(),
-                message: e.to_string(),
-            })?;
-        Ok(if text.ends_with('\n') {
-            text
-        } else {
-            text + "\n"
-        })
-    };
+    let render = |name: &str, ctx: minijinja::Value| render_one(&env, name, ctx);
     let version = env!("CARGO_PKG_VERSION");
     let ours = inputs
         .output_dir
@@ -136,30 +114,7 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
         )?,
         secret: false,
     }];
-    let mut mappings = vec![];
-    for role in inputs.roles {
-        match inputs.existing.iter().find(|m| &m.role == role) {
-            None => mappings.push(Mapping {
-                role: role.clone(),
-                template: ours.clone(),
-            }),
-            Some(existing) => {
-                let name = format!("keystone-keys-pre-chain-{role}.yaml");
-                out.push(Rendered {
-                    text: render(
-                        "keystone-keys-chain.yaml",
-                        context! { version => version, role => role, existing => existing.template.clone(), ours => ours.clone(), heat_template_version => heat_template_version },
-                    )?,
-                    name: name.clone(),
-                    secret: false,
-                });
-                mappings.push(Mapping {
-                    role: role.clone(),
-                    template: inputs.output_dir.join(name).display().to_string(),
-                });
-            }
-        }
-    }
+    let mappings = map_roles(inputs, &render, version, &ours, &mut out)?;
     let (embedded, url) = delivered_by(&inputs.source)?;
     out.push(Rendered {
         name: names::ENV.into(),
@@ -181,6 +136,79 @@ pub fn render(inputs: &ScopedInputs<'_>) -> Result<Vec<Rendered>> {
         secret: true,
     });
     Ok(out)
+}
+
+/// Refuses role names Heat would not take and an output directory that is not absolute
+/// (the environment maps the templates by path).
+fn check_inputs(inputs: &ScopedInputs<'_>) -> Result<()> {
+    for role in inputs.roles {
+        validate_role(role)?;
+    }
+    if !inputs.output_dir.is_absolute() {
+        return Err(Error::InvalidValue {
+            name: "output directory",
+            value: inputs.output_dir.display().to_string(),
+            reason: "must be absolute: the environment maps the templates by path".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Renders template `name` with `ctx`, ending it with a newline.
+fn render_one(
+    env: &minijinja::Environment<'static>,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Result<String> {
+    let text = env
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| Error::Render {
+            name: name.into(),
+            message: e.to_string(),
+        })?;
+    Ok(if text.ends_with('\n') {
+        text
+    } else {
+        text + "\n"
+    })
+}
+
+/// Which template each role's `ExtraConfigPre` maps to: ours (`ours`), or, for a role the
+/// operator already maps, a chaining template (rendered into `out`) that runs theirs and ours.
+fn map_roles(
+    inputs: &ScopedInputs<'_>,
+    render: &dyn Fn(&str, minijinja::Value) -> Result<String>,
+    version: &str,
+    ours: &str,
+    out: &mut Vec<Rendered>,
+) -> Result<Vec<Mapping>> {
+    let heat_template_version = inputs.release.profile().heat_template_version;
+    let mut mappings = vec![];
+    for role in inputs.roles {
+        match inputs.existing.iter().find(|m| &m.role == role) {
+            None => mappings.push(Mapping {
+                role: role.clone(),
+                template: ours.to_string(),
+            }),
+            Some(existing) => {
+                let name = format!("keystone-keys-pre-chain-{role}.yaml");
+                out.push(Rendered {
+                    text: render(
+                        "keystone-keys-chain.yaml",
+                        context! { version => version, role => role, existing => existing.template.clone(), ours => ours.to_string(), heat_template_version => heat_template_version },
+                    )?,
+                    name: name.clone(),
+                    secret: false,
+                });
+                mappings.push(Mapping {
+                    role: role.clone(),
+                    template: inputs.output_dir.join(name).display().to_string(),
+                });
+            }
+        }
+    }
+    Ok(mappings)
 }
 
 /// How the node script gets the tarball: embedded (base64, within Heat's size limits) or
