@@ -354,46 +354,8 @@ pub fn credential(cmd: CredentialCommand) -> Result<Outcome, Error> {
 }
 
 pub fn jws(cmd: JwsCommand) -> Result<Outcome, Error> {
-    let dirs_of = |t: &JwsTarget| -> Result<(JwsDirs, Owner), Error> {
-        let owner = owner(&t.owner, &[&t.private_dir, &t.public_dir])?;
-        Ok((
-            JwsDirs {
-                private: t.private_dir.clone(),
-                public: t.public_dir.clone(),
-            },
-            owner,
-        ))
-    };
     match cmd {
-        JwsCommand::Create { target, force } => {
-            let (dirs, owner) = dirs_of(&target)?;
-            let outcome = jws_repo::create(&dirs, &owner, force)?;
-            let (action, fp) = match &outcome {
-                CreateOutcome::Created { fingerprint } => ("created", fingerprint),
-                CreateOutcome::AlreadyPresent { fingerprint } => ("unchanged", fingerprint),
-            };
-            let text = match action {
-                "created" => format!(
-                    "created ES256 key pair: {}/private.pem (0600), {}/public.pem (0644), public key sha256 {}\n",
-                    dirs.private.display(),
-                    dirs.public.display(),
-                    &fp[..16]
-                ),
-                _ => format!(
-                    "a valid JWS key pair already exists in {} (public key sha256 {}): nothing changed (--force replaces it)\n",
-                    dirs.private.display(),
-                    &fp[..16]
-                ),
-            };
-            let mut out = Outcome::ok(
-                text,
-                json!({"action": action, "private_dir": dirs.private, "public_dir": dirs.public, "public_key_sha256": fp}),
-            );
-            if force {
-                out.warning = Some("the previous JWS key pair was replaced: tokens it signed fail validation once deployed".into());
-            }
-            Ok(out)
-        }
+        JwsCommand::Create { target, force } => jws_create(&target, force),
         JwsCommand::Rotate(JwsRotateCommand::Stage { target }) => {
             let (dirs, owner) = dirs_of(&target)?;
             let name = jws_repo::stage(&dirs, &owner)?;
@@ -439,4 +401,47 @@ pub fn jws(cmd: JwsCommand) -> Result<Outcome, Error> {
             ))
         }
     }
+}
+
+/// The JWS key directories of `t` and the owner their files get.
+fn dirs_of(t: &JwsTarget) -> Result<(JwsDirs, Owner), Error> {
+    let owner = owner(&t.owner, &[&t.private_dir, &t.public_dir])?;
+    Ok((
+        JwsDirs {
+            private: t.private_dir.clone(),
+            public: t.public_dir.clone(),
+        },
+        owner,
+    ))
+}
+
+/// `jws create`: a new key pair, or the valid one kept (`force` replaces it, with a warning).
+fn jws_create(target: &JwsTarget, force: bool) -> Result<Outcome, Error> {
+    let (dirs, owner) = dirs_of(target)?;
+    let outcome = jws_repo::create(&dirs, &owner, force)?;
+    let (action, fp) = match &outcome {
+        CreateOutcome::Created { fingerprint } => ("created", fingerprint),
+        CreateOutcome::AlreadyPresent { fingerprint } => ("unchanged", fingerprint),
+    };
+    let text = match action {
+        "created" => format!(
+            "created ES256 key pair: {}/private.pem (0600), {}/public.pem (0644), public key sha256 {}\n",
+            dirs.private.display(),
+            dirs.public.display(),
+            &fp[..16]
+        ),
+        _ => format!(
+            "a valid JWS key pair already exists in {} (public key sha256 {}): nothing changed (--force replaces it)\n",
+            dirs.private.display(),
+            &fp[..16]
+        ),
+    };
+    let mut out = Outcome::ok(
+        text,
+        json!({"action": action, "private_dir": dirs.private, "public_dir": dirs.public, "public_key_sha256": fp}),
+    );
+    if force {
+        out.warning = Some("the previous JWS key pair was replaced: tokens it signed fail validation once deployed".into());
+    }
+    Ok(out)
 }
