@@ -42,6 +42,39 @@ fn section_name(raw: &str) -> String {
     }
 }
 
+/// The section a `[name]` line starts (normalized as oslo.config does); the message of the
+/// error keystone gives when the `]` or the name is missing.
+fn section_header(line: &str) -> std::result::Result<String, String> {
+    if !line.ends_with(']') {
+        return Err(format!("invalid section (must end with ]): {line:?}"));
+    }
+    if line.len() <= 2 {
+        return Err(format!("empty section name: {line:?}"));
+    }
+    Ok(section_name(&line[1..line.len() - 1]))
+}
+
+/// The key and value of an assignment line (split at the first `=` or `:`, both trimmed,
+/// matching quotes removed from the value); the message of the error keystone gives when
+/// there is no separator or the key is empty.
+fn assignment(line: &str) -> std::result::Result<(&str, &str), String> {
+    let at = line
+        .find(['=', ':'])
+        .ok_or_else(|| format!("no ':' or '=' found in assignment {line:?}"))?;
+    let key = line[..at].trim();
+    if key.is_empty() {
+        return Err(format!("key cannot be empty: {line:?}"));
+    }
+    let mut value = line[at + 1..].trim();
+    if value.len() >= 2
+        && (value.starts_with('"') || value.starts_with('\''))
+        && value.ends_with(&value[..1])
+    {
+        value = &value[1..value.len() - 1];
+    }
+    Ok((key, value))
+}
+
 impl KeystoneConf {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self> {
@@ -103,36 +136,11 @@ impl KeystoneConf {
             }
             flush(&mut pending, &section)?;
             if line.starts_with('[') {
-                if !line.ends_with(']') {
-                    return Err(err(
-                        lineno,
-                        format!("invalid section (must end with ]): {line:?}"),
-                    ));
-                }
-                if line.len() <= 2 {
-                    return Err(err(lineno, format!("empty section name: {line:?}")));
-                }
-                section = Some(section_name(&line[1..line.len() - 1]));
+                section = Some(section_header(line).map_err(|m| err(lineno, m))?);
             } else if line.starts_with(['#', ';']) {
                 continue;
             } else {
-                let at = line.find(['=', ':']).ok_or_else(|| {
-                    err(
-                        lineno,
-                        format!("no ':' or '=' found in assignment {line:?}"),
-                    )
-                })?;
-                let key = line[..at].trim();
-                if key.is_empty() {
-                    return Err(err(lineno, format!("key cannot be empty: {line:?}")));
-                }
-                let mut value = line[at + 1..].trim();
-                if value.len() >= 2
-                    && (value.starts_with('"') || value.starts_with('\''))
-                    && value.ends_with(&value[..1])
-                {
-                    value = &value[1..value.len() - 1];
-                }
+                let (key, value) = assignment(line).map_err(|m| err(lineno, m))?;
                 pending = Some((key.to_string(), vec![value.to_string()], lineno));
             }
         }
