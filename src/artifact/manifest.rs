@@ -51,6 +51,22 @@ pub fn artifact_name(stack: &str, sha256: &str) -> String {
     format!("overcloud-keys-{stack}-{}.tar.gz", &sha256[..12])
 }
 
+/// The checksum prefix in `file_name` when it is one of `stack`'s artifact files (the
+/// tarball, its `.sha256` or its `.manifest.json`); `None` for anything else, including the
+/// files of another stack whose name starts with this one (`overcloud` and `overcloud-2`).
+pub fn artifact_hash<'a>(stack: &str, file_name: &'a str) -> Option<&'a str> {
+    let rest = file_name
+        .strip_prefix("overcloud-keys-")?
+        .strip_prefix(stack)?
+        .strip_prefix('-')?;
+    let (hash, suffix) = rest.split_at_checked(12)?;
+    let ours = matches!(
+        suffix,
+        ".tar.gz" | ".tar.gz.sha256" | ".tar.gz.manifest.json"
+    );
+    (ours && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hash)
+}
+
 /// `FILE.manifest.json` next to a tarball.
 pub fn manifest_path(tarball: &Path) -> PathBuf {
     PathBuf::from(format!("{}.manifest.json", tarball.display()))
@@ -111,4 +127,33 @@ pub fn write_artifact_files(
             .collect(),
     )?;
     Ok(action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_hash_knows_only_its_own_stacks_files() {
+        let name = artifact_name("overcloud", &"ab12".repeat(16));
+        assert_eq!(artifact_hash("overcloud", &name), Some("ab12ab12ab12"));
+        for sidecar in [".sha256", ".manifest.json"] {
+            let file = format!("{name}{sidecar}");
+            assert_eq!(artifact_hash("overcloud", &file), Some("ab12ab12ab12"));
+        }
+        // Another stack whose name starts with this one, or whose name looks like a hash.
+        let other = artifact_name("overcloud-2", &"cd34".repeat(16));
+        assert_eq!(artifact_hash("overcloud", &other), None);
+        assert_eq!(artifact_hash("overcloud-2", &other), Some("cd34cd34cd34"));
+        let tricky = artifact_name("a-0123456789ab", &"ef56".repeat(16));
+        assert_eq!(artifact_hash("a", &tricky), None);
+        for stray in [
+            format!("{name}.bak"),
+            format!("{name}.tmp-1-2"),
+            "overcloud-keys-overcloud-xyz.tar.gz".to_string(),
+            "overcloud-keys-overcloud-ab12ab12ab1é.tar.gz".to_string(),
+        ] {
+            assert_eq!(artifact_hash("overcloud", &stray), None, "{stray}");
+        }
+    }
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use super::repos::BuildKeys;
 use super::{ArtifactStep, SecretReach};
-use crate::artifact::manifest::{artifact_name, manifest_path, write_artifact_files};
+use crate::artifact::manifest::{
+    artifact_hash, artifact_name, manifest_path, write_artifact_files,
+};
 use crate::artifact::sources::{self, PackKeys, Sources};
 use crate::artifact::{self, Layout, LayoutKind};
 use crate::check::RepoKind;
@@ -126,12 +128,12 @@ fn plan_artifact(settings: &Settings, layout: &Layout, keys: &PackKeys) -> Resul
     let dir = &settings.artifact_dir;
     let path = dir.join(&name);
     let action = write_artifact_files(&path, &name, &packed, layout, true)?;
-    let prefix = format!("overcloud-keys-{}-", settings.stack);
     let mut removed = vec![];
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             let file = entry.file_name().to_string_lossy().into_owned();
-            if file.starts_with(&prefix) && !file.starts_with(&name) && file.contains(".tar.gz") {
+            let hash = artifact_hash(&settings.stack, &file);
+            if hash.is_some_and(|h| h != &packed.sha256[..12]) {
                 removed.push(entry.path());
             }
         }

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::LayoutKind;
-use crate::artifact::manifest::ArtifactManifest;
+use crate::artifact::manifest::{ArtifactManifest, artifact_hash};
 use crate::check;
 use crate::error::Result;
 use crate::fsutil;
@@ -53,18 +53,10 @@ pub fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(fsutil::io_err("list", dir)(e)),
     };
-    let prefix = format!("overcloud-keys-{stack}-");
     let mut candidates = vec![];
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(hash) = name
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".tar.gz.manifest.json"))
-        else {
-            continue;
-        };
-        // Another stack whose name starts with this one has more dashes before the hash.
-        if hash.len() != 12 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !name.ends_with(".manifest.json") || artifact_hash(stack, &name).is_none() {
             continue;
         }
         let modified = entry.metadata().and_then(|m| m.modified()).ok();

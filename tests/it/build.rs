@@ -699,3 +699,45 @@ fn first_build_packs_what_it_writes() {
         "build's in-memory tarball differs from pack's"
     );
 }
+
+/// Two stacks whose names share a prefix may share an artifact directory: a build removes
+/// only its own superseded artifacts, never the other stack's (which its deployment still
+/// references).
+#[test]
+fn a_build_never_removes_another_stacks_artifacts() {
+    let tmp = TempDir::new().unwrap();
+    let shared = tmp.path().join("artifacts");
+    let dir = shared.to_str().unwrap();
+    let other = build(
+        &tmp.path().join("wd-2"),
+        &["--stack", "overcloud-2", "--artifact-dir", dir],
+    );
+    let other_files: Vec<PathBuf> = {
+        let tarball = artifact_of(&other);
+        vec![
+            PathBuf::from(format!("{}.sha256", tarball.display())),
+            PathBuf::from(format!("{}.manifest.json", tarball.display())),
+            tarball,
+        ]
+    };
+    // An older artifact of stack overcloud itself: superseded, so removed.
+    let older = shared.join("overcloud-keys-overcloud-000000000000.tar.gz");
+    fs::copy(&other_files[2], &older).unwrap();
+    let report = build(
+        &tmp.path().join("wd"),
+        &["--stack", "overcloud", "--artifact-dir", dir],
+    );
+    assert_eq!(
+        report["artifact"]["removed"],
+        serde_json::json!([older.to_str().unwrap()]),
+        "{report}"
+    );
+    assert!(!older.exists());
+    for f in &other_files {
+        assert!(
+            f.exists(),
+            "{} removed by stack overcloud's build",
+            f.display()
+        );
+    }
+}
