@@ -23,7 +23,7 @@ use crate::release::Release;
 pub const FILE: &str = "build.json";
 
 /// Version of the record's format.
-pub const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 /// What the last build of a work directory rendered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ impl BuildRecord {
 /// The work directory holding `repository`, when it is one of a build's numbered
 /// repositories: `<workdir>/keys/fernet-keys` or `<workdir>/keys/fernet-receipts`, where
 /// `<workdir>` holds `build.json` or a rendered `fernet.yaml`.
-pub fn workdir_of(repository: &Path) -> Option<PathBuf> {
+pub(crate) fn workdir_of(repository: &Path) -> Option<PathBuf> {
     let absolute = std::path::absolute(repository).ok()?;
     let name = absolute.file_name()?.to_str()?;
     if name != dirs::FERNET && name != dirs::RECEIPT {

@@ -10,12 +10,12 @@ pub fn now() -> u64 {
 }
 
 /// Unix nanoseconds (unique temporary names).
-pub fn now_nanos() -> u128 {
+pub(crate) fn now_nanos() -> u128 {
     since_epoch().as_nanos()
 }
 
 /// How long ago `then` was (zero when it is in the future).
-pub fn age(then: SystemTime) -> std::time::Duration {
+pub(crate) fn age(then: SystemTime) -> std::time::Duration {
     SystemTime::now().duration_since(then).unwrap_or_default()
 }
 

@@ -368,7 +368,7 @@ fn keys_from(other: Option<String>, stack: &str) -> std::result::Result<Option<S
 
 /// The invoking user's home directory (`HOME`), where tripleoclient keeps
 /// `overcloud-deploy/` and the default work directory lives.
-pub fn home_dir() -> Option<PathBuf> {
+pub(crate) fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)

@@ -18,7 +18,7 @@ use crate::owner::current_uid;
 
 /// What [`secure_dir`] found or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirSafety {
+pub(crate) enum DirSafety {
     /// Absent (it will be created 0700) or already private.
     Private,
     /// Was readable by group or others (the old mode); now 0700, or would be under a dry run.
@@ -56,7 +56,7 @@ fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<()> {
 /// may be reached through a symlink; `keys/` and `artifacts/` may not), owned by the invoking
 /// user or root, writable by nobody else. Readable by others is tightened to 0700 unless
 /// `dry_run`. Absent is fine.
-pub fn secure_dir(path: &Path, follow: bool, dry_run: bool) -> Result<DirSafety> {
+pub(crate) fn secure_dir(path: &Path, follow: bool, dry_run: bool) -> Result<DirSafety> {
     let found = if follow {
         fs::metadata(path)
     } else {
@@ -104,7 +104,7 @@ pub fn secure_dir(path: &Path, follow: bool, dry_run: bool) -> Result<DirSafety>
 
 /// Every existing directory above `path`: owned by the invoking user or root, and writable
 /// by others only when sticky (then nobody else can rename what we own away).
-pub fn check_ancestors(path: &Path) -> Result<()> {
+pub(crate) fn check_ancestors(path: &Path) -> Result<()> {
     let absolute = std::path::absolute(path).map_err(io_err("resolve", path))?;
     let mut dir: Option<PathBuf> = absolute.parent().map(Path::to_path_buf);
     while let Some(current) = dir {

@@ -19,7 +19,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `text` safe to show on one line: every control character (newline, tab, escape
 /// sequences a third-party message may carry from the input) becomes `?`.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()

@@ -16,18 +16,18 @@ use crate::error::{Error, Result};
 use crate::owner::Owner;
 
 /// Mode of a secret file (key, private key, rendered environment holding keys).
-pub const SECRET_FILE_MODE: u32 = 0o600;
+pub(crate) const SECRET_FILE_MODE: u32 = 0o600;
 /// Mode of a public file (JWS public key).
 pub const PUBLIC_FILE_MODE: u32 = 0o644;
 /// Mode of every key directory.
-pub const KEY_DIR_MODE: u32 = 0o700;
+pub(crate) const KEY_DIR_MODE: u32 = 0o700;
 
 /// Marker in the names of our temporary files and staging directories, so leftovers of an
 /// interrupted run can be recognised and cleaned up.
-pub const TEMP_MARKER: &str = ".overcloud-keys-tmp";
+pub(crate) const TEMP_MARKER: &str = ".overcloud-keys-tmp";
 
 /// Wraps an I/O error with the path and the operation it failed on.
-pub fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Io {
         op,
         path: path.to_path_buf(),
@@ -41,7 +41,7 @@ fn unique_suffix() -> String {
 
 /// Creates `dir/name` (which must not exist) with `mode`, writes `bytes`, applies `owner`
 /// and fsyncs the file. The mode is set on the empty file before any byte is written.
-pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<()> {
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -59,13 +59,13 @@ pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Re
 
 /// Atomically replaces (or creates) the file at `path` with `bytes`: temp file in the same
 /// directory, fsync, rename, fsync of the directory.
-pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<()> {
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<()> {
     publish_all(vec![stage_file(path, bytes, mode, owner)?])
 }
 
 /// A file fully written and fsynced under a temporary name beside its target, not yet in
 /// place; dropped unpublished, the temporary file is removed.
-pub struct Staged {
+pub(crate) struct Staged {
     tmp: Option<PathBuf>,
     path: PathBuf,
 }
@@ -80,7 +80,7 @@ impl Drop for Staged {
 
 /// Writes `bytes` to a new temporary file beside `path` (mode and owner set before the
 /// first byte, fsynced). Nothing at `path` changes until [`publish_all`].
-pub fn stage_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<Staged> {
+pub(crate) fn stage_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result<Staged> {
     let name = path.file_name().unwrap_or_else(|| OsStr::new("file"));
     let tmp = parent_of(path).join(format!(
         "{}{}-{}",
@@ -101,7 +101,7 @@ pub fn stage_file(path: &Path, bytes: &[u8], mode: u32, owner: &Owner) -> Result
 /// Renames staged files into place in order, then fsyncs their directories. Every byte was
 /// written while staging, so running out of space there changes nothing; the renames
 /// allocate nothing.
-pub fn publish_all(files: Vec<Staged>) -> Result<()> {
+pub(crate) fn publish_all(files: Vec<Staged>) -> Result<()> {
     let mut dirs: Vec<PathBuf> = vec![];
     for mut staged in files {
         let tmp = staged.tmp.take().expect("staged once");
@@ -125,7 +125,7 @@ pub fn publish_all(files: Vec<Staged>) -> Result<()> {
 /// mid-write left in `dir`: only regular files whose writer process is gone. Call it under
 /// the lock of what `dir` holds. They can hold superseded keys; failing to remove one is
 /// not an error (the next run tries again).
-pub fn sweep_temp_files(dir: &Path) -> usize {
+pub(crate) fn sweep_temp_files(dir: &Path) -> usize {
     let marker = format!("{TEMP_MARKER}-");
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -151,13 +151,13 @@ pub fn sweep_temp_files(dir: &Path) -> usize {
 }
 
 /// Removes a file and fsyncs its directory.
-pub fn remove_file_durable(path: &Path) -> Result<()> {
+pub(crate) fn remove_file_durable(path: &Path) -> Result<()> {
     fs::remove_file(path).map_err(io_err("remove", path))?;
     sync_dir(&parent_of(path))
 }
 
 /// The directory holding `path` (`.` for a bare name).
-pub fn parent_of(path: &Path) -> PathBuf {
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -165,7 +165,7 @@ pub fn parent_of(path: &Path) -> PathBuf {
 }
 
 /// fsyncs a directory so renames and unlinks inside it are durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err("fsync directory", dir))
@@ -196,7 +196,7 @@ pub fn create_parents(path: &Path) -> Result<()> {
 }
 
 /// A sibling staging directory for `target`, created empty with `mode` and `owner`.
-pub fn create_staging_dir(target: &Path, mode: u32, owner: &Owner) -> Result<PathBuf> {
+pub(crate) fn create_staging_dir(target: &Path, mode: u32, owner: &Owner) -> Result<PathBuf> {
     create_parents(target)?;
     let name = target
         .file_name()
@@ -208,7 +208,7 @@ pub fn create_staging_dir(target: &Path, mode: u32, owner: &Owner) -> Result<Pat
 }
 
 /// Removes staging directories that an interrupted earlier run left next to `target`.
-pub fn remove_stale_staging(target: &Path) {
+pub(crate) fn remove_stale_staging(target: &Path) {
     let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return;
     };
@@ -227,7 +227,7 @@ pub fn remove_stale_staging(target: &Path) {
 /// If `target` exists, the two are exchanged with `renameat2(RENAME_EXCHANGE)` and the old
 /// contents (now at the staging path) are removed; otherwise `staging` is renamed. Either
 /// way the parent directory is fsynced, so after a crash `target` is the old or the new.
-pub fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
+pub(crate) fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
     sync_dir(staging)?;
     let parent = parent_of(target);
     let exists = fs::symlink_metadata(target).is_ok();
@@ -253,7 +253,7 @@ pub fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
 }
 
 /// One file of a directory being committed.
-pub struct DirFile {
+pub(crate) struct DirFile {
     /// File name inside the directory.
     pub name: String,
     /// Content (zeroized on drop).
@@ -267,7 +267,7 @@ pub struct DirFile {
 /// ever written inside `target` itself, so keystone (which reads every file of a key or
 /// public-key directory) never sees a temporary or half-written file. Leftovers of a crash
 /// are sibling staging directories, removed by the next commit.
-pub fn commit_dir(target: &Path, files: &[DirFile], owner: &Owner) -> Result<()> {
+pub(crate) fn commit_dir(target: &Path, files: &[DirFile], owner: &Owner) -> Result<()> {
     if let Ok(meta) = fs::symlink_metadata(target)
         && !meta.is_dir()
     {
@@ -296,7 +296,7 @@ pub fn commit_dir(target: &Path, files: &[DirFile], owner: &Owner) -> Result<()>
 }
 
 /// The files of an existing directory, for a commit that changes some of them.
-pub fn read_dir_files(dir: &Path) -> Result<Vec<DirFile>> {
+pub(crate) fn read_dir_files(dir: &Path) -> Result<Vec<DirFile>> {
     let mut out = vec![];
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -321,7 +321,7 @@ pub fn read_dir_files(dir: &Path) -> Result<Vec<DirFile>> {
 
 /// The owner to write with: the explicit one when given, else the existing directory's
 /// (a rotation run as root must not hand keystone's keys to root), else the caller.
-pub fn effective_owner(explicit: &Owner, existing: &Path) -> Owner {
+pub(crate) fn effective_owner(explicit: &Owner, existing: &Path) -> Owner {
     if explicit.uid.is_some() || explicit.gid.is_some() {
         *explicit
     } else {
@@ -330,18 +330,18 @@ pub fn effective_owner(explicit: &Owner, existing: &Path) -> Owner {
 }
 
 /// Largest file `read_small` reads (configs, manifests, records, a key tarball).
-pub const MAX_SMALL_FILE: u64 = 64 << 20;
+pub(crate) const MAX_SMALL_FILE: u64 = 64 << 20;
 /// Largest key file read (a Fernet key is 44 bytes, a PEM key under 1 KiB).
-pub const MAX_KEY_FILE: u64 = 64 << 10;
+pub(crate) const MAX_KEY_FILE: u64 = 64 << 10;
 
 /// Reads a whole small input file: a regular file only, capped (see [`read_input`]).
-pub fn read_small(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_small(path: &Path) -> Result<Vec<u8>> {
     read_input(path, MAX_SMALL_FILE)
 }
 
 /// Reads a small text input (a config, an environment, an inventory): as [`read_small`],
 /// and it must be UTF-8; the error names the file.
-pub fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     String::from_utf8(read_small(path)?).map_err(|e| Error::InvalidValue {
         name: "input file",
         value: path.display().to_string(),
@@ -352,14 +352,14 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// Reads a key file inside a repository: as [`read_input`], and never through a symbolic
 /// link (`O_NOFOLLOW`): a repository owned by the keystone user must not make root read, pack
 /// or hand back any root-only file that has a key's shape.
-pub fn read_key_file(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     read_regular(path, MAX_KEY_FILE, nix::fcntl::OFlag::O_NOFOLLOW.bits())
 }
 
 /// Reads a whole input file (a config, an exported environment, a tarball) of at most
 /// `cap` bytes. Only a regular file is read: it is opened non-blocking (a FIFO cannot hang
 /// the run) and checked with fstat before the first byte (a device never ends).
-pub fn read_input(path: &Path, cap: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_input(path: &Path, cap: u64) -> Result<Vec<u8>> {
     read_regular(path, cap, 0)
 }
 
@@ -545,7 +545,7 @@ pub fn holds(path: &Path, bytes: &[u8], mode: u32) -> bool {
 
 /// [`write_if_changed`] in two steps: the new contents staged (not yet in place) when they
 /// differ, so a group of files can be published together with [`publish_all`].
-pub fn stage_if_changed(
+pub(crate) fn stage_if_changed(
     path: &Path,
     bytes: &[u8],
     mode: u32,

@@ -98,7 +98,7 @@ impl std::fmt::Display for Owner {
 }
 
 /// The effective user id of this process (read from `/proc/self`, no libc call needed).
-pub fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or(u32::MAX)

@@ -69,7 +69,7 @@ pub enum FernetParams {
 }
 
 /// The table. Order: oldest first, as [`Release::ALL`].
-pub const PROFILES: [Profile; 5] = [
+pub(crate) const PROFILES: [Profile; 5] = [
     Profile {
         release: Release::Osp10,
         name: "10",

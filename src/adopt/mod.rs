@@ -37,7 +37,7 @@ const MAX_INPUT: u64 = 64 << 20;
 
 /// `~/overcloud-deploy/<stack>/<stack>-passwords.yaml`: where tripleoclient (OSP 17) keeps
 /// the generated parameters of a deployed stack.
-pub fn passwords_file(home: &Path, stack: &str) -> PathBuf {
+pub(crate) fn passwords_file(home: &Path, stack: &str) -> PathBuf {
     home.join("overcloud-deploy")
         .join(stack)
         .join(format!("{stack}-passwords.yaml"))
@@ -163,7 +163,7 @@ pub fn adopt(opts: &AdoptOptions) -> Result<AdoptReport> {
 /// --from-node`). `record_source`: the origin is a record (passwords file, plan) that may
 /// hold tripleoclient's undeployed keys, so the work directory's own `fernet.yaml` is
 /// checked for that trap; a live node is what keystone uses, so it is never second-guessed.
-pub fn adopt_deployed(
+pub(crate) fn adopt_deployed(
     opts: &AdoptOptions,
     deployed: DeployedKeys,
     origin: String,
@@ -429,7 +429,7 @@ fn no_keys(opts: &AdoptOptions, looked: Vec<String>) -> Error {
 }
 
 /// A passwords file, Heat environment, plan environment or plan export tarball.
-pub fn read_file(path: &Path) -> Result<DeployedKeys> {
+pub(crate) fn read_file(path: &Path) -> Result<DeployedKeys> {
     let bytes = fsutil::read_input(path, MAX_INPUT)?;
     let origin = path.display().to_string();
     if source::is_gzip(&bytes) {
@@ -441,7 +441,7 @@ pub fn read_file(path: &Path) -> Result<DeployedKeys> {
 
 /// Whether `stack` is already deployed, as far as the undercloud can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deployed {
+pub(crate) enum Deployed {
     /// Yes: what shows it (its passwords file, or its plan container).
     Yes(String),
     /// Neither exists.
@@ -452,7 +452,7 @@ pub enum Deployed {
 
 /// Looks for `stack`'s passwords file, then its plan container in the undercloud's Swift
 /// (only when credentials are configured and the catalog has an object-store).
-pub fn deployed_evidence(
+pub(crate) fn deployed_evidence(
     stack: &str,
     home: Option<&Path>,
     swift: &ConnectOptions,

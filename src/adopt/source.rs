@@ -30,19 +30,19 @@ use crate::keys::fernet::FernetKey;
 use crate::keys::repo::KeySet;
 
 /// The parameter carrying the Fernet token keys (OSP 12 and later).
-pub const FERNET_KEYS: &str = "KeystoneFernetKeys";
+pub(crate) const FERNET_KEYS: &str = "KeystoneFernetKeys";
 /// OSP 10/11 parameters carrying Fernet keys 0 and 1.
-pub const LEGACY_FERNET_KEYS: [&str; 2] = ["KeystoneFernetKey0", "KeystoneFernetKey1"];
+pub(crate) const LEGACY_FERNET_KEYS: [&str; 2] = ["KeystoneFernetKey0", "KeystoneFernetKey1"];
 /// The parameters carrying credential keys 0 and 1.
-pub const CREDENTIAL_KEYS: [&str; 2] = ["KeystoneCredential0", "KeystoneCredential1"];
+pub(crate) const CREDENTIAL_KEYS: [&str; 2] = ["KeystoneCredential0", "KeystoneCredential1"];
 /// The plan environment's file name, in the plan container and in a plan export.
-pub const PLAN_ENVIRONMENT: &str = "plan-environment.yaml";
+pub(crate) const PLAN_ENVIRONMENT: &str = "plan-environment.yaml";
 /// Where `KeystoneFernetKeys` puts each key file on the node.
 const FERNET_PATH_PREFIX: &str = "/etc/keystone/fernet-keys/";
 /// More keys than this in one parameter is not a key repository anyone deployed.
 const MAX_KEYS: usize = 100;
 /// Largest plan-environment.yaml read out of a plan export.
-pub const MAX_DOCUMENT: u64 = 16 << 20;
+pub(crate) const MAX_DOCUMENT: u64 = 16 << 20;
 
 /// Which parameter names carried the Fernet keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -56,7 +56,7 @@ pub enum FernetParams {
 
 /// The keys a deployed cloud was given, as found in one document.
 #[derive(Debug, Clone)]
-pub struct DeployedKeys {
+pub(crate) struct DeployedKeys {
     /// Fernet token keys by index.
     pub fernet: KeySet,
     /// How they were named.
@@ -69,12 +69,12 @@ pub struct DeployedKeys {
 }
 
 /// What kind of document a file is, by its first bytes.
-pub fn is_gzip(bytes: &[u8]) -> bool {
+pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
 /// `plan-environment.yaml` out of a plan export tarball (`origin` names it in errors).
-pub fn plan_environment_from_export(bytes: &[u8], origin: &str) -> Result<Vec<u8>> {
+pub(crate) fn plan_environment_from_export(bytes: &[u8], origin: &str) -> Result<Vec<u8>> {
     // The tar reader's messages quote bytes of the input: kept to one line.
     let bad = |message: String| Error::AdoptSource {
         origin: origin.to_string(),

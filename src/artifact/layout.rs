@@ -42,7 +42,7 @@ pub struct Layout {
 }
 
 /// keystone's `/etc/keystone` as seen inside the service, both layouts.
-pub const KEYSTONE_ETC: &str = "/etc/keystone";
+pub(crate) const KEYSTONE_ETC: &str = "/etc/keystone";
 
 impl Layout {
     /// The defaults of a style.

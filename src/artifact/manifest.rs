@@ -13,14 +13,14 @@ use crate::error::{Error, Result};
 use crate::fsutil::{self, PUBLIC_FILE_MODE, SECRET_FILE_MODE, WriteAction};
 
 /// Format version of `FILE.manifest.json`.
-pub const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 /// Largest manifest read back.
 const MAX_MANIFEST: u64 = 16 << 20;
 
 /// `FILE.manifest.json`. Fields are in the order the file has them (sorted), so the bytes
 /// stay those of every earlier build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArtifactManifest {
+pub(crate) struct ArtifactManifest {
     /// The tarball's file name.
     pub artifact: String,
     /// Every entry, sorted.
@@ -54,7 +54,7 @@ pub fn artifact_name(stack: &str, sha256: &str) -> String {
 /// The checksum prefix in `file_name` when it is one of `stack`'s artifact files (the
 /// tarball, its `.sha256` or its `.manifest.json`); `None` for anything else, including the
 /// files of another stack whose name starts with this one (`overcloud` and `overcloud-2`).
-pub fn artifact_hash<'a>(stack: &str, file_name: &'a str) -> Option<&'a str> {
+pub(crate) fn artifact_hash<'a>(stack: &str, file_name: &'a str) -> Option<&'a str> {
     let rest = file_name
         .strip_prefix("overcloud-keys-")?
         .strip_prefix(stack)?

@@ -22,7 +22,7 @@ pub use layout::{Layout, LayoutKind};
 
 /// mtime of every entry: 2020-01-01T00:00:00Z (old enough to be obviously synthetic, recent
 /// enough that tar does not warn about implausible timestamps).
-pub const FIXED_MTIME: u64 = 1_577_836_800;
+pub(crate) const FIXED_MTIME: u64 = 1_577_836_800;
 
 /// One file or directory to put in the tarball.
 #[derive(Clone)]
@@ -206,7 +206,7 @@ pub fn pack(mut entries: Vec<Entry>) -> Result<Packed, PackError> {
 
 /// The key directories a packed tarball owns: its directory entries directly below the
 /// layout root (`<root>/jws-keys`, `<root>/fernet-receipts`, ...).
-pub fn key_dirs_in(tar_gz: &[u8], root: &str) -> Result<Vec<String>, PackError> {
+pub(crate) fn key_dirs_in(tar_gz: &[u8], root: &str) -> Result<Vec<String>, PackError> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tar_gz));
     let mut dirs = vec![];
     for entry in archive.entries()? {
@@ -220,7 +220,10 @@ pub fn key_dirs_in(tar_gz: &[u8], root: &str) -> Result<Vec<String>, PackError> 
 
 /// As [`key_dirs_in`], from the manifest `pack` returned with the tarball (no need to
 /// decompress what was just written).
-pub fn key_dirs_of(manifest: &[ManifestEntry], root: &str) -> Result<Vec<String>, PackError> {
+pub(crate) fn key_dirs_of(
+    manifest: &[ManifestEntry],
+    root: &str,
+) -> Result<Vec<String>, PackError> {
     key_dirs(
         manifest
             .iter()

@@ -59,7 +59,7 @@ impl Sources {
 }
 
 /// Refuses to deliver a key kind by tarball that puppet also writes from parameters.
-pub fn check_delivery(layout: LayoutKind, sources: &Sources) -> Result<()> {
+pub(crate) fn check_delivery(layout: LayoutKind, sources: &Sources) -> Result<()> {
     if layout != LayoutKind::Containerized {
         return Ok(());
     }
@@ -86,7 +86,7 @@ pub fn check_delivery(layout: LayoutKind, sources: &Sources) -> Result<()> {
 
 /// Runs the full `repo check` of a JWS pair and refuses on any error (a pair that fails the
 /// check is never packed).
-pub fn require_clean_jws(jws: &JwsDirs) -> Result<()> {
+pub(crate) fn require_clean_jws(jws: &JwsDirs) -> Result<()> {
     let report = check::check_jws(
         &jws.private,
         &jws.private,
@@ -119,7 +119,7 @@ fn file_entry(layout: &Layout, sub: &str, name: &str, content: Vec<u8>, mode: u3
 /// The JWS material a tarball carries: the signing key and the public set. `staged.pem`
 /// stays on the undercloud: nodes need it only once promoted.
 #[derive(Clone)]
-pub struct JwsKeys {
+pub(crate) struct JwsKeys {
     /// `private.pem`'s bytes.
     pub private_pem: Zeroizing<Vec<u8>>,
     /// The public key set, by file name.
@@ -150,7 +150,7 @@ impl JwsKeys {
 /// The keys a tarball carries, in memory: read from the repositories, or (a build's plan)
 /// generated and not yet written.
 #[derive(Default)]
-pub struct PackKeys {
+pub(crate) struct PackKeys {
     /// Fernet token keys.
     pub fernet: Option<KeySet>,
     /// Fernet receipt keys.
@@ -186,7 +186,7 @@ pub fn entries(layout: &Layout, sources: &Sources) -> Result<Vec<Entry>> {
 }
 
 /// The tarball entries for `layout` of keys already in memory.
-pub fn entries_of(layout: &Layout, keys: &PackKeys) -> Vec<Entry> {
+pub(crate) fn entries_of(layout: &Layout, keys: &PackKeys) -> Vec<Entry> {
     let mut out = Vec::new();
     for (set, sub) in [
         (&keys.fernet, dirs::FERNET),

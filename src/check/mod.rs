@@ -300,13 +300,17 @@ fn list(path: &Path, c: &mut Collector) -> Vec<(String, PathBuf, fs::Metadata)> 
 }
 
 /// Checks a numbered repository (Fernet tokens, receipts, credentials).
-pub fn check_numbered(path: &Path, kind: RepoKind, opts: &CheckOptions) -> Result<RepoReport> {
+pub(crate) fn check_numbered(
+    path: &Path,
+    kind: RepoKind,
+    opts: &CheckOptions,
+) -> Result<RepoReport> {
     scan_numbered(path, kind, opts).map(|(report, _)| report)
 }
 
 /// Checks a numbered repository and keeps the keys it read on the way, so a caller that
 /// needs both (`build`, `render`, every rewrite) reads each key file once.
-pub fn scan_numbered(
+pub(crate) fn scan_numbered(
     path: &Path,
     kind: RepoKind,
     opts: &CheckOptions,
@@ -353,14 +357,14 @@ pub fn scan_numbered(
 
 /// The keys of a repository that passes a full `repo check` without an error (one read of
 /// each key file); otherwise an error listing every error finding.
-pub fn load_clean(path: &Path, kind: RepoKind) -> Result<BTreeMap<u64, FernetKey>> {
+pub(crate) fn load_clean(path: &Path, kind: RepoKind) -> Result<BTreeMap<u64, FernetKey>> {
     let (report, keys) = scan_numbered(path, kind, &CheckOptions::full())?;
     refuse_errors(path, &report.findings)?;
     Ok(keys)
 }
 
 /// An error naming every error-severity finding (code, path, message), if there is one.
-pub fn refuse_errors(path: &Path, findings: &[Finding]) -> Result<()> {
+pub(crate) fn refuse_errors(path: &Path, findings: &[Finding]) -> Result<()> {
     let errors: Vec<String> = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -613,7 +617,7 @@ fn check_key_numbers(
 }
 
 /// A key file name keystone accepts: a canonical non-negative integer.
-pub fn parse_key_name(name: &str) -> Option<u64> {
+pub(crate) fn parse_key_name(name: &str) -> Option<u64> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -624,7 +628,7 @@ pub fn parse_key_name(name: &str) -> Option<u64> {
 }
 
 /// Guesses the kind of a directory: `private/` + `public/` is JWS, anything else Fernet.
-pub fn detect_kind(path: &Path) -> RepoKind {
+pub(crate) fn detect_kind(path: &Path) -> RepoKind {
     if path.join("private").is_dir() && path.join("public").is_dir() {
         RepoKind::Jws
     } else {

@@ -17,7 +17,7 @@ use serde_yaml_ng::Value;
 use crate::error::{Error, Result};
 
 /// The hiera key holding keystone.conf options.
-pub const KEYSTONE_CONFIG: &str = "keystone::config::keystone_config";
+pub(crate) const KEYSTONE_CONFIG: &str = "keystone::config::keystone_config";
 /// Largest environment file read.
 const MAX_ENV_FILE: u64 = 16 << 20;
 
@@ -32,7 +32,7 @@ pub struct OperatorEntries {
 
 /// For each role, the keystone_config entries found in `ExtraConfig` and `<Role>ExtraConfig`
 /// of `env_files` (in deploy order: later files and the role-specific parameter win).
-pub fn operator_entries(
+pub(crate) fn operator_entries(
     env_files: &[PathBuf],
     roles: &[String],
 ) -> Result<BTreeMap<String, OperatorEntries>> {

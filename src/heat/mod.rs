@@ -213,7 +213,7 @@ pub struct JwsEnv<'a> {
 /// keystone_config options `jws.yaml` sets itself (an operator's value for them is replaced;
 /// `token/provider` is set through `keystone::token_provider`, and puppet fails on a
 /// duplicate declaration).
-pub fn jws_owned_options(receipt_dir: Option<&str>) -> Vec<&'static str> {
+pub(crate) fn jws_owned_options(receipt_dir: Option<&str>) -> Vec<&'static str> {
     let mut owned = vec![
         "jwt_tokens/jws_private_key_repository",
         "jwt_tokens/jws_public_key_repository",
@@ -299,7 +299,7 @@ pub fn render_artifacts(refs: &ArtifactRefs, notes: &[String]) -> Result<String>
 
 /// `DeployArtifactFILEs` paths reach a shell unquoted in tripleo_push_artifacts: absolute,
 /// and nothing but letters, digits, `.`, `_`, `-`, `/`.
-pub fn validate_artifact_path(path: &str) -> Result<()> {
+pub(crate) fn validate_artifact_path(path: &str) -> Result<()> {
     let ok = path.starts_with('/')
         && !path.contains("..")
         && path
@@ -317,7 +317,7 @@ pub fn validate_artifact_path(path: &str) -> Result<()> {
 }
 
 /// A TripleO role name: starts with a capital letter, letters and digits only.
-pub fn validate_role(role: &str) -> Result<()> {
+pub(crate) fn validate_role(role: &str) -> Result<()> {
     let ok = role.chars().next().is_some_and(|c| c.is_ascii_uppercase())
         && role.chars().all(|c| c.is_ascii_alphanumeric());
     if ok {

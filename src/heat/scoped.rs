@@ -17,13 +17,13 @@ use crate::error::{Error, Result};
 use crate::heat::{ser, template_env, validate_role};
 
 /// The node-side script (shellcheck-clean POSIX sh).
-pub const DELIVER_SCRIPT: &str = include_str!("../../templates/deliver-keys.sh");
+pub(crate) const DELIVER_SCRIPT: &str = include_str!("../../templates/deliver-keys.sh");
 
 /// Largest tarball embedded in the environment file. Keys make a few KB; Heat refuses
 /// environments and templates over `max_template_size` (512 KiB by default), which every
 /// other file the operator passes shares, and config-download copies the value into each
 /// node's deployment data: 64 KiB (about 87 KiB of base64) keeps well clear of both.
-pub const MAX_EMBEDDED_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_EMBEDDED_BYTES: usize = 64 * 1024;
 
 /// File names of what scoped delivery renders.
 pub mod names {
@@ -35,7 +35,7 @@ pub mod names {
 
 /// How the nodes obtain the tarball.
 #[derive(Debug, Clone)]
-pub enum Source<'a> {
+pub(crate) enum Source<'a> {
     /// Embedded in the environment, base64.
     Embedded(&'a [u8]),
     /// Downloaded from a Swift TempURL.
@@ -44,7 +44,7 @@ pub enum Source<'a> {
 
 /// A role whose `ExtraConfigPre` is already mapped by the operator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ExistingMapping {
+pub(crate) struct ExistingMapping {
     /// The role.
     pub role: String,
     /// Their template (absolute when resolvable).
@@ -66,7 +66,7 @@ pub struct Rendered {
 
 /// Inputs of the scoped files.
 #[derive(Debug, Clone)]
-pub struct ScopedInputs<'a> {
+pub(crate) struct ScopedInputs<'a> {
     /// Stack name.
     pub stack: &'a str,
     /// Roles that receive the keys.
@@ -244,7 +244,7 @@ fn delivered_by(source: &Source<'_>) -> Result<(Option<String>, Option<String>)>
 /// Finds `OS::TripleO::<Role>ExtraConfigPre` mappings in the operator's environment files.
 /// Relative template paths are resolved against the environment file's directory, as
 /// tripleoclient does.
-pub fn existing_mappings(env_files: &[PathBuf]) -> Result<Vec<ExistingMapping>> {
+pub(crate) fn existing_mappings(env_files: &[PathBuf]) -> Result<Vec<ExistingMapping>> {
     let mut out = vec![];
     for file in env_files {
         let text = crate::fsutil::read_text(file)?;
@@ -299,7 +299,7 @@ pub fn existing_mappings(env_files: &[PathBuf]) -> Result<Vec<ExistingMapping>> 
 }
 
 /// Checks role names against a roles_data file (a YAML list of `- name: Role`).
-pub fn check_roles(roles: &[String], roles_data: &Path) -> Result<()> {
+pub(crate) fn check_roles(roles: &[String], roles_data: &Path) -> Result<()> {
     let text = crate::fsutil::read_text(roles_data)?;
     let doc: Vec<serde_yaml_ng::Value> =
         serde_yaml_ng::from_str(&text).map_err(|e| Error::Config {

@@ -9,9 +9,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 /// Length of a key in bytes.
-pub const KEY_BYTES: usize = 32;
-/// Length of an encoded key file.
-pub const ENCODED_LEN: usize = 44;
+pub(crate) const KEY_BYTES: usize = 32;
 
 /// A Fernet key (token, receipt or credential). Prints as `[redacted]`, zeroized on drop.
 #[derive(Clone)]
@@ -159,7 +157,11 @@ mod tests {
     fn generated_keys_are_44_chars_url_safe_and_distinct() {
         let a = FernetKey::generate();
         let b = FernetKey::generate();
-        assert_eq!(a.encode().len(), ENCODED_LEN);
+        assert_eq!(
+            a.encode().len(),
+            44,
+            "32 bytes in URL-safe base64 with padding"
+        );
         assert!(!a.encode().contains(['+', '/', '\n']));
         assert_ne!(a, b);
         assert_ne!(a.fingerprint(), b.fingerprint());

@@ -12,12 +12,12 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as 
 use zeroize::Zeroizing;
 
 /// File keystone reads the signing key from (`jws_private_key_repository/private.pem`).
-pub const PRIVATE_KEY_FILE: &str = "private.pem";
+pub(crate) const PRIVATE_KEY_FILE: &str = "private.pem";
 /// Where `jws rotate stage` keeps the next private key until `promote`. Keystone reads only
 /// `private.pem` from the private directory, so this file is inert on a node.
-pub const STAGED_KEY_FILE: &str = "staged.pem";
+pub(crate) const STAGED_KEY_FILE: &str = "staged.pem";
 /// Name `jws create` gives the first public key, as keystone-manage does.
-pub const FIRST_PUBLIC_FILE: &str = "public.pem";
+pub(crate) const FIRST_PUBLIC_FILE: &str = "public.pem";
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo (id-ecPublicKey, prime256v1, BIT STRING of 66).
 const P256_SPKI_PREFIX: [u8; 26] = [

@@ -55,7 +55,7 @@ fn read_pair(path: &Path) -> Result<KeyPair> {
 }
 
 /// Fingerprints of every public key in the set, by file name.
-pub fn public_set(dir: &Path) -> Result<Vec<(String, PublicKey)>> {
+pub(crate) fn public_set(dir: &Path) -> Result<Vec<(String, PublicKey)>> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -111,7 +111,7 @@ pub fn create(dirs: &JwsDirs, owner: &Owner, force: bool) -> Result<CreateOutcom
 }
 
 /// As [`create`] with the pair given (`build` generates it while planning, then writes it).
-pub fn create_pair(
+pub(crate) fn create_pair(
     dirs: &JwsDirs,
     owner: &Owner,
     force: bool,

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// The directory an undercloud's own keystone keeps its keys under.
-pub const UNDERCLOUD_KEYSTONE: &str = "/etc/keystone";
+pub(crate) const UNDERCLOUD_KEYSTONE: &str = "/etc/keystone";
 
 /// Refuses key directories under `/etc/keystone` unless `allow`: on an undercloud that is
 /// the undercloud's own keystone, and overwriting its keys logs everyone out of it.

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::check;
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ use crate::owner::Owner;
 pub type KeySet = BTreeMap<u64, FernetKey>;
 
 /// The key set `fernet_setup` creates: a fresh `0` promoted to `1` and a fresh `0`.
-pub fn initial_keys() -> KeySet {
+pub(crate) fn initial_keys() -> KeySet {
     let mut keys = KeySet::new();
     keys.insert(0, FernetKey::generate());
     rotate_keys(&keys, FernetKey::generate(), usize::MAX)
@@ -35,7 +35,7 @@ pub fn initial_keys() -> KeySet {
 
 /// Keystone's rotation on a key set: staged `0` becomes `max + 1` (the new primary), `new`
 /// becomes `0`, then the lowest non-zero keys go until at most `max_active` remain.
-pub fn rotate_keys(keys: &KeySet, new: FernetKey, max_active: usize) -> KeySet {
+pub(crate) fn rotate_keys(keys: &KeySet, new: FernetKey, max_active: usize) -> KeySet {
     let mut next = keys.clone();
     let highest = next.keys().next_back().copied().unwrap_or(0);
     if let Some(staged) = next.remove(&0) {
@@ -108,7 +108,7 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
 }
 
 /// True when `path` holds at least one file (so "set up" would replace something).
-pub fn has_entries(path: &Path) -> Result<bool> {
+pub(crate) fn has_entries(path: &Path) -> Result<bool> {
     match fs::read_dir(path) {
         Ok(mut entries) => Ok(entries.next().is_some()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -122,7 +122,7 @@ pub fn has_entries(path: &Path) -> Result<bool> {
 
 /// Writes `keys` as the complete repository at `path`, atomically (staging dir + exchange).
 /// Without an explicit owner, an existing repository keeps its owner.
-pub fn commit(path: &Path, keys: &KeySet, owner: &Owner) -> Result<()> {
+pub(crate) fn commit(path: &Path, keys: &KeySet, owner: &Owner) -> Result<()> {
     let owner = fsutil::effective_owner(owner, path);
     let files: Vec<fsutil::DirFile> = keys
         .iter()
@@ -172,7 +172,7 @@ pub fn setup(path: &Path, opts: &RepoOptions, force: bool) -> Result<SetupOutcom
 
 /// As [`setup`] with the initial keys given (`build` generates them while planning, then
 /// writes them).
-pub fn setup_with(
+pub(crate) fn setup_with(
     path: &Path,
     opts: &RepoOptions,
     force: bool,
@@ -250,11 +250,6 @@ fn list_numbers(path: &Path) -> Vec<u64> {
         .unwrap_or_default();
     numbers.sort_unstable();
     numbers
-}
-
-/// Path of a key file inside a repository.
-pub fn key_path(repo: &Path, index: u64) -> PathBuf {
-    repo.join(index.to_string())
 }
 
 #[cfg(test)]

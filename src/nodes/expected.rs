@@ -53,7 +53,7 @@ pub struct Expected {
 }
 
 /// Whether a key directory is numbered (Fernet-style: `0` staged, highest primary).
-pub fn is_numbered(dir: &str) -> bool {
+pub(crate) fn is_numbered(dir: &str) -> bool {
     matches!(dir, dirs::FERNET | dirs::CREDENTIAL | dirs::RECEIPT)
 }
 

@@ -27,12 +27,12 @@ use crate::keys::repo::KeySet;
 
 const HEADER: &str = "overcloud-keys-keys\t1";
 /// The repositories copied (what `KeystoneFernetKeys` / `KeystoneCredential0/1` deliver).
-pub const COPIED: [&str; 2] = [dirs::FERNET, dirs::CREDENTIAL];
+pub(crate) const COPIED: [&str; 2] = [dirs::FERNET, dirs::CREDENTIAL];
 /// Largest key file copied (a key is 44 bytes).
 const MAX_KEY_FILE: u64 = 4096;
 
 /// The remote command: base64 of every integer-named file of the copied repositories.
-pub fn key_script(root: &str) -> String {
+pub(crate) fn key_script(root: &str) -> String {
     let root = shlex::try_quote(root)
         .map(|q| q.into_owned())
         .unwrap_or_default();
@@ -58,7 +58,7 @@ printf 'end\n'
 
 /// Refuses unless every node was reached and all hold the same copied repositories (host
 /// side, where puppet and kolla take them from).
-pub fn require_agreement(
+pub(crate) fn require_agreement(
     nodes: &[Node],
     scans: &[Result<NodeView, NodeError>],
 ) -> Result<(), NodeError> {

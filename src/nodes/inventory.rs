@@ -16,7 +16,7 @@ use serde_yaml_ng::{Mapping, Value};
 use super::error::NodeError;
 
 /// The service group `verify` looks for when no `--role` is given.
-pub const KEYSTONE_GROUP: &str = "keystone";
+pub(crate) const KEYSTONE_GROUP: &str = "keystone";
 /// Deepest group nesting followed (a cycle or a runaway inventory stops here).
 const MAX_DEPTH: usize = 32;
 

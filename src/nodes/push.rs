@@ -48,7 +48,7 @@ const HEADER: &str = "overcloud-keys-push\t1";
 /// The SELinux type of everything under `/var/lib/config-data` on a TripleO node
 /// (tripleo-heat-templates' common container setup tasks create the directory with
 /// `setype: container_file_t`, `selevel: s0`, so the containers may read the tree).
-pub const SETYPE: &str = "container_file_t";
+pub(crate) const SETYPE: &str = "container_file_t";
 
 /// The fixed part of the script: `$@` holds `name sha256 base64` triples, `root` the
 /// keystone root and `dir` the repository's directory name (both set before it).
@@ -127,7 +127,7 @@ fn quote(s: &str) -> String {
 
 /// The whole script replacing `<root>/fernet-keys` with `keys` (holds key material: zeroized
 /// on drop).
-pub fn push_script(root: &str, keys: &KeySet) -> Zeroizing<String> {
+pub(crate) fn push_script(root: &str, keys: &KeySet) -> Zeroizing<String> {
     let mut args = Zeroizing::new(String::new());
     for (index, key) in keys {
         let content = key.encode();
@@ -150,7 +150,7 @@ pub fn push_script(root: &str, keys: &KeySet) -> Zeroizing<String> {
 
 /// What one push did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Pushed {
+pub(crate) struct Pushed {
     /// Key files written on the host.
     pub files: usize,
     /// The container engine whose keystone container was updated too, if one runs.
@@ -209,7 +209,7 @@ pub fn parse(node: &str, output: &[u8]) -> Result<Pushed, NodeError> {
 
 /// Whether `err` means the node could not be reached (ssh itself failed, or no answer in
 /// time) rather than the remote command failing.
-pub fn is_unreachable(err: &NodeError) -> bool {
+pub(crate) fn is_unreachable(err: &NodeError) -> bool {
     match err {
         NodeError::Remote { message, .. } => {
             message.starts_with("ssh failed")

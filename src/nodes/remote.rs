@@ -19,7 +19,7 @@ use super::error::NodeError;
 use crate::artifact::layout::dirs;
 
 /// The key directories fingerprinted, relative to keystone's `/etc/keystone`.
-pub const KEY_DIRS: [&str; 5] = [
+pub(crate) const KEY_DIRS: [&str; 5] = [
     dirs::FERNET,
     dirs::CREDENTIAL,
     dirs::RECEIPT,
@@ -28,7 +28,7 @@ pub const KEY_DIRS: [&str; 5] = [
 ];
 
 /// Name of the keystone container in TripleO (OSP 13 docker, 16+ podman).
-pub const CONTAINER: &str = "keystone";
+pub(crate) const CONTAINER: &str = "keystone";
 const HEADER: &str = "overcloud-keys-fingerprints\t1";
 const END: &str = "end";
 
@@ -53,7 +53,7 @@ done
 "#;
 
 /// The whole remote script for a node whose keystone root is `root` (absolute).
-pub fn fingerprint_script(root: &str) -> String {
+pub(crate) fn fingerprint_script(root: &str) -> String {
     let quote = |s: &str| {
         shlex::try_quote(s)
             .map(|q| q.into_owned())

@@ -35,7 +35,7 @@ use crate::plan::rotation::Limits;
 use crate::workdir::WorkdirLayout;
 
 /// The safety argument, printed by `rollout` and documented in docs/nodes.md.
-pub const WHY_SAFE: &str = "why one node at a time is safe: the key that becomes primary is the old staged key 0, which the pre-flight verify showed every node already holds; an updated node encrypts new tokens with it and the nodes not yet updated decrypt them with their key 0, while tokens the not-yet-updated nodes issue (old primary) decrypt everywhere because the old primary stays as a secondary; the new key 0 is only staged: keystone uses it for decryption only, until the next rotation, by when every node holds it. Keystone reads the key directory on every request (fernet_utils load_keys, no cache), so no restart is needed.";
+pub(crate) const WHY_SAFE: &str = "why one node at a time is safe: the key that becomes primary is the old staged key 0, which the pre-flight verify showed every node already holds; an updated node encrypts new tokens with it and the nodes not yet updated decrypt them with their key 0, while tokens the not-yet-updated nodes issue (old primary) decrypt everywhere because the old primary stays as a secondary; the new key 0 is only staged: keystone uses it for decryption only, until the next rotation, by when every node holds it. Keystone reads the key directory on every request (fernet_utils load_keys, no cache), so no restart is needed.";
 
 /// How to run the rollout.
 #[derive(Debug, Clone)]

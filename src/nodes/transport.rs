@@ -154,7 +154,11 @@ pub fn command(node: &Node, opts: &SshOptions) -> Result<Command, NodeError> {
 
 /// Runs `script` on `node` and returns its stdout; a non-zero exit, a timeout or an
 /// oversized answer is a [`NodeError::Remote`] naming the node.
-pub fn run_script(node: &Node, opts: &SshOptions, script: &[u8]) -> Result<Vec<u8>, NodeError> {
+pub(crate) fn run_script(
+    node: &Node,
+    opts: &SshOptions,
+    script: &[u8],
+) -> Result<Vec<u8>, NodeError> {
     let remote = |message: String| NodeError::Remote {
         node: node.name.clone(),
         message,
@@ -241,7 +245,7 @@ fn tail(stderr: &[u8]) -> String {
 }
 
 /// Runs `job` for every node, at most `forks` at a time (std threads), results in node order.
-pub fn fan_out<T, F>(nodes: &[Node], forks: usize, job: F) -> Vec<T>
+pub(crate) fn fan_out<T, F>(nodes: &[Node], forks: usize, job: F) -> Vec<T>
 where
     T: Send,
     F: Fn(&Node) -> T + Sync,

@@ -147,7 +147,7 @@ pub struct Owner {
 }
 
 /// Fingerprints every node (at most `forks` at a time).
-pub fn scan(
+pub(crate) fn scan(
     nodes: &[Node],
     root: &str,
     ssh: &SshOptions,

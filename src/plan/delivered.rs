@@ -47,7 +47,7 @@ impl StagedArtifact {
 }
 
 /// Finds the newest `overcloud-keys-<stack>-<hash>.tar.gz.manifest.json` in `dir`.
-pub fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>> {
+pub(crate) fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -94,7 +94,7 @@ pub fn latest_artifact(dir: &Path, stack: &str) -> Result<Option<StagedArtifact>
 
 /// What fernet.yaml delivers: `ManageKeystoneFernetKeys` and KeystoneFernetKeys fingerprints.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FernetEnvKeys {
+pub(crate) struct FernetEnvKeys {
     /// `ManageKeystoneFernetKeys` (puppet writes the keys).
     pub managed: bool,
     /// Key number -> fingerprint.
@@ -104,7 +104,7 @@ pub struct FernetEnvKeys {
 /// Reads the keys of a `fernet.yaml` rendered by `build` (its own line layout: a quoted
 /// `"/etc/keystone/fernet-keys/N":` line followed by `content: "..."`). Key material is
 /// parsed only to fingerprint it and is never returned.
-pub fn fernet_env_keys(path: &Path) -> Result<Option<FernetEnvKeys>> {
+pub(crate) fn fernet_env_keys(path: &Path) -> Result<Option<FernetEnvKeys>> {
     let bytes = match fs::read(path) {
         Ok(b) => zeroize::Zeroizing::new(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -30,16 +30,16 @@
 //!   `tripleo_common/inventory.py`: one group per service name, THT `service_name: haproxy`).
 
 /// The admin socket inside the haproxy-bundle container (and on the host).
-pub const SOCKET: &str = "/var/lib/haproxy/stats";
+pub(crate) const SOCKET: &str = "/var/lib/haproxy/stats";
 
 /// keystone's haproxy backends.
-pub const BACKENDS: [&str; 2] = ["keystone_public", "keystone_admin"];
+pub(crate) const BACKENDS: [&str; 2] = ["keystone_public", "keystone_admin"];
 
 /// The command, run on a controller, that pipes stdin into that controller's haproxy.
 const HAP: &str = "hap() { sudo podman exec -i $(sudo podman ps -q --filter name=haproxy-bundle) socat stdio /var/lib/haproxy/stats; }";
 
 /// `set server <backend>/<server> state <state>` for every keystone backend, `;`-joined.
-pub fn set_state(server: &str, state: &str) -> String {
+pub(crate) fn set_state(server: &str, state: &str) -> String {
     BACKENDS
         .iter()
         .map(|b| format!("set server {b}/{server} state {state}"))
@@ -48,12 +48,12 @@ pub fn set_state(server: &str, state: &str) -> String {
 }
 
 /// `echo "<commands>" | hap`: the commands for one controller's haproxy.
-pub fn on_one(commands: &str) -> String {
+pub(crate) fn on_one(commands: &str) -> String {
     format!("`echo \"{commands}\" | hap`")
 }
 
 /// The same commands on every controller's haproxy at once, from the undercloud.
-pub fn on_every(stack: &str, commands: &str) -> String {
+pub(crate) fn on_every(stack: &str, commands: &str) -> String {
     format!(
         "`ansible -i ~/overcloud-deploy/{stack}/tripleo-ansible-inventory.yaml haproxy -b -m shell -a 'echo \"{commands}\" | podman exec -i $(podman ps -q --filter name=haproxy-bundle) socat stdio {SOCKET}'`"
     )
@@ -66,7 +66,7 @@ pub fn show() -> String {
 }
 
 /// What a runtime drain does not survive.
-pub fn volatile() -> String {
+pub(crate) fn volatile() -> String {
     format!(
         "A runtime `set server ... state drain` (like `disable server`) changes only the running haproxy process: TripleO configures no server-state file, so it is lost when haproxy restarts (`pcs resource restart haproxy-bundle`, pacemaker recovering the bundle, a controller reboot, and any deploy that changes haproxy's configuration: a redeploy restarts haproxy, and so can each `--limit` run on a controller) and the node silently returns to the pool as `UP`. Each controller runs its own haproxy instance and pacemaker keeps each VIP on one of them: when a VIP fails over (pacemaker moves it to another controller), that controller's haproxy answers with its own state. So drain on every controller's haproxy, not only where the VIP is now (`sudo pcs status | grep ip-` shows where), and re-check {} on every controller after any failover, restart or deploy run: a drained node that came back is a mixed pool.",
         show()
@@ -107,7 +107,7 @@ pub fn section(stack: &str) -> Vec<String> {
 }
 
 /// Phase 1's drain step.
-pub fn drain_step() -> String {
+pub(crate) fn drain_step() -> String {
     format!(
         "Drain the node from keystone's backends on every controller's haproxy: {} (see Load balancer), then check it with {} until it shows `DRAIN` and 0 sessions on every controller. Never flip a node that is still in the pool.",
         on_one(&set_state("SERVER", "drain")),
@@ -116,7 +116,7 @@ pub fn drain_step() -> String {
 }
 
 /// Phase 2's pool swap: group A in, group B out, on every haproxy.
-pub fn swap_step(stack: &str) -> String {
+pub(crate) fn swap_step(stack: &str) -> String {
     let commands = format!(
         "{}; {}",
         set_state("A_SERVER", "ready"),
@@ -130,7 +130,7 @@ pub fn swap_step(stack: &str) -> String {
 }
 
 /// Phase 3's re-add step.
-pub fn ready_step() -> String {
+pub(crate) fn ready_step() -> String {
     format!(
         "On every controller's haproxy: {}; {} shows it `UP` on each.",
         on_one(&set_state("SERVER", "ready")),
@@ -139,7 +139,7 @@ pub fn ready_step() -> String {
 }
 
 /// The reminder after each `--limit` run.
-pub fn recheck_step() -> String {
+pub(crate) fn recheck_step() -> String {
     format!(
         "After the run, re-check {} on every controller: if that run (or a VIP failover) restarted haproxy somewhere, the node went back into the pool there: drain it again at once.",
         show()

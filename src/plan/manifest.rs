@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 
 /// Manifest format version.
-pub const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 1;
 
 /// A node's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,7 +54,7 @@ pub struct RotationRecord {
 }
 
 /// `<parent>/.<repo-name>.rotation.json`.
-pub fn record_path(repository: &Path) -> PathBuf {
+pub(crate) fn record_path(repository: &Path) -> PathBuf {
     let name = repository
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

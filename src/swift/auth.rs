@@ -227,7 +227,7 @@ const ENV_KEYS: &[&str] = &[
 
 /// Finds credentials: `cloud` (or `OS_CLOUD`) in clouds.yaml, else `OS_AUTH_URL` and the
 /// other `OS_*` variables, else `ST_AUTH`/`ST_USER`/`ST_KEY`. Reads files, no network.
-pub fn discover(env: &Environment, cloud: Option<&str>) -> Result<Discovered> {
+pub(crate) fn discover(env: &Environment, cloud: Option<&str>) -> Result<Discovered> {
     if let Some(name) = cloud.or_else(|| env.var("OS_CLOUD")) {
         let (source, tls) = load_cloud(env, name)?;
         return Ok(Discovered {
@@ -454,7 +454,7 @@ fn domain(source: &Source, prefix: &str) -> DomainRef {
 
 /// `auth_url` as the v3 identity endpoint: `.../v3` (added when absent, as TripleO's
 /// clouds.yaml gives the bare endpoint).
-pub fn v3_url(auth_url: &str, label: &str) -> Result<String> {
+pub(crate) fn v3_url(auth_url: &str, label: &str) -> Result<String> {
     let url = auth_url.trim_end_matches('/');
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(SwiftError::InvalidOption {

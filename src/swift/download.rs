@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 
 /// What the undercloud's Swift says about a stack's plan.
 #[derive(Debug)]
-pub enum PlanProbe<T> {
+pub(crate) enum PlanProbe<T> {
     /// Found.
     Found(T),
     /// Swift answered: no such container or object.
@@ -26,7 +26,7 @@ pub enum PlanProbe<T> {
 /// an upload: `opts.cacert`/`opts.insecure`, else the credentials' `OS_CACERT` or clouds.yaml
 /// `cacert`/`verify`, else the system trust store. Transient failures are retried; an error
 /// names the URL without its signature.
-pub fn served_etag(opts: &ConnectOptions, url: &str) -> Result<Option<String>> {
+pub(crate) fn served_etag(opts: &ConnectOptions, url: &str) -> Result<Option<String>> {
     let tls = auth::discover(&Environment::from_process(), opts.cloud.as_deref())
         .map(|found| found.tls)
         .unwrap_or_default();
@@ -70,7 +70,7 @@ fn refused(method: &str, url: &str, status: u16) -> Error {
 }
 
 /// `plan-environment.yaml` of the plan `stack`, with the URL it came from.
-pub fn plan_environment(
+pub(crate) fn plan_environment(
     opts: &ConnectOptions,
     stack: &str,
     object: &str,
@@ -89,7 +89,10 @@ pub fn plan_environment(
 }
 
 /// Whether the plan container `stack` exists (a deployed OSP 13/16.2 stack has one).
-pub fn plan_container_exists(opts: &ConnectOptions, stack: &str) -> Result<PlanProbe<String>> {
+pub(crate) fn plan_container_exists(
+    opts: &ConnectOptions,
+    stack: &str,
+) -> Result<PlanProbe<String>> {
     let mut swift = match connect(opts)? {
         Ok(swift) => swift,
         Err(why) => return Ok(PlanProbe::NoSwift(why)),

@@ -262,7 +262,7 @@ fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// `temp_url_expires` of a TempURL (with a signature), if it is one.
-pub fn expiry_of(url: &str) -> Option<u64> {
+pub(crate) fn expiry_of(url: &str) -> Option<u64> {
     query_param(url, "temp_url_sig")?;
     query_param(url, "temp_url_expires")?.parse().ok()
 }
@@ -283,7 +283,7 @@ fn hash_at(name: &str) -> Option<usize> {
 
 /// The artifact a URL is a version of: its object's last path segment, decoded, with the
 /// content hash removed.
-pub fn artifact_key(url: &str) -> String {
+pub(crate) fn artifact_key(url: &str) -> String {
     let path = tempurl::url_path(url);
     let last = path.rsplit('/').next().unwrap_or(path);
     let name = percent_decode(last).unwrap_or_else(|| last.to_string());

@@ -82,7 +82,11 @@ pub(crate) const CHUNK: usize = 256 << 10;
 
 /// Hashes a file in one streaming pass: SHA-256 (ring) and MD5 in two threads fed the same
 /// 256 KiB chunks (about 2 MiB in flight at most). With a segment plan, MD5 is per segment.
-pub fn hash_file(path: &Path, plan: Option<SegmentPlan>, progress: bool) -> Result<FileDigest> {
+pub(crate) fn hash_file(
+    path: &Path,
+    plan: Option<SegmentPlan>,
+    progress: bool,
+) -> Result<FileDigest> {
     hash_file_to(path, plan, progress, None)
 }
 
@@ -225,7 +229,7 @@ pub(crate) fn deliver(to: &Option<SyncSender<SegmentDigest>>, segment: &SegmentD
 }
 
 /// The ETag Swift gives a static large object: MD5 of the concatenated segment ETags.
-pub fn slo_etag(segments: &[SegmentDigest]) -> String {
+pub(crate) fn slo_etag(segments: &[SegmentDigest]) -> String {
     let mut h = Md5::new();
     for s in segments {
         h.update(s.md5.as_bytes());

@@ -54,7 +54,7 @@ impl Default for ConnectOptions {
 
 /// Bounds of the retry loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
     pub retries: u32,
     /// Backoff before the first retry (before jitter).
@@ -77,7 +77,7 @@ impl RetryPolicy {
 /// Backoff before retry number `retry` (0-based): `d = min(cap, base * 2^retry)`, then "equal
 /// jitter": `d/2 + jitter * d/2` with `jitter` in [0, 1), so concurrent uploaders spread out
 /// while each still waits at least half the exponential delay.
-pub fn backoff_delay(policy: &RetryPolicy, retry: u32, jitter: f64) -> Duration {
+pub(crate) fn backoff_delay(policy: &RetryPolicy, retry: u32, jitter: f64) -> Duration {
     let exp = policy
         .base
         .saturating_mul(2u32.saturating_pow(retry.min(31)))
@@ -95,7 +95,7 @@ pub(crate) fn random_jitter() -> f64 {
 }
 
 /// Whether an HTTP status is worth another attempt: 5xx only (4xx says the request is wrong).
-pub fn status_is_retryable(status: u16) -> bool {
+pub(crate) fn status_is_retryable(status: u16) -> bool {
     (500..600).contains(&status)
 }
 
@@ -207,7 +207,7 @@ pub(crate) fn expect(reply: Reply, method: &str, url: &str, ok: &[u16]) -> Resul
 }
 
 /// `account_url/container`, encoded.
-pub fn container_url(account_url: &str, container: &str) -> String {
+pub(crate) fn container_url(account_url: &str, container: &str) -> String {
     format!(
         "{}/{}",
         account_url.trim_end_matches('/'),
@@ -216,7 +216,7 @@ pub fn container_url(account_url: &str, container: &str) -> String {
 }
 
 /// `account_url/container/object`, encoded.
-pub fn object_url(account_url: &str, container: &str, object: &str) -> String {
+pub(crate) fn object_url(account_url: &str, container: &str, object: &str) -> String {
     format!(
         "{}/{}",
         container_url(account_url, container),

@@ -142,7 +142,7 @@ struct TokenBody {
 
 /// One service of a Keystone catalog.
 #[derive(Debug, Deserialize)]
-pub struct CatalogService {
+pub(crate) struct CatalogService {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -151,7 +151,7 @@ pub struct CatalogService {
 
 /// One endpoint of a catalog service.
 #[derive(Debug, Deserialize)]
-pub struct CatalogEndpoint {
+pub(crate) struct CatalogEndpoint {
     interface: String,
     url: String,
     #[serde(default)]
@@ -162,7 +162,7 @@ pub struct CatalogEndpoint {
 
 /// The object-store endpoint for `interface` (and `region` if given): `Ok(url)`, or
 /// `Err(available endpoints)` described as `interface region url`.
-pub fn select_endpoint(
+pub(crate) fn select_endpoint(
     catalog: &[CatalogService],
     interface: &str,
     region: Option<&str>,

@@ -8,9 +8,9 @@ use super::tempurl::{self, Digest};
 use crate::error::Result;
 
 /// Largest object Swift takes in one PUT (`max_file_size`, 5 GiB).
-pub const MAX_SINGLE_OBJECT: u64 = 5 << 30;
+pub(crate) const MAX_SINGLE_OBJECT: u64 = 5 << 30;
 /// Most segments in one manifest (`max_manifest_segments`).
-pub const MAX_SEGMENTS: u64 = 1000;
+pub(crate) const MAX_SEGMENTS: u64 = 1000;
 /// Default `--slo-threshold`: larger files go up as a static large object, hashed while they
 /// upload (see [`prepare`]).
 pub const DEFAULT_SLO_THRESHOLD: u64 = 256 << 20;
@@ -72,7 +72,7 @@ pub(crate) fn invalid(
 }
 
 /// A container name Swift accepts: 1-256 bytes, no `/`.
-pub fn validate_container(name: &str) -> Result<()> {
+pub(crate) fn validate_container(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 256 {
         return Err(invalid(
             "--container",
@@ -99,7 +99,7 @@ pub fn validate_container(name: &str) -> Result<()> {
 
 /// An object name Swift accepts and that means one object: 1-1024 bytes, no NUL, not
 /// starting with `/`, no `.` or `..` segments (clients normalise those away).
-pub fn validate_object(name: &str) -> Result<()> {
+pub(crate) fn validate_object(name: &str) -> Result<()> {
     let bad = name.is_empty()
         || name.len() > 1024
         || name.contains('\0')
@@ -118,7 +118,7 @@ pub fn validate_object(name: &str) -> Result<()> {
 }
 
 /// A TempURL lifetime in seconds: positive, so the URL does not expire before it is used.
-pub fn validate_expiry(seconds: i64) -> Result<u64> {
+pub(crate) fn validate_expiry(seconds: i64) -> Result<u64> {
     if seconds <= 0 {
         return Err(invalid(
             "--temp-url-expiry",

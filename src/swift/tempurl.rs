@@ -87,7 +87,7 @@ pub fn sign(digest: Digest, key: &Secret, method: &str, expires: u64, path: &str
 pub use crate::encoding::hex;
 
 /// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
-pub fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     // The crate keeps a malformed escape as it is; a URL holding one is refused instead.
     let malformed = s.split('%').skip(1).any(|escape| {
         let digits = escape.as_bytes();
@@ -103,7 +103,7 @@ pub fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// The path of an absolute URL (without query or fragment), still encoded.
-pub fn url_path(url: &str) -> &str {
+pub(crate) fn url_path(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = rest.find('/').map_or("", |i| &rest[i..]);
     path.split(['?', '#']).next().unwrap_or("")
@@ -188,7 +188,7 @@ impl fmt::Debug for TempUrl {
 
 /// A URL as found in an env file, split into what re-signing needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedUrl {
+pub(crate) struct ParsedUrl {
     /// Storage URL of the account (`https://host:13808/v1/AUTH_x`).
     pub account_url: String,
     /// Container (decoded).
@@ -203,7 +203,7 @@ pub struct ParsedUrl {
 
 /// Splits a Swift object URL. `account_url` is the storage URL when known (exact for any
 /// layout, e.g. RGW's `/swift/v1`); otherwise the account is the segment after `v1`.
-pub fn parse_url(url: &str, account_url: Option<&str>) -> Option<ParsedUrl> {
+pub(crate) fn parse_url(url: &str, account_url: Option<&str>) -> Option<ParsedUrl> {
     let (without_query, query) = url.split_once('?').unwrap_or((url, ""));
     let (account, rest) = match account_url.map(|a| a.trim_end_matches('/')) {
         Some(a) if without_query.starts_with(&format!("{a}/")) => {
@@ -289,7 +289,7 @@ pub fn container_key(head: &Reply) -> Option<(Secret, KeySource)> {
 }
 
 /// The account's key (`-Key` before `-Key-2`) from an account HEAD.
-pub fn account_key(head: &Reply) -> Option<(Secret, KeySource)> {
+pub(crate) fn account_key(head: &Reply) -> Option<(Secret, KeySource)> {
     header_key(head, ACCOUNT_KEY)
         .map(|k| (k, KeySource::Account))
         .or_else(|| header_key(head, ACCOUNT_KEY_2).map(|k| (k, KeySource::Account2)))
@@ -297,7 +297,7 @@ pub fn account_key(head: &Reply) -> Option<(Secret, KeySource)> {
 
 /// The key to sign with: the container's before the account's (Swift accepts either).
 /// A container key authorizes only its own container, an account key the whole account.
-pub fn pick_key(container: &Reply, account: Option<&Reply>) -> Option<(Secret, KeySource)> {
+pub(crate) fn pick_key(container: &Reply, account: Option<&Reply>) -> Option<(Secret, KeySource)> {
     container_key(container).or_else(|| account.and_then(account_key))
 }
 
@@ -317,7 +317,7 @@ pub(crate) fn signs_with_account_key(
 }
 
 /// 32 random bytes as 64 hex characters (the key is used as text, like `openssl rand -hex 32`).
-pub fn generate_key() -> Result<Secret> {
+pub(crate) fn generate_key() -> Result<Secret> {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
     SystemRandom::new().fill(bytes.as_mut()).map_err(|_| {
         crate::error::Error::Unsupported("the system random generator failed".into())

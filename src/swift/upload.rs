@@ -27,7 +27,11 @@ use crate::fsutil::io_err;
 /// the file name when it already holds the first 12 hex of its SHA-256, else
 /// `<stem>-<sha12>.tar.gz` (other extensions are kept: `<stem>-<sha12>.rpm`). A new file
 /// therefore never hides behind the URL of an old one.
-pub fn object_name(file: &Path, sha256: &str, explicit: Option<&str>) -> (String, Option<String>) {
+pub(crate) fn object_name(
+    file: &Path,
+    sha256: &str,
+    explicit: Option<&str>,
+) -> (String, Option<String>) {
     let short = &sha256[..12];
     if let Some(name) = explicit {
         let warning = (!name.contains(short)).then(|| {
@@ -217,15 +221,9 @@ enum Existing {
     },
 }
 
-/// [`upload_artifact`] over an existing connection.
-pub fn upload_with(swift: &mut Swift, opts: &UploadOptions, file: &Path) -> Result<UploadReport> {
-    let prepared = prepare(opts, file)?;
-    upload_prepared(swift, opts, file, prepared)
-}
-
 /// The remote half of an upload: `prepared` (from [`prepare`] on the same file) goes up,
 /// is verified and signed.
-pub fn upload_prepared(
+pub(crate) fn upload_prepared(
     swift: &mut Swift,
     opts: &UploadOptions,
     file: &Path,

@@ -40,7 +40,7 @@ const HEADER: usize = 1 + 8 + 16;
 const MAC: usize = 32;
 const BLOCK: usize = 16;
 /// The smallest token: header, one AES block, HMAC.
-pub const MIN_TOKEN_BYTES: usize = HEADER + BLOCK + MAC;
+pub(crate) const MIN_TOKEN_BYTES: usize = HEADER + BLOCK + MAC;
 
 /// Which key file decrypted a token. Never holds key bytes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

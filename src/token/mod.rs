@@ -22,7 +22,7 @@ use payload::{MethodMap, Payload, PayloadError};
 
 /// Longer lines are not tokens (keystone's own tokens are about 183 characters for Fernet
 /// and 400-600 for JWS).
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 crate::codes::stable_codes! {
     /// Stable codes of the ways a token can fail inspection (shown in text and JSON).

@@ -11,7 +11,7 @@ use rmp::decode::{self, NumValueReadError, ValueReadError};
 
 /// What went wrong while reading one value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadError {
+pub(crate) struct ReadError {
     /// The payload field being read (`user_id`, `expires_at`...).
     pub field: &'static str,
     /// What was there instead.
@@ -19,7 +19,7 @@ pub struct ReadError {
 }
 
 /// A cursor over msgpack bytes.
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
 }
 

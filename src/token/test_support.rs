@@ -17,14 +17,14 @@ use super::payload::MethodMap;
 use crate::keys::fernet::FernetKey;
 
 /// `tests/fixtures/tokens/<rel>`.
-pub fn fixture(rel: &str) -> PathBuf {
+pub(crate) fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/tokens")
         .join(rel)
 }
 
 /// vectors.json, made by make_vectors.py with keystone 30 as the oracle.
-pub fn vectors() -> &'static serde_json::Value {
+pub(crate) fn vectors() -> &'static serde_json::Value {
     static VECTORS: LazyLock<serde_json::Value> = LazyLock::new(|| {
         serde_json::from_str(include_str!("../../tests/fixtures/tokens/vectors.json"))
             .expect("vectors.json parses")
@@ -45,13 +45,13 @@ pub fn inspector() -> &'static Inspector {
 }
 
 /// A fixture key by file name.
-pub fn fixture_key(name: &str) -> FernetKey {
+pub(crate) fn fixture_key(name: &str) -> FernetKey {
     let content = std::fs::read(fixture("fernet-keys").join(name)).expect("fixture key");
     FernetKey::parse(&content).expect("fixture key parses").0
 }
 
 /// A Fernet token for `plaintext` (padding stripped, as keystone hands them out).
-pub fn seal(key: &FernetKey, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
+pub(crate) fn seal(key: &FernetKey, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> String {
     let mut raw = vec![0x80];
     raw.extend_from_slice(&timestamp.to_be_bytes());
     raw.extend_from_slice(&iv);
