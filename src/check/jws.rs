@@ -4,8 +4,11 @@
 use std::fs;
 use std::path::Path;
 
-use super::{CheckOptions, Collector, FindingCode, KeyEntry, RepoKind, RepoReport, Severity, list};
 use crate::keys::jws;
+use crate::keys::kind::RepoKind;
+use crate::keys::scan::{
+    CheckOptions, Collector, FindingCode, KeyEntry, RepoReport, Severity, list,
+};
 
 /// Checks a JWS key pair: `private_dir/private.pem` and the public set in `public_dir`.
 pub fn check_jws(

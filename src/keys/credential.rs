@@ -8,9 +8,9 @@
 
 use std::path::Path;
 
-use crate::check::RepoKind;
 use crate::error::{Error, Result};
 use crate::keys::fernet::FernetKey;
+use crate::keys::kind::RepoKind;
 use crate::keys::repo::{self, CREDENTIAL_MAX_KEYS, RepoOptions, RotateOutcome, SetupOutcome};
 use crate::owner::Owner;
 

@@ -6,6 +6,7 @@ pub mod jws;
 pub mod jws_repo;
 pub(crate) mod kind;
 pub mod repo;
+pub(crate) mod scan;
 
 use std::path::Path;
 

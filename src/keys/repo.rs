@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use crate::check;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, SECRET_FILE_MODE};
 use crate::keys::fernet::FernetKey;
 pub use crate::keys::kind::{
     CREDENTIAL_MAX_KEYS, DEFAULT_MAX_ACTIVE_KEYS, KeyRole, RepoKind, role_of,
 };
+use crate::keys::scan;
 use crate::owner::Owner;
 
 /// The keys of a repository by file number. Pure data: no path, no I/O.
@@ -80,11 +80,11 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
     if !meta.is_dir() {
         return Err(Error::NotADirectory(path.to_path_buf()));
     }
-    let (report, keys) = check::scan_numbered(path, kind, &check::CheckOptions::structural())?;
+    let (report, keys) = scan::scan_numbered(path, kind, &scan::CheckOptions::structural())?;
     if let Some(unreadable) = report
         .findings
         .iter()
-        .find(|f| f.code == crate::check::FindingCode::RepoUnreadable)
+        .find(|f| f.code == scan::FindingCode::RepoUnreadable)
     {
         return Err(Error::Io {
             op: "read",
@@ -95,7 +95,7 @@ pub fn load(path: &Path, kind: RepoKind) -> Result<KeySet> {
     let blocking: Vec<String> = report
         .findings
         .iter()
-        .filter(|f| f.severity == check::Severity::Error)
+        .filter(|f| f.severity == scan::Severity::Error)
         .map(|f| format!("{} ({})", f.message, f.code))
         .collect();
     if !blocking.is_empty() {
