@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 
 use super::SwiftError;
 use super::client::Swift;
@@ -73,16 +73,7 @@ fn urls_in(path: &Path, doc: &Value) -> Result<Vec<String>> {
     Ok(match doc {
         Value::Null => vec![],
         Value::Mapping(top) => {
-            if let Some(key) = top
-                .keys()
-                .find(|k| k.as_str() != Some("parameter_defaults"))
-            {
-                return Err(env_error(
-                    path,
-                    format!("holds {} besides parameter_defaults", describe(key)),
-                    ONLY_URLS,
-                ));
-            }
+            only_key(path, top, "holds", "parameter_defaults")?;
             deploy_urls(path, top.get("parameter_defaults"))?
         }
         _ => {
@@ -95,22 +86,25 @@ fn urls_in(path: &Path, doc: &Value) -> Result<Vec<String>> {
     })
 }
 
+/// Refuses a mapping with any key but `key` (rewriting the file would drop it).
+fn only_key(path: &Path, map: &Mapping, verb: &str, key: &str) -> Result<()> {
+    match map.keys().find(|k| k.as_str() != Some(key)) {
+        Some(other) => Err(env_error(
+            path,
+            format!("{verb} {} besides {key}", describe(other)),
+            ONLY_URLS,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The URLs of `parameter_defaults`: refuses a value that is not a mapping holding only
 /// `DeployArtifactURLs`, or URLs that are neither a list nor a comma-separated string.
 fn deploy_urls(path: &Path, defaults: Option<&Value>) -> Result<Vec<String>> {
     Ok(match defaults {
         None | Some(Value::Null) => vec![],
         Some(Value::Mapping(params)) => {
-            if let Some(key) = params
-                .keys()
-                .find(|k| k.as_str() != Some("DeployArtifactURLs"))
-            {
-                return Err(env_error(
-                    path,
-                    format!("sets {} besides DeployArtifactURLs", describe(key)),
-                    ONLY_URLS,
-                ));
-            }
+            only_key(path, params, "sets", "DeployArtifactURLs")?;
             match params.get("DeployArtifactURLs") {
                 None | Some(Value::Null) => vec![],
                 Some(value) => url_list(value).ok_or_else(|| {
