@@ -6,7 +6,7 @@
 //! The one thing a plan cannot know is a TempURL not signed yet: when the artifact must be
 //! uploaded, the files that carry the URL are rendered again once it is.
 
-use super::delivery::{self, Staged};
+use super::delivery::{self, PlannedDelivery};
 use super::envs::{self, PlannedEnv};
 use super::repos::{self, PlannedRepo};
 use super::{ArtifactStep, BuildReport, EnvStep, RepoAction, RepoStep};
@@ -37,7 +37,7 @@ pub struct BuildPlan {
     tighten: Vec<String>,
     repos: Vec<PlannedRepo>,
     keys: repos::BuildKeys,
-    staged: Staged,
+    staged: PlannedDelivery,
     /// Why the published TempURL is not kept, when it is not.
     url_notes: Vec<String>,
     envs: Vec<PlannedEnv>,

@@ -36,7 +36,7 @@ pub(super) struct PlannedArtifact {
 }
 
 /// How the artifact reaches the nodes, for the environment files.
-pub(super) struct Staged {
+pub(super) struct PlannedDelivery {
     /// The node layout (root, owner) the tarball is packed for.
     pub(super) layout: Layout,
     /// What the tarball carries.
@@ -52,7 +52,7 @@ pub(super) struct Staged {
     pub(super) upload: bool,
 }
 
-impl Staged {
+impl PlannedDelivery {
     /// The delivery mode the environment files implement.
     pub(super) fn delivery(&self) -> Delivery {
         if self.scoped {
@@ -70,7 +70,7 @@ pub(super) fn plan(
     settings: &Settings,
     local: &WorkdirLayout,
     keys: &BuildKeys,
-) -> Result<(Staged, Vec<String>)> {
+) -> Result<(PlannedDelivery, Vec<String>)> {
     let mut layout = Layout::new(settings.layout);
     layout.uid = settings.node_uid.unwrap_or(layout.uid);
     layout.gid = settings.node_gid.unwrap_or(layout.gid);
@@ -101,7 +101,7 @@ pub(super) fn plan(
         upload = kept.is_none();
         temp_url = Some(kept.unwrap_or_else(|| pending_url(settings, planned)));
     }
-    let staged = Staged {
+    let staged = PlannedDelivery {
         layout,
         sources,
         artifact,
@@ -150,7 +150,7 @@ fn plan_artifact(settings: &Settings, layout: &Layout, keys: &PackKeys) -> Resul
 
 /// Stages the planned tarball with its checksum and manifest (the artifact directory
 /// created 0700 when missing) and removes the ones it supersedes. Returns the report's step.
-pub(super) fn write(staged: &Staged, settings: &Settings) -> Result<Option<ArtifactStep>> {
+pub(super) fn write(staged: &PlannedDelivery, settings: &Settings) -> Result<Option<ArtifactStep>> {
     let Some(planned) = &staged.artifact else {
         return Ok(None);
     };
@@ -174,7 +174,7 @@ pub(super) fn write(staged: &Staged, settings: &Settings) -> Result<Option<Artif
 
 /// The report's line for the artifact.
 pub(super) fn step(
-    staged: &Staged,
+    staged: &PlannedDelivery,
     planned: &PlannedArtifact,
     action: WriteAction,
 ) -> ArtifactStep {

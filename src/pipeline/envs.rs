@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::EnvStep;
-use super::delivery::{Staged, describe_artifact};
+use super::delivery::{PlannedDelivery, describe_artifact};
 use super::repos::BuildKeys;
 use crate::artifact::layout::dirs;
 use crate::artifact::{self, Layout, LayoutKind};
@@ -44,7 +44,7 @@ fn fernet_env(settings: &Settings, local: &WorkdirLayout, keys: &BuildKeys) -> R
 }
 
 /// The comment lines of `deployment-artifacts.yaml`: who receives the tarball's secrets.
-fn artifact_notes(settings: &Settings, staged: &Staged) -> Vec<String> {
+fn artifact_notes(settings: &Settings, staged: &PlannedDelivery) -> Vec<String> {
     let secrets = describe_artifact(&staged.sources);
     if staged.scoped {
         vec![
@@ -63,7 +63,7 @@ fn artifact_notes(settings: &Settings, staged: &Staged) -> Vec<String> {
 }
 
 /// `deployment-artifacts.yaml`: the TempURL, the staged file, or (scoped) nothing.
-fn artifacts_env(settings: &Settings, staged: &Staged) -> Result<PlannedEnv> {
+fn artifacts_env(settings: &Settings, staged: &PlannedDelivery) -> Result<PlannedEnv> {
     let files = match (&staged.artifact, staged.scoped, &staged.temp_url) {
         (Some(planned), false, None) => vec![planned.path.to_string_lossy().into_owned()],
         _ => vec![],
@@ -87,7 +87,7 @@ fn artifacts_env(settings: &Settings, staged: &Staged) -> Result<PlannedEnv> {
 fn scoped_envs(
     settings: &Settings,
     existing: &[scoped::ExistingMapping],
-    staged: &Staged,
+    staged: &PlannedDelivery,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<PlannedEnv>> {
     let (true, Some(artifact)) = (staged.scoped, &staged.artifact) else {
@@ -229,7 +229,7 @@ pub(super) fn render_all(
     local: &WorkdirLayout,
     keys: &BuildKeys,
     existing: &[scoped::ExistingMapping],
-    staged: &Staged,
+    staged: &PlannedDelivery,
 ) -> Result<(Vec<PlannedEnv>, Vec<String>)> {
     let mut warnings = vec![];
     let mut envs = vec![

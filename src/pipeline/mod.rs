@@ -52,7 +52,7 @@ crate::codes::stable_codes! {
 /// The artifact the build staged.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArtifactStep {
-    /// Staged tarball.
+    /// PlannedDelivery tarball.
     pub path: PathBuf,
     /// SHA-256 of the tarball.
     pub sha256: String,
