@@ -10,6 +10,24 @@ pub(crate) mod swift;
 /// Result type of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Which keys [`Error::NoKeys`] found none of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySetKind {
+    /// A Fernet key repository (`[fernet_tokens] key_repository`).
+    Fernet,
+    /// A JWS public key directory (`[jwt_tokens] jws_public_key_repository`).
+    JwsPublic,
+}
+
+impl std::fmt::Display for KeySetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeySetKind::Fernet => "fernet",
+            KeySetKind::JwsPublic => "JWS public",
+        })
+    }
+}
+
 /// Everything that can go wrong while reading or writing key material.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -171,8 +189,8 @@ pub enum Error {
     NoKeys {
         /// The directory.
         path: PathBuf,
-        /// `fernet` or `JWS public`.
-        what: &'static str,
+        /// Which keys.
+        what: KeySetKind,
     },
     /// A file or object that should record a deployed cloud's keys does not hold usable ones.
     #[error("{origin}: {}{message}", key_prefix(key))]
@@ -332,10 +350,16 @@ impl Error {
             Error::BadJwsKey { .. } => {
                 "create a fresh pair with `overcloud-keys jws create --force`".into()
             }
-            Error::NoKeys { what, .. } if what.starts_with("JWS") => {
+            Error::NoKeys {
+                what: KeySetKind::JwsPublic,
+                ..
+            } => {
                 "point --jws-public-dir at keystone's [jwt_tokens] jws_public_key_repository, or create keys with `overcloud-keys jws create`".into()
             }
-            Error::NoKeys { .. } => {
+            Error::NoKeys {
+                what: KeySetKind::Fernet,
+                ..
+            } => {
                 "point --key-repository at keystone's [fernet_tokens] key_repository, or create keys with `overcloud-keys fernet setup`".into()
             }
             Error::Manifest { .. } => {
@@ -416,5 +440,33 @@ impl Error {
     pub fn is_remote_failure(&self) -> bool {
         matches!(self, Error::Swift(e) if e.is_remote_failure())
             || matches!(self, Error::Nodes(e) if e.is_remote_failure())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_keys_hint_follows_the_kind_of_keys() {
+        let hint = |what| {
+            Error::NoKeys {
+                path: "/d".into(),
+                what,
+            }
+            .hint()
+            .unwrap()
+        };
+        assert!(hint(KeySetKind::JwsPublic).contains("--jws-public-dir"));
+        assert!(hint(KeySetKind::Fernet).contains("--key-repository"));
+        let message = Error::NoKeys {
+            path: "/d".into(),
+            what: KeySetKind::JwsPublic,
+        }
+        .to_string();
+        assert!(
+            message.starts_with("/d holds no JWS public keys"),
+            "{message}"
+        );
     }
 }

@@ -224,7 +224,7 @@ impl FernetKeyring {
         if keys.is_empty() {
             return Err(Error::NoKeys {
                 path: path.to_path_buf(),
-                what: "fernet",
+                what: crate::error::KeySetKind::Fernet,
             });
         }
         for f in &report.findings {

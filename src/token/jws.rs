@@ -201,7 +201,7 @@ impl JwsVerifier {
         if keys.is_empty() {
             return Err(Error::NoKeys {
                 path: dir.to_path_buf(),
-                what: "JWS public",
+                what: crate::error::KeySetKind::JwsPublic,
             });
         }
         Ok(JwsVerifier {
