@@ -57,7 +57,7 @@ impl Owner {
     }
 
     /// Applies the owner to an open file (before its content is written).
-    pub fn apply_to_file(&self, file: &File, path: &Path) -> Result<()> {
+    pub(crate) fn apply_to_file(&self, file: &File, path: &Path) -> Result<()> {
         if self.uid.is_none() && self.gid.is_none() {
             return Ok(());
         }
@@ -69,7 +69,7 @@ impl Owner {
     }
 
     /// Applies the owner to a path (a directory we just created).
-    pub fn apply_to_path(&self, path: &Path) -> Result<()> {
+    pub(crate) fn apply_to_path(&self, path: &Path) -> Result<()> {
         if self.uid.is_none() && self.gid.is_none() {
             return Ok(());
         }
@@ -81,7 +81,7 @@ impl Owner {
     }
 
     /// The owner that an existing path has, as an explicit owner.
-    pub fn of_path(path: &Path) -> Option<Self> {
+    pub(crate) fn of_path(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
         Some(Owner {
             uid: Some(meta.uid()),

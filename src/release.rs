@@ -235,7 +235,7 @@ pub struct Refusal {
 
 impl Profile {
     /// `artifacts = files` (`DeployArtifactFILEs`) on a release whose THT lacks it.
-    pub fn check_artifact_files(&self) -> Result<(), Refusal> {
+    pub(crate) fn check_artifact_files(&self) -> Result<(), Refusal> {
         if self.artifact_files {
             return Ok(());
         }
@@ -252,7 +252,7 @@ impl Profile {
     }
 
     /// The containerized layout on a release whose keystone runs on the host.
-    pub fn check_layout(&self, containerized: bool) -> Result<(), Refusal> {
+    pub(crate) fn check_layout(&self, containerized: bool) -> Result<(), Refusal> {
         if !containerized || self.containerized {
             return Ok(());
         }
@@ -269,7 +269,7 @@ impl Profile {
     }
 
     /// JWS keys (`stage` or `enable`) on a release whose keystone has no JWS provider.
-    pub fn check_jws(&self, value: &str) -> Result<(), Refusal> {
+    pub(crate) fn check_jws(&self, value: &str) -> Result<(), Refusal> {
         if self.jws {
             return Ok(());
         }

@@ -64,12 +64,12 @@ impl Layout {
     }
 
     /// Relative tarball path of a key directory (e.g. `jws-keys/private`).
-    pub fn tar_path(&self, sub: &str) -> String {
+    pub(crate) fn tar_path(&self, sub: &str) -> String {
         format!("{}/{}", self.root, sub)
     }
 
     /// Absolute path keystone sees for a key directory.
-    pub fn keystone_path(sub: &str) -> String {
+    pub(crate) fn keystone_path(sub: &str) -> String {
         format!("{KEYSTONE_ETC}/{sub}")
     }
 }

@@ -35,7 +35,7 @@ pub struct Sources {
 
 impl Sources {
     /// Kinds of key carried.
-    pub fn kinds(&self) -> Vec<RepoKind> {
+    pub(crate) fn kinds(&self) -> Vec<RepoKind> {
         let mut kinds = Vec::new();
         if self.fernet.is_some() {
             kinds.push(RepoKind::Fernet);
@@ -139,7 +139,7 @@ impl JwsKeys {
     }
 
     /// A new pair, exactly as [`jws_repo::create_pair`] writes it.
-    pub fn of_new(pair: &KeyPair) -> Self {
+    pub(crate) fn of_new(pair: &KeyPair) -> Self {
         Self {
             private_pem: Zeroizing::new(pair.to_pem().as_bytes().to_vec()),
             public: vec![(FIRST_PUBLIC_FILE.to_string(), pair.public().clone())],

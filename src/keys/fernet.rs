@@ -116,12 +116,12 @@ impl FernetKey {
     }
 
     /// The 16-byte HMAC-SHA256 signing half.
-    pub fn signing_key(&self) -> &[u8] {
+    pub(crate) fn signing_key(&self) -> &[u8] {
         &self.0[..16]
     }
 
     /// The 16-byte AES-128 encryption half.
-    pub fn encryption_key(&self) -> &[u8] {
+    pub(crate) fn encryption_key(&self) -> &[u8] {
         &self.0[16..]
     }
 }

@@ -71,7 +71,7 @@ impl KeyPair {
     }
 
     /// Parses PKCS#8 DER (as keystone-manage and ring write it).
-    pub fn from_pkcs8(der: &[u8]) -> Result<Self, PemError> {
+    pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self, PemError> {
         let rng = SystemRandom::new();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
             .map_err(|e| PemError::NotP256(e.to_string()))?;
@@ -84,13 +84,13 @@ impl KeyPair {
     }
 
     /// Parses a `-----BEGIN PRIVATE KEY-----` PEM.
-    pub fn from_pem(pem: &[u8]) -> Result<Self, PemError> {
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<Self, PemError> {
         let der = Zeroizing::new(pem_decode(pem, "PRIVATE KEY")?);
         Self::from_pkcs8(&der)
     }
 
     /// `private.pem` content.
-    pub fn to_pem(&self) -> Zeroizing<String> {
+    pub(crate) fn to_pem(&self) -> Zeroizing<String> {
         Zeroizing::new(pem_encode(&self.pkcs8, "PRIVATE KEY"))
     }
 
@@ -113,7 +113,7 @@ impl KeyPair {
 
 impl PublicKey {
     /// Parses a `-----BEGIN PUBLIC KEY-----` PEM holding a P-256 key.
-    pub fn from_pem(pem: &[u8]) -> Result<Self, PemError> {
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<Self, PemError> {
         let der = pem_decode(pem, "PUBLIC KEY")?;
         if der.len() != P256_SPKI_PREFIX.len() + 65
             || der[..26] != P256_SPKI_PREFIX
@@ -127,7 +127,7 @@ impl PublicKey {
     }
 
     /// Public key file content.
-    pub fn to_pem(&self) -> String {
+    pub(crate) fn to_pem(&self) -> String {
         pem_encode(&self.spki, "PUBLIC KEY")
     }
 

@@ -128,7 +128,7 @@ impl CheckOptions {
         }
     }
     /// Only what decides whether keystone can use the keys (used before rewriting).
-    pub fn structural() -> Self {
+    pub(crate) fn structural() -> Self {
         CheckOptions::default()
     }
 }

@@ -48,7 +48,7 @@ pub struct Node {
 
 impl Node {
     /// Root needs no `sudo -n`; anyone else becomes root the way Ansible's become does.
-    pub fn needs_sudo(&self) -> bool {
+    pub(crate) fn needs_sudo(&self) -> bool {
         self.user.as_deref() != Some("root")
     }
 }

@@ -106,7 +106,7 @@ pub struct FileView {
 
 impl FileView {
     /// A regular file (empty or not).
-    pub fn is_regular(&self) -> bool {
+    pub(crate) fn is_regular(&self) -> bool {
         self.kind.starts_with("regular")
     }
 }

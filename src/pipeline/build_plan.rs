@@ -20,7 +20,7 @@ use crate::workdir::WorkdirLayout;
 
 /// What the build checked before taking the work directory's lock (settings, whose keys,
 /// whether the stack is deployed): nothing on disk is created before these pass.
-pub struct Preflight {
+pub(crate) struct Preflight {
     /// The `<Role>ExtraConfigPre` mappings of the `--check-env` files (parsed once).
     pub(super) existing: Vec<scoped::ExistingMapping>,
     /// The repositories the build uses (its own, or `keys_from`'s).
@@ -30,7 +30,7 @@ pub struct Preflight {
 }
 
 /// Everything `build` would do, computed without writing anything.
-pub struct BuildPlan {
+pub(crate) struct BuildPlan {
     settings: Settings,
     preflight: Preflight,
     /// Directories StrictModes would tighten to 0700 (the report's notes).
@@ -58,7 +58,7 @@ struct Outcome {
 
 impl BuildPlan {
     /// Reads the work directory (StrictModes checked first) and computes the plan.
-    pub fn compute(settings: &Settings, preflight: Preflight) -> Result<Self> {
+    pub(crate) fn compute(settings: &Settings, preflight: Preflight) -> Result<Self> {
         let tighten = crate::workdir::secure(&settings.workdir, &settings.artifact_dir, true)?;
         let (repos, keys) = repos::plan_all(settings, &preflight.local)?;
         let (staged, url_notes) = delivery::plan(settings, &preflight.local, &keys)?;
@@ -91,7 +91,7 @@ impl BuildPlan {
     }
 
     /// The report of a dry run: what [`apply`](Self::apply) would do, nothing written.
-    pub fn preview(&self) -> Result<BuildReport> {
+    pub(crate) fn preview(&self) -> Result<BuildReport> {
         let artifact = self
             .staged
             .artifact
@@ -117,7 +117,7 @@ impl BuildPlan {
     /// missing repositories created, the artifact staged (superseded ones removed) and
     /// uploaded when it goes by Swift, the environment files and the build record written,
     /// each only when its bytes change.
-    pub fn apply(mut self) -> Result<BuildReport> {
+    pub(crate) fn apply(mut self) -> Result<BuildReport> {
         let settings = &self.settings;
         let tightened = crate::workdir::secure(&settings.workdir, &settings.artifact_dir, false)?;
         repos::prepare_workdir(&settings.workdir)?;

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::WriteAction;
 use crate::heat::scoped;
 pub use crate::workdir::WorkdirLayout;
-pub use build_plan::{BuildPlan, Preflight};
+pub(crate) use build_plan::{BuildPlan, Preflight};
 
 mod build_plan;
 mod delivery;
@@ -137,7 +137,7 @@ pub fn build(settings: &Settings, dry_run: bool) -> Result<BuildReport> {
 /// What is checked before the lock is taken (so a refusal creates nothing, not even the
 /// work directory's parents): the settings, whose repositories the build uses, and that a
 /// deployed stack never gets new keys by accident.
-pub fn preflight(settings: &Settings) -> Result<Preflight> {
+pub(crate) fn preflight(settings: &Settings) -> Result<Preflight> {
     let existing = check_settings(settings)?;
     let (local, shared_note) = repos::key_source(settings)?;
     let new_keys_warning = repos::guard_deployed_stack(settings, &local)?;

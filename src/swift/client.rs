@@ -25,7 +25,7 @@ impl Swift {
     }
 
     /// Authenticates with credentials already discovered.
-    pub fn connect_with(opts: &ConnectOptions, found: Discovered) -> Result<Swift> {
+    pub(crate) fn connect_with(opts: &ConnectOptions, found: Discovered) -> Result<Swift> {
         let http = Http::new(opts, &found.tls)?;
         let storage_override = opts
             .storage_url

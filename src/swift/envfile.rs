@@ -182,7 +182,7 @@ impl EnvFile {
 
     /// Puts `url` in: in place of the URLs of the same artifact (any version), else at the
     /// end. Returns how many URLs it replaced (0 for a new artifact).
-    pub fn merge(&mut self, url: &str) -> usize {
+    pub(crate) fn merge(&mut self, url: &str) -> usize {
         let key = artifact_key(url);
         let same: Vec<usize> = (0..self.urls.len())
             .filter(|&i| artifact_key(&self.urls[i]) == key)

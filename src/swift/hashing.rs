@@ -41,7 +41,7 @@ impl SegmentPlan {
     pub const FIRST: u64 = 8 << 20;
 
     /// Length of segment `index` (the last one of a file may be shorter).
-    pub fn len_of(&self, index: usize) -> u64 {
+    pub(crate) fn len_of(&self, index: usize) -> u64 {
         // FIRST << index, or u64::MAX once a bit would be shifted out.
         let doubled = u32::try_from(index)
             .ok()

@@ -176,7 +176,7 @@ impl Reply {
     }
 
     /// The first line of the body, for error messages (trimmed, at most 200 characters).
-    pub fn excerpt(&self) -> String {
+    pub(crate) fn excerpt(&self) -> String {
         let text = String::from_utf8_lossy(&self.body);
         let line = text
             .lines()

@@ -53,7 +53,7 @@ impl Digest {
 
     /// The digest of an existing signature, as Swift infers it: `<name>:<base64>`, or by the
     /// length of the hex form.
-    pub fn of_signature(sig: &str) -> Option<Digest> {
+    pub(crate) fn of_signature(sig: &str) -> Option<Digest> {
         match sig.split_once(':') {
             Some(("sha1", _)) => Some(Digest::Sha1),
             Some(("sha256", _)) => Some(Digest::Sha256),

@@ -162,7 +162,7 @@ fn describe_base64(err: base64::DecodeError) -> String {
 
 impl FernetKeyring {
     /// A keyring from keys already in memory; `path` only names the repository in messages.
-    pub fn from_keys(path: &Path, keys: &KeySet) -> Self {
+    pub(crate) fn from_keys(path: &Path, keys: &KeySet) -> Self {
         let max = keys.keys().next_back().copied().unwrap_or(0);
         let mut order: Vec<u64> = keys.keys().copied().filter(|&i| i != 0).rev().collect();
         if keys.contains_key(&0) {

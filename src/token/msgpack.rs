@@ -56,7 +56,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The marker of the next value, without consuming it.
-    pub fn peek(&self) -> Option<Marker> {
+    pub(crate) fn peek(&self) -> Option<Marker> {
         self.rest.first().map(|&b| Marker::from_u8(b))
     }
 
@@ -86,7 +86,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An array header: the number of elements that follow.
-    pub fn array(&mut self, field: &'static str) -> Result<u32, ReadError> {
+    pub(crate) fn array(&mut self, field: &'static str) -> Result<u32, ReadError> {
         let before = self.rest;
         decode::read_array_len(&mut self.rest).map_err(|e| {
             self.rest = before;
@@ -112,7 +112,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A number as a float: float32, float64 or an integer (Python's `fromtimestamp` takes all).
-    pub fn float(&mut self, field: &'static str) -> Result<f64, ReadError> {
+    pub(crate) fn float(&mut self, field: &'static str) -> Result<f64, ReadError> {
         match self.peek() {
             Some(Marker::F64) => {
                 let before = self.rest;
@@ -135,7 +135,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A boolean.
-    pub fn boolean(&mut self, field: &'static str) -> Result<bool, ReadError> {
+    pub(crate) fn boolean(&mut self, field: &'static str) -> Result<bool, ReadError> {
         let value = match self.peek() {
             Some(Marker::True) => true,
             Some(Marker::False) => false,
@@ -146,7 +146,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes a nil if one is next.
-    pub fn nil(&mut self) -> bool {
+    pub(crate) fn nil(&mut self) -> bool {
         if self.peek() == Some(Marker::Null) {
             self.rest = &self.rest[1..];
             true

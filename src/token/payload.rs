@@ -40,7 +40,7 @@ pub enum Id {
 impl Id {
     /// Appends the id as keystone shows it (ids are most of what `token inspect` prints, so
     /// this skips `fmt`).
-    pub fn push_to(&self, out: &mut String) {
+    pub(crate) fn push_to(&self, out: &mut String) {
         match self {
             Id::Uuid(bytes) => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -89,7 +89,7 @@ impl AuditId {
     }
 
     /// Appends the id as keystone shows it.
-    pub fn push_to(&self, out: &mut String) {
+    pub(crate) fn push_to(&self, out: &mut String) {
         URL_SAFE_NO_PAD.encode_string(self.bytes(), out);
     }
 }

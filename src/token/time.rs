@@ -20,7 +20,7 @@ pub struct IsoTime(i64);
 
 impl IsoTime {
     /// A time from whole Unix seconds, if `datetime` can represent it.
-    pub fn from_seconds(seconds: i64) -> Option<Self> {
+    pub(crate) fn from_seconds(seconds: i64) -> Option<Self> {
         (MIN_SECONDS..=MAX_SECONDS)
             .contains(&seconds)
             .then_some(IsoTime(seconds))
@@ -29,7 +29,7 @@ impl IsoTime {
     /// The second keystone shows for a float Unix time (a Fernet payload's `expires_at`):
     /// `datetime.fromtimestamp` rounds to the microsecond (ties to even), then `isotime`
     /// drops the microseconds, so 9.9999996 shows as second 10 and 9.9999994 as second 9.
-    pub fn from_float(t: f64) -> Option<Self> {
+    pub(crate) fn from_float(t: f64) -> Option<Self> {
         if !t.is_finite() {
             return None;
         }
@@ -57,7 +57,7 @@ impl IsoTime {
 impl IsoTime {
     /// Appends the time as keystone shows it. Built by hand: `write!` with six padded
     /// numbers costs more than decrypting the token.
-    pub fn push_to(&self, out: &mut String) {
+    pub(crate) fn push_to(&self, out: &mut String) {
         let days = self.0.div_euclid(86_400);
         let secs = self.0.rem_euclid(86_400) as u32;
         let (year, month, day) = civil_from_days(days);
