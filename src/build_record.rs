@@ -29,7 +29,7 @@ pub(crate) const FORMAT: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildRecord {
-    /// [`FORMAT`].
+    /// `FORMAT`.
     pub format: u32,
     /// The stack.
     pub stack: String,

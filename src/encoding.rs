@@ -25,7 +25,7 @@ pub(crate) fn printable(text: &str) -> String {
         .collect()
 }
 
-/// [`printable`] line by line: the lines a message is made of stay (a pre-flight error lists
+/// `printable` line by line: the lines a message is made of stay (a pre-flight error lists
 /// its failed checks one per line), anything else that could drive the terminal does not.
 pub fn printable_lines(text: &str) -> String {
     text.split('\n')

@@ -1,5 +1,5 @@
 //! Release profiles: what each Red Hat OpenStack Platform release can consume. One table
-//! ([`PROFILES`]) decides the artifact mechanism, the `heat_template_version` of every
+//! (`PROFILES`) decides the artifact mechanism, the `heat_template_version` of every
 //! rendered template, whether keystone has a JWS provider, and the parameter names; the
 //! rest of the crate asks it instead of hard-coding a release.
 //!
@@ -142,7 +142,7 @@ impl Release {
         Release::Osp17_1,
     ];
 
-    /// Its row of [`PROFILES`].
+    /// Its row of `PROFILES`.
     pub fn profile(self) -> &'static Profile {
         let profile = &PROFILES[self as usize];
         debug_assert_eq!(profile.release, self, "PROFILES is in Release order");

@@ -16,7 +16,7 @@ pub fn default_artifact_dir(workdir: &Path) -> PathBuf {
 }
 
 /// StrictModes for a work directory before anything in it is read or written (see
-/// [`dirsafety`]): the directories above it, itself (possibly reached through a symlink),
+/// `dirsafety`): the directories above it, itself (possibly reached through a symlink),
 /// `keys/` and the artifact directory. Returns what was (or under `dry_run` would be)
 /// tightened to 0700, for the report.
 pub fn secure(workdir: &Path, artifact_dir: &Path, dry_run: bool) -> Result<Vec<String>> {

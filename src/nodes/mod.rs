@@ -3,7 +3,7 @@
 //! command, and compare them with the work directory (`verify`) or copy keys from one of
 //! them (`adopt --from-node`), or push a rotation to them one at a time (`rollout`).
 //!
-//! Invariants: no key material leaves a node except through [`fetch`] (adopt --from-node),
+//! Invariants: no key material leaves a node except through `fetch` (adopt --from-node),
 //! which holds it in zeroizing memory until the atomic 0600 commit; remote output is parsed
 //! defensively (garbage is a per-node error); one node's failure never hides the others.
 

@@ -4,12 +4,12 @@
 //! Order: pre-flight `verify` (every node must hold exactly the work directory's keys; a
 //! dry-run `build` must show the render would change nothing else) → guarded rotation of
 //! the work directory (`plan::record::rotate`, the `fernet rotate` guard), the previous
-//! repository kept in memory → per node: push ([`super::push`]) and fingerprint again →
+//! repository kept in memory → per node: push (`super::push`) and fingerprint again →
 //! on any failure: the previous repository pushed back to the nodes already done (and the
 //! failing one), the work directory's repository and rotation record restored → `build`
 //! renders `fernet.yaml` so the next deploy keeps the rotated keys.
 //!
-//! Why pushing one node at a time is safe: see [`WHY_SAFE`].
+//! Why pushing one node at a time is safe: see `WHY_SAFE`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //!   another stack, a key copied by hand) makes one region accept tokens the other issues
 //!   for the same user ids, and rotating one silently diverges them (`stacks-share-keys`).
 //!
-//! Comparison is by SHA-256 of the key files, as in [`super::verify`]; no key material.
+//! Comparison is by SHA-256 of the key files, as in `super::verify`; no key material.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `verify`: every keystone node's key directories against the work directory, and the
 //! nodes against each other. Pure comparison of fingerprints (SHA-256 of file bytes, mode,
-//! owner); the SSH fan-out that gathers them is [`scan`].
+//! owner); the SSH fan-out that gathers them is `scan`.
 //!
 //! Why an extra key is critical: keystone takes the highest-numbered file as the primary, so
 //! a key above the work directory's primary (a hand-copied file, the rotate-fernet-keys

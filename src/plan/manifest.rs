@@ -20,7 +20,7 @@ pub(crate) const FORMAT: u32 = 1;
 /// A node's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Format version ([`FORMAT`]).
+    /// Format version (`FORMAT`).
     pub format: u32,
     /// The node it describes (host name unless given).
     pub node: String,

@@ -18,7 +18,7 @@ pub struct Swift {
 
 impl Swift {
     /// Authenticates with the credentials found in this process's environment (see
-    /// [`auth::discover`]).
+    /// `auth::discover`).
     pub fn connect(opts: &ConnectOptions) -> Result<Swift> {
         let found = auth::discover(&Environment::from_process(), opts.cloud.as_deref())?;
         Swift::connect_with(opts, found)

@@ -12,7 +12,7 @@ pub(crate) const MAX_SINGLE_OBJECT: u64 = 5 << 30;
 /// Most segments in one manifest (`max_manifest_segments`).
 pub(crate) const MAX_SEGMENTS: u64 = 1000;
 /// Default `--slo-threshold`: larger files go up as a static large object, hashed while they
-/// upload (see [`prepare`]).
+/// upload (see `upload::prepare`).
 pub const DEFAULT_SLO_THRESHOLD: u64 = 256 << 20;
 /// Default `--segment-size`: the largest segment of a static large object.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 256 << 20;

@@ -111,7 +111,7 @@ pub struct UploadReport {
 }
 
 /// Uploads `file` with the credentials from this process's environment (see
-/// [`super::auth::discover`]), verifies it, and signs a TempURL. Everything local (options,
+/// `super::auth::discover`), verifies it, and signs a TempURL. Everything local (options,
 /// credentials present, file hashes, `FILE.sha256`) is checked before the first request.
 pub fn upload_artifact(opts: &UploadOptions, file: &Path) -> Result<UploadReport> {
     opts.validate()?;
