@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::cli_support::{BIN, is_root, skip};
+use crate::scoped::scoped_inputs;
 
 /// heat-agents of OSP 17.1 (wallaby); `55-heat-config`, the script hook and
 /// `heat-config-notify` are the same in train's 1.10.0 but for Python 2 idioms.
@@ -108,27 +109,11 @@ fn yaml(path: &Path) -> serde_yaml_ng::Value {
     serde_yaml_ng::from_str(&fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The scoped environment's parameter_defaults.
-fn parameters(workdir: &Path) -> BTreeMap<String, String> {
-    let doc = yaml(&workdir.join("keystone-keys-scoped.yaml"));
-    doc["parameter_defaults"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().unwrap().to_string(),
-                v.as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// What Heat hands a node for the rendered deployment: the script with the `str_replace`
 /// parameters substituted, and the `input_values`, each `get_param` resolved against the
 /// environment (a parameter it does not set has the template's default, '').
 fn deployment(workdir: &Path, id: &str) -> Value {
-    let params = parameters(workdir);
+    let params = scoped_inputs(workdir);
     let template = yaml(&workdir.join("keystone-keys-pre.yaml"));
     let get_param = |v: &serde_yaml_ng::Value| -> String {
         let name = v["get_param"].as_str().expect("a get_param");
@@ -315,6 +300,20 @@ fn run_heat_config(
         .expect("unshare runs")
 }
 
+/// After a run of 55-heat-config that must have succeeded: its stderr, the current
+/// deployment's id and what the notify hook recorded for it (what deployments.yaml checks,
+/// `jq .deploy_status_code` of the notify file).
+fn notified(f: &Flow, out: &Output) -> (String, String, Value) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "55-heat-config failed:\n{stderr}");
+    let id = f.current["id"].as_str().unwrap().to_string();
+    let notify = serde_json::from_slice(
+        &fs::read(f.root.join(DEPLOYED).join(format!("{id}.notify.json"))).unwrap(),
+    )
+    .unwrap();
+    (stderr, id, notify)
+}
+
 struct Flow {
     _tmp: TempDir,
     root: PathBuf,
@@ -353,7 +352,7 @@ fn flow(test: &str) -> Option<Flow> {
     let earlier = deployment(&old_workdir, "11111111-2222-4333-8444-555555555555");
     let secrets: Vec<String> = [&workdir, &old_workdir]
         .iter()
-        .map(|w| parameters(w)["OvercloudKeysArtifactBase64"].clone())
+        .map(|w| scoped_inputs(w)["OvercloudKeysArtifactBase64"].clone())
         .collect();
     assert_ne!(secrets[0], secrets[1]);
     place_config_download(&root, &earlier);
@@ -432,14 +431,7 @@ fn heat_config_flow_installs_the_keys_and_leaves_no_readable_copy_of_the_tarball
         );
     }
     let out = run_heat_config(&f.root, &f.agents, &f.venv, Some(&shell_config), &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "55-heat-config failed:\n{stderr}");
-    let id = f.current["id"].as_str().unwrap();
-    // What deployments.yaml checks (`jq .deploy_status_code` of the notify file).
-    let notify: Value = serde_json::from_slice(
-        &fs::read(f.root.join(DEPLOYED).join(format!("{id}.notify.json"))).unwrap(),
-    )
-    .unwrap();
+    let (stderr, id, notify) = notified(&f, &out);
     assert_eq!(notify["deploy_status_code"], 0, "{notify:#}\n{stderr}");
     assert!(
         notify["deploy_stdout"]
@@ -454,7 +446,7 @@ fn heat_config_flow_installs_the_keys_and_leaves_no_readable_copy_of_the_tarball
     assert!(!stderr.contains("Error running"), "{stderr}");
 
     // The keys, unpacked with their modes and owners.
-    let params = parameters(&f.workdir);
+    let params = scoped_inputs(&f.workdir);
     let jws = f.root.join(&params["OvercloudKeysKeyDirs"]);
     let meta = |p: &str| {
         let m = fs::metadata(jws.join(p)).unwrap();
@@ -528,13 +520,7 @@ fn scrubbing_that_cannot_write_never_fails_the_deployment() {
         Some(&shell_config),
         &[CONFIG_DOWNLOAD],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "55-heat-config failed:\n{stderr}");
-    let id = f.current["id"].as_str().unwrap();
-    let notify: Value = serde_json::from_slice(
-        &fs::read(f.root.join(DEPLOYED).join(format!("{id}.notify.json"))).unwrap(),
-    )
-    .unwrap();
+    let (_, id, notify) = notified(&f, &out);
     assert_eq!(notify["deploy_status_code"], 0, "{notify:#}");
     let deploy_stderr = notify["deploy_stderr"].as_str().unwrap();
     assert!(
@@ -543,7 +529,7 @@ fn scrubbing_that_cannot_write_never_fails_the_deployment() {
         "{deploy_stderr}"
     );
     assert_no_secret(&f, "the script's stderr", deploy_stderr.as_bytes());
-    let params = parameters(&f.workdir);
+    let params = scoped_inputs(&f.workdir);
     assert_eq!(
         fs::read(
             f.root
@@ -574,13 +560,7 @@ fn without_config_download_the_deployed_copy_is_scrubbed_and_heat_config_stays_r
     let conf = f.root.join("run/heat-config/heat-config");
     write_mode(&conf, &json!([f.current]).to_string(), 0o644);
     let out = run_heat_config(&f.root, &f.agents, &f.venv, None, &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "55-heat-config failed:\n{stderr}");
-    let id = f.current["id"].as_str().unwrap();
-    let notify: Value = serde_json::from_slice(
-        &fs::read(f.root.join(DEPLOYED).join(format!("{id}.notify.json"))).unwrap(),
-    )
-    .unwrap();
+    let (stderr, id, notify) = notified(&f, &out);
     assert_eq!(notify["deploy_status_code"], 0, "{notify:#}\n{stderr}");
     let deployed = f.root.join(DEPLOYED).join(format!("{id}.json"));
     assert_eq!(mode(&deployed), 0o600);
@@ -655,7 +635,7 @@ fn deliver_with(enabled: Option<i32>, layout: &str, existing: bool) -> Labelled 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let params = parameters(&workdir);
+    let params = scoped_inputs(&workdir);
     let root = tmp.path().join("node");
     fs::create_dir_all(root.join("var/lib")).unwrap();
     fs::create_dir_all(root.join("etc")).unwrap();
@@ -802,7 +782,7 @@ fn a_labelling_failure_leaves_the_previous_keys_in_place() {
     let tmp = TempDir::new().unwrap();
     let workdir = tmp.path().join("wd");
     build(&workdir);
-    let params = parameters(&workdir);
+    let params = scoped_inputs(&workdir);
     let root = tmp.path().join("node");
     let old = root
         .join(&params["OvercloudKeysKeyDirs"])

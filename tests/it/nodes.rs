@@ -52,6 +52,19 @@ fn put_keys(node: &SshNode, sub: &str, files: &[(&str, u8)]) {
 }
 
 /// Every node holds exactly the work directory's keys.
+/// The common start of a test: a real sshd (else a visible skip and `None`), the work
+/// directory of [`workdir`], and `count` nodes holding exactly its keys.
+fn in_sync_cluster(test: &str, count: usize) -> Option<(Env, PathBuf, Cluster)> {
+    if !nodes_harness::require(test) {
+        return None;
+    }
+    let env = Env::new();
+    let wd = workdir(&env);
+    let cluster = Cluster::start(count);
+    in_sync(&cluster);
+    Some((env, wd, cluster))
+}
+
 fn in_sync(cluster: &Cluster) {
     for node in &cluster.nodes {
         put_keys(node, "fernet-keys", &FERNET);
@@ -107,13 +120,9 @@ fn assert_no_key_material(out: &Out) {
 
 #[test]
 fn all_nodes_in_sync_exit_0() {
-    if !nodes_harness::require("all_nodes_in_sync_exit_0") {
+    let Some((env, wd, cluster)) = in_sync_cluster("all_nodes_in_sync_exit_0", 2) else {
         return;
-    }
-    let env = Env::new();
-    let wd = workdir(&env);
-    let cluster = Cluster::start(2);
-    in_sync(&cluster);
+    };
     let out = verify(&env, &cluster, &wd, &[], false);
     out.expect_code(0);
     assert!(
@@ -140,13 +149,11 @@ fn all_nodes_in_sync_exit_0() {
 
 #[test]
 fn extra_higher_key_is_critical_and_nodes_disagree() {
-    if !nodes_harness::require("extra_higher_key_is_critical_and_nodes_disagree") {
+    let Some((env, wd, cluster)) =
+        in_sync_cluster("extra_higher_key_is_critical_and_nodes_disagree", 2)
+    else {
         return;
-    }
-    let env = Env::new();
-    let wd = workdir(&env);
-    let cluster = Cluster::start(2);
-    in_sync(&cluster);
+    };
     cluster.nodes[1].put_file("fernet-keys", "3", key(13).as_bytes(), 0o600);
     let out = verify(&env, &cluster, &wd, &[], true);
     out.expect_code(1);
@@ -177,13 +184,11 @@ fn extra_higher_key_is_critical_and_nodes_disagree() {
 
 #[test]
 fn missing_different_and_wrong_mode_keys_are_named() {
-    if !nodes_harness::require("missing_different_and_wrong_mode_keys_are_named") {
+    let Some((env, wd, cluster)) =
+        in_sync_cluster("missing_different_and_wrong_mode_keys_are_named", 3)
+    else {
         return;
-    }
-    let env = Env::new();
-    let wd = workdir(&env);
-    let cluster = Cluster::start(3);
-    in_sync(&cluster);
+    };
     fs::remove_file(cluster.nodes[0].dir("fernet-keys").join("1")).unwrap();
     cluster.nodes[1].put_file("credential-keys", "1", key(99).as_bytes(), 0o600);
     fs::set_permissions(
@@ -251,13 +256,11 @@ fn jws_public_key_missing_on_a_node() {
 
 #[test]
 fn an_unreachable_node_exits_3_and_the_others_are_reported() {
-    if !nodes_harness::require("an_unreachable_node_exits_3_and_the_others_are_reported") {
+    let Some((env, wd, mut cluster)) =
+        in_sync_cluster("an_unreachable_node_exits_3_and_the_others_are_reported", 2)
+    else {
         return;
-    }
-    let env = Env::new();
-    let wd = workdir(&env);
-    let mut cluster = Cluster::start(2);
-    in_sync(&cluster);
+    };
     cluster.nodes[1].stop();
     let dead = nodes_harness::free_port();
     let out = verify(&env, &cluster, &wd, &[("ctl-gone", dead)], true);
@@ -460,13 +463,12 @@ fn a_node_answering_garbage_exits_3_and_the_others_are_reported() {
 
 #[test]
 fn a_node_without_its_key_directories_is_drift_naming_node_and_root() {
-    if !nodes_harness::require("a_node_without_its_key_directories_is_drift_naming_node_and_root") {
+    let Some((env, wd, cluster)) = in_sync_cluster(
+        "a_node_without_its_key_directories_is_drift_naming_node_and_root",
+        3,
+    ) else {
         return;
-    }
-    let env = Env::new();
-    let wd = workdir(&env);
-    let cluster = Cluster::start(3);
-    in_sync(&cluster);
+    };
     // ctl-1: no keystone tree at all (not deployed there); ctl-2: credential-keys missing.
     fs::remove_dir_all(cluster.nodes[1].config_data.join("puppet-generated")).unwrap();
     fs::remove_dir_all(cluster.nodes[2].dir("credential-keys")).unwrap();
@@ -506,13 +508,12 @@ fn a_node_without_its_key_directories_is_drift_naming_node_and_root() {
 
 #[test]
 fn the_keystone_container_is_read_and_its_failures_are_per_node() {
-    if !nodes_harness::require("the_keystone_container_is_read_and_its_failures_are_per_node") {
+    let Some((env, wd, cluster)) = in_sync_cluster(
+        "the_keystone_container_is_read_and_its_failures_are_per_node",
+        4,
+    ) else {
         return;
-    }
-    let env = Env::new();
-    let wd = workdir(&env);
-    let cluster = Cluster::start(4);
-    in_sync(&cluster);
+    };
     let fernet: Vec<(&str, Vec<u8>)> = FERNET
         .iter()
         .map(|(n, s)| (*n, key(*s).into_bytes()))
@@ -585,13 +586,12 @@ fn the_keystone_container_is_read_and_its_failures_are_per_node() {
 
 #[test]
 fn ssh_connections_are_shared_between_commands_unless_turned_off() {
-    if !nodes_harness::require("ssh_connections_are_shared_between_commands_unless_turned_off") {
+    let Some((env, wd, cluster)) = in_sync_cluster(
+        "ssh_connections_are_shared_between_commands_unless_turned_off",
+        2,
+    ) else {
         return;
-    }
-    let env = Env::new();
-    let wd = workdir(&env);
-    let cluster = Cluster::start(2);
-    in_sync(&cluster);
+    };
     let sockets = env.root().join(".cache/overcloud-keys/ssh");
     let inventory = cluster.inventory(&[]);
     let run = |extra: &[&str]| {

@@ -35,6 +35,20 @@ fn built_workdir(env: &Env) -> PathBuf {
     wd
 }
 
+/// The regular files of `dir`: name, bytes and permission bits.
+fn files_with_modes(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| {
+            let mode = e.metadata().unwrap().mode() & 0o777;
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, fs::read(e.path()).unwrap(), mode)
+        })
+        .collect()
+}
+
 /// Copies the work directory's key directories onto `node` as a deploy would.
 pub(crate) fn deploy(wd: &Path, node: &SshNode) {
     for dir in DIRS {
@@ -43,19 +57,7 @@ pub(crate) fn deploy(wd: &Path, node: &SshNode) {
             continue;
         }
         let _ = fs::remove_dir_all(node.dir(dir));
-        let files: Vec<(String, Vec<u8>, u32)> = fs::read_dir(&src)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_type().unwrap().is_file())
-            .map(|e| {
-                let mode = e.metadata().unwrap().mode() & 0o777;
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    fs::read(e.path()).unwrap(),
-                    mode,
-                )
-            })
-            .collect();
+        let files = files_with_modes(&src);
         node.put(dir, &[], 0o600);
         for (name, content, mode) in &files {
             node.put_file(dir, name, content, *mode);
@@ -535,18 +537,7 @@ fn rollout_updates_the_running_keystone_container_too() {
             if !host.is_dir() {
                 continue;
             }
-            let files: Vec<(String, Vec<u8>, u32)> = fs::read_dir(&host)
-                .unwrap()
-                .flatten()
-                .map(|e| {
-                    let mode = e.metadata().unwrap().mode() & 0o777;
-                    (
-                        e.file_name().to_string_lossy().into_owned(),
-                        fs::read(e.path()).unwrap(),
-                        mode,
-                    )
-                })
-                .collect();
+            let files = files_with_modes(&host);
             node.put_in_container(dir, &[], 0o600);
             for (name, content, mode) in &files {
                 node.put_in_container(dir, &[(name.as_str(), content.as_slice())], *mode);

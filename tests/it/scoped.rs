@@ -40,7 +40,7 @@ fn build(workdir: &Path, extra: &[&str]) -> Value {
 }
 
 /// The scoped environment's parameter_defaults.
-fn scoped_inputs(workdir: &Path) -> BTreeMap<String, String> {
+pub(crate) fn scoped_inputs(workdir: &Path) -> BTreeMap<String, String> {
     let text = fs::read_to_string(workdir.join("keystone-keys-scoped.yaml")).unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     doc["parameter_defaults"]
