@@ -92,11 +92,7 @@ impl BuildPlan {
 
     /// The report of a dry run: what [`apply`](Self::apply) would do, nothing written.
     pub(crate) fn preview(&self) -> Result<BuildReport> {
-        let artifact = self
-            .staged
-            .artifact
-            .as_ref()
-            .map(|a| delivery::step(&self.staged, a, a.action));
+        let artifact = delivery::write(&self.staged, &self.settings, true)?;
         let env_files = self
             .envs
             .iter()
@@ -130,7 +126,7 @@ impl BuildPlan {
             repositories.push(planned.step(false));
             repos::create(planned, &self.preflight.local, settings.max_active_keys)?;
         }
-        let artifact = delivery::write(&self.staged, settings)?;
+        let artifact = delivery::write(&self.staged, settings, false)?;
         let mut url_notes = std::mem::take(&mut self.url_notes);
         if let (true, Some(planned)) = (self.staged.upload, &self.staged.artifact) {
             let (url, notes) = delivery::upload(settings, planned)?;

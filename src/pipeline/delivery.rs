@@ -29,8 +29,6 @@ pub(super) struct PlannedArtifact {
     pub(super) name: String,
     /// The bytes and their manifest.
     pub(super) packed: artifact::Packed,
-    /// What writing it would do, as found when planning.
-    pub(super) action: WriteAction,
     /// Older artifacts of this stack, to remove (they hold superseded keys).
     pub(super) removed: Vec<PathBuf>,
 }
@@ -127,7 +125,6 @@ fn plan_artifact(settings: &Settings, layout: &Layout, keys: &PackKeys) -> Resul
     let name = artifact_name(&settings.stack, &packed.sha256);
     let dir = &settings.artifact_dir;
     let path = dir.join(&name);
-    let action = write_artifact_files(&path, &name, &packed, layout, true)?;
     let mut removed = vec![];
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
@@ -143,19 +140,23 @@ fn plan_artifact(settings: &Settings, layout: &Layout, keys: &PackKeys) -> Resul
         path,
         name,
         packed,
-        action,
         removed,
     })
 }
 
 /// Stages the planned tarball with its checksum and manifest (the artifact directory
-/// created 0700 when missing) and removes the ones it supersedes. Returns the report's step.
-pub(super) fn write(staged: &PlannedDelivery, settings: &Settings) -> Result<Option<ArtifactStep>> {
+/// created 0700 when missing) and removes the ones it supersedes; under `dry_run` only
+/// compares. Returns the report's step.
+pub(super) fn write(
+    staged: &PlannedDelivery,
+    settings: &Settings,
+    dry_run: bool,
+) -> Result<Option<ArtifactStep>> {
     let Some(planned) = &staged.artifact else {
         return Ok(None);
     };
     let dir = &settings.artifact_dir;
-    if !dir.is_dir() {
+    if !dry_run && !dir.is_dir() {
         fsutil::create_parents(dir)?;
         fsutil::create_dir(dir, KEY_DIR_MODE, &Owner::current())?;
     }
@@ -164,20 +165,18 @@ pub(super) fn write(staged: &PlannedDelivery, settings: &Settings) -> Result<Opt
         &planned.name,
         &planned.packed,
         &staged.layout,
-        false,
+        dry_run,
     )?;
-    for old in &planned.removed {
-        fsutil::remove_file_durable(old)?;
+    if !dry_run {
+        for old in &planned.removed {
+            fsutil::remove_file_durable(old)?;
+        }
     }
     Ok(Some(step(staged, planned, action)))
 }
 
 /// The report's line for the artifact.
-pub(super) fn step(
-    staged: &PlannedDelivery,
-    planned: &PlannedArtifact,
-    action: WriteAction,
-) -> ArtifactStep {
+fn step(staged: &PlannedDelivery, planned: &PlannedArtifact, action: WriteAction) -> ArtifactStep {
     ArtifactStep {
         manifest: manifest_path(&planned.path),
         path: planned.path.clone(),
