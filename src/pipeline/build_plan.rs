@@ -1,7 +1,8 @@
 //! `build` as plan, then apply. [`BuildPlan::compute`] reads the settings and what is on
 //! disk and writes nothing: each repository is scanned once into keys and findings (a
 //! missing one gets keys generated in memory), the tarball is packed in memory, the
-//! published TempURL is checked, every environment file is rendered and compared.
+//! published TempURL is checked, every environment file is rendered. Preview and apply
+//! compare each file with the disk, so an unchanged one is never rewritten.
 //! [`BuildPlan::apply`] carries it out; a dry run only reports it ([`BuildPlan::preview`]).
 //! The one thing a plan cannot know is a TempURL not signed yet: when the artifact must be
 //! uploaded, the files that carry the URL are rendered again once it is.
